@@ -1,0 +1,27 @@
+"""sanitize: keep broken samples out of deep-learning training.
+
+    report = sanitize.scan("data/train.txt", num_classes=10)
+    if not report.valid:
+        raise SystemExit(report.render())
+"""
+
+from sanitize.api import scan
+from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset, open_dataset
+from sanitize.errors import SanitizeError
+from sanitize.report import Report
+from sanitize.types import Finding, ImageInfo, Sample, SampleResult, Severity
+
+__all__ = [
+    "Dataset",
+    "Finding",
+    "ImageInfo",
+    "Report",
+    "Sample",
+    "SampleResult",
+    "SanitizeError",
+    "ScanConfig",
+    "Severity",
+    "open_dataset",
+    "scan",
+]

@@ -1,0 +1,132 @@
+"""The command line: options -> one library call -> render -> exit code.
+
+Exit codes: 0 the data passed, 1 problems found, 2 unusable input or arguments (a one-line
+message, never a traceback). SanitizeError becomes exit code 2 here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import sanitize
+from sanitize.errors import SanitizeError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Keep broken samples out of deep-learning training.",
+)
+
+
+def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise SanitizeError(f"{option} takes numbers separated by commas, got {text!r}") from None
+
+
+class Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        rate = done / max(time.perf_counter() - self.started, 1e-6)
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r[{bar}] {done:,}/{total:,} samples  {rate:,.0f} samples/s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+@app.callback()
+def _commands() -> None:
+    """Keep broken samples out of deep-learning training."""
+
+
+NumClasses = Annotated[
+    int | None, typer.Option(help="Class count; labels must be in [0, N). Default: the folder count of an ImageFolder.")
+]
+IgnoreLabel = Annotated[int | None, typer.Option(help="A label that is valid but trains nothing (Caffe's ignore_label).")]
+Root = Annotated[Path | None, typer.Option(help="Folder the list/CSV paths resolve against. Default: the list's folder.")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Dask scheduler address (tcp://host:8786); 'synchronous' checks in this process. Default: a local cluster.",
+    ),
+]
+Workers = Annotated[int | None, typer.Option(help="Local worker processes. Default: one per core.")]
+
+
+@app.command()
+def scan(
+    dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
+    num_classes: NumClasses = None,
+    ignore_label: IgnoreLabel = None,
+    root: Root = None,
+    path_column: Annotated[str, typer.Option(help="CSV column holding the sample path.")] = "path",
+    label_column: Annotated[str, typer.Option(help="CSV column holding the label.")] = "label",
+    allow_mismatch: Annotated[bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")] = False,
+    formats: Annotated[str | None, typer.Option(help="Allowed formats, comma-separated (e.g. JPEG,PNG).")] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="Decompression-bomb limit in pixels (default: Pillow's).")] = None,
+    probe: Annotated[bool, typer.Option(help="Run the softmax probe forward pass.")] = True,
+    scale: Annotated[str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")] = None,
+    mean: Annotated[str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")] = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    out: Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = Path(
+        "sanitize-report"
+    ),
+    max_errors: Annotated[int, typer.Option(help="Exit 0 while at most this many samples have errors.")] = 0,
+) -> None:
+    """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input."""
+    options: dict = {"ignore_label": ignore_label, "allow_mismatch": allow_mismatch, "probe": probe}
+    if formats:
+        options["formats"] = tuple(f.strip().upper() for f in formats.split(",") if f.strip())
+    if max_pixels is not None:
+        options["max_pixels"] = max_pixels
+    options["probe_scale"] = _floats(scale, "--scale")
+    if mean is not None:
+        options["probe_mean"] = _floats(mean, "--mean")
+    report = sanitize.scan(
+        dataset,
+        num_classes=num_classes,
+        root=root,
+        path_column=path_column,
+        label_column=label_column,
+        scheduler=scheduler,
+        workers=workers,
+        out=out,
+        on_progress=Progress(),
+        **options,
+    )
+    typer.echo(report.render(max_errors))
+    typer.echo(f"report: {out}/")
+    raise typer.Exit(report.exit_code(max_errors))
+
+
+def main() -> None:
+    """Console entry point: SanitizeError becomes a one-line message and exit code 2.
+
+    Usage errors are click's own (a short message, exit code 2).
+    """
+    try:
+        app()
+    except SanitizeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,68 @@
+"""Everything that changes what a scan concludes, in one picklable, hashable object."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from PIL import Image
+
+from sanitize.errors import SanitizeError
+
+#: Formats a sample may be in, by the name the format check detects from magic bytes.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
+ALL_FORMATS = (*IMAGE_FORMATS, "NPY")
+
+#: The file extensions a dataset sample may have, and the format each one promises.
+EXTENSION_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".gif": "GIF",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".npy": "NPY",
+}
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Options of the checks and the probe (not of the runner: workers, scheduler)."""
+
+    num_classes: int
+    ignore_label: int | None = None
+    allow_mismatch: bool = False
+    formats: tuple[str, ...] = ALL_FORMATS
+    max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485
+    probe: bool = True
+    probe_scale: tuple[float, ...] | None = None
+    probe_mean: tuple[float, ...] = (0.0,)
+    probe_grid: int = 16
+    probe_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise SanitizeError(f"--num-classes must be at least 1, got {self.num_classes}")
+        if self.max_pixels < 1:
+            raise SanitizeError(f"--max-pixels must be at least 1, got {self.max_pixels}")
+        for name, values in (("--scale", self.probe_scale or (1.0,)), ("--mean", self.probe_mean)):
+            if len(values) not in (1, 3):
+                raise SanitizeError(f"{name} takes one value or three (one per channel), got {len(values)}")
+        if self.probe_grid < 1:
+            raise SanitizeError(f"the probe grid must be at least 1, got {self.probe_grid}")
+        unknown = sorted(set(self.formats) - set(ALL_FORMATS))
+        if unknown:
+            raise SanitizeError(
+                f"unknown format(s) {', '.join(unknown)}; known: {', '.join(ALL_FORMATS)}"
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """A stable hash of the configuration: equal fingerprints mean equal conclusions."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

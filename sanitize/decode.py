@@ -1,0 +1,205 @@
+"""Read a sample's file once and decode every pixel of every frame, never raising.
+
+Whatever goes wrong becomes a `decode` Finding on the Loaded sample, so one bad file never
+stops a scan. JPEGs go to libjpeg-turbo in strict mode (simplejpeg), because Pillow conceals
+corrupt entropy data; they are decoded DCT-downscaled, which still entropy-decodes the whole
+stream (so corruption is still caught) at a fraction of the cost. Everything else, and the
+JPEG variants libjpeg-turbo does not support, goes to Pillow, restricted to the formats a
+sample may be in so that no exotic plugin ever runs on untrusted bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import simplejpeg
+from PIL import Image, ImageFile
+
+from sanitize.config import IMAGE_FORMATS, ScanConfig
+from sanitize.sniff import HEAD_SIZE, is_image_format, sniff
+from sanitize.types import Finding, ImageInfo, Loaded, Sample, error, warning
+
+#: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
+JPEG_MIN_SIDE = 16
+
+#: libjpeg messages about damage that leaves every pixel intact.
+_BENIGN_JPEG = ("extraneous bytes before marker", "bad ICC marker")
+#: libjpeg messages meaning "I do not support this", not "this is broken": Pillow judges.
+_UNSUPPORTED_JPEG = ("Unsupported", "not supported", "subsampling level", "lossless")
+
+_LOADER_MODES = {"P": "RGB", "PA": "RGBA", "1": "L", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+_BIT_DEPTH = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
+
+
+class _Refused(Exception):
+    """Decoding stops here; the finding says why."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+@contextmanager
+def pillow_limits(config: ScanConfig) -> Iterator[None]:
+    """Apply the configured bomb limit and strict truncation to Pillow, then restore them."""
+    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    Image.MAX_IMAGE_PIXELS = config.max_pixels
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
+
+
+def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
+    if width * height > config.max_pixels:
+        raise _Refused(
+            error(
+                "decode",
+                "decompression_bomb",
+                f"declares {width}x{height} = {width * height:,} pixels, over the limit of"
+                f" {config.max_pixels:,}; refused before decoding (raise it with --max-pixels)",
+            )
+        )
+
+
+def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig) -> None:
+    """Strict libjpeg-turbo decode, DCT-downscaled; falls back to Pillow where unsupported."""
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError as exc:
+        _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {exc}")
+        return
+    _check_bomb(width, height, config)
+    info.width, info.height = width, height
+    info.decoder = "libjpeg-turbo"
+    target = "GRAY" if colorspace == "Gray" else "RGB"
+
+    def decode(strict: bool) -> np.ndarray:
+        return simplejpeg.decode_jpeg(
+            data, colorspace=target, fastdct=True, fastupsample=True,
+            min_height=JPEG_MIN_SIDE, min_width=JPEG_MIN_SIDE, strict=strict,
+        )
+
+    try:
+        pixels = decode(strict=True)
+    except ValueError as exc:
+        message = str(exc)
+        if any(s in message for s in _UNSUPPORTED_JPEG):
+            _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {message}")
+            return
+        if not any(s in message for s in _BENIGN_JPEG):
+            raise _Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
+        loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
+        pixels = decode(strict=False)
+    info.mode = "L" if target == "GRAY" else "RGB"
+    info.channels = 1 if target == "GRAY" else 3
+    info.bit_depth = 8
+    info.frames = 1
+    loaded.pixels = pixels
+
+
+def _loader_array(frame: Image.Image) -> np.ndarray:
+    """The frame as a training loader would convert it to an array."""
+    target = _LOADER_MODES.get(frame.mode)
+    return np.asarray(frame.convert(target) if target else frame)
+
+
+def _decode_pillow(
+    data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig, also_failed: str = ""
+) -> None:
+    """Decode every frame with Pillow; `also_failed` is why libjpeg-turbo did not judge."""
+    suffix = f" ({also_failed})" if also_failed else ""
+    info.decoder = "pillow"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+            info.format = info.format or image.format
+            info.mode, info.width, info.height = image.mode, *image.size
+            _check_bomb(*image.size, config)
+            if image.format == "PNG":
+                Image.open(io.BytesIO(data), formats=["PNG"]).verify()  # chunk CRCs
+            info.frames = getattr(image, "n_frames", 1)
+            for index in range(info.frames):
+                image.seek(index)
+                _check_bomb(*image.size, config)
+                image.load()
+                if index == 0:
+                    loaded.pixels = _loader_array(image)
+                if image.mode == "F":
+                    loaded.float_frames.append(np.asarray(image))
+        except _Refused:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise _Refused(error("decode", "decompression_bomb", str(exc))) from None
+        except Image.UnidentifiedImageError:
+            raise _Refused(error("decode", "unidentified", f"Pillow cannot identify it{suffix}")) from None
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a finding, never a crash
+            detail = str(exc) or type(exc).__name__
+            raise _Refused(error("decode", "corrupt_data", f"Pillow: {detail}{suffix}")) from None
+    info.channels = len(image.getbands())
+    info.bit_depth = _BIT_DEPTH.get(image.mode, 8)
+    loaded.findings.extend(
+        warning("decode", "decoder_warning", f"Pillow: {w.message}") for w in caught
+    )
+
+
+def _load_npy(loaded: Loaded) -> None:
+    """Memory-map a .npy array; pickled object arrays are refused, never unpickled."""
+    info = loaded.info
+    info.decoder = "numpy"
+    try:
+        array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise _Refused(
+                error("decode", "pickled_object", "object array (pickled Python objects): refused, never unpickled")
+            ) from None
+        raise _Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
+    except Exception as exc:  # noqa: BLE001 - a broken array is a finding, never a crash
+        raise _Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
+    info.mode = f"{array.dtype.name} {'x'.join(map(str, array.shape))}"
+    if array.dtype.kind not in "biuf":
+        raise _Refused(error("decode", "unsupported_dtype", f"dtype {array.dtype} is not numeric"))
+    if array.size == 0:
+        raise _Refused(error("decode", "empty", f"empty array of shape {array.shape}"))
+    loaded.pixels = array
+    if array.dtype.kind == "f":
+        loaded.float_frames.append(array)
+
+
+def load(sample: Sample, config: ScanConfig) -> Loaded:
+    """Read and decode one sample; every problem becomes a finding on the result."""
+    loaded = Loaded(sample, ImageInfo())
+    try:
+        with open(sample.file, "rb") as handle:
+            head = handle.read(HEAD_SIZE)
+            loaded.info.format = sniff(head)
+            if loaded.info.format == "NPY":
+                _load_npy(loaded)
+                return loaded
+            data = head + handle.read()
+    except _Refused as refused:
+        loaded.findings.append(refused.finding)
+        return loaded
+    except OSError as exc:
+        loaded.findings.append(error("decode", "unreadable", f"cannot read: {exc.strerror or exc}"))
+        return loaded
+    if not data:
+        loaded.findings.append(error("decode", "empty", "zero-byte file"))
+    elif is_image_format(loaded.info.format) or loaded.info.format is None:
+        try:
+            if loaded.info.format == "JPEG":
+                _decode_jpeg(data, loaded.info, loaded, config)
+            else:
+                _decode_pillow(data, loaded.info, loaded, config)
+        except _Refused as refused:
+            loaded.pixels = None
+            loaded.float_frames.clear()
+            loaded.findings.append(refused.finding)
+    return loaded

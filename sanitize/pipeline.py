@@ -1,0 +1,170 @@
+"""All of the Dask code: batches of samples checked on workers, results streamed back.
+
+The embedded default is a `distributed.LocalCluster` of one single-threaded worker process
+per core, with nothing to start; `scheduler=ADDRESS` uses an existing Dask scheduler instead,
+through the very same code path. `scheduler="synchronous"` checks in this process, for
+debugging and small tests (a decoder that crashes the process would take the caller with it).
+
+Two things keep the cluster fast (see benchmarks/): many samples per task (~0.1 s of work),
+and glibc's dynamic mmap threshold left alone. distributed's Nanny starts every worker with
+MALLOC_TRIM_THRESHOLD_=65536, which turns that threshold off, so each decoded-image buffer
+over 128 KiB becomes a fresh mmap plus page faults: about twice the CPU per image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dask
+
+from sanitize.checks import CHECKS, check_paths
+from sanitize.checks.label import parse_label
+from sanitize.config import ScanConfig
+from sanitize.decode import load, pillow_limits
+from sanitize.errors import SanitizeError
+from sanitize.probe import run_probe
+from sanitize.types import ImageInfo, Loaded, Sample, SampleResult, error
+
+SYNCHRONOUS = "synchronous"
+#: Samples per task: about 0.1 s of decoding, so per-task overhead (~2 ms) stays small.
+MAX_BATCH = 64
+
+OnResults = Callable[[list[SampleResult]], None]
+
+
+def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
+    path_findings = check_paths(sample, real_root)
+    loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
+    for check in CHECKS:
+        loaded.findings.extend(check(loaded, config))
+    return loaded
+
+
+def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> list[SampleResult]:
+    """Check a batch of samples: the unit of work of one Dask task."""
+    loaded_batch: list[Loaded] = []
+    with pillow_limits(config):
+        for sample in samples:
+            try:
+                loaded = _check_one(sample, real_root, config)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the scan
+                loaded = Loaded(sample, ImageInfo())
+                loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
+            loaded_batch.append(loaded)
+    probe_results = run_probe(loaded_batch, config)
+    results = []
+    for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):
+        sample = loaded.sample
+        results.append(
+            SampleResult(
+                index=sample.index,
+                path=sample.path,
+                label=sample.label,
+                findings=loaded.findings + probe_findings,
+                info=loaded.info,
+                label_index=parse_label(sample.label, config)[0],
+                magnitude=magnitude,
+                loss=loss,
+            )
+        )
+    return results
+
+
+def crashed_result(sample: Sample, reason: str) -> SampleResult:
+    """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
+    finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
+    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo())
+
+
+def batches(samples: list[Sample], workers: int) -> list[list[Sample]]:
+    """Split into batches of at most MAX_BATCH, at least ~4 per worker for balance."""
+    if not samples:
+        return []
+    size = max(1, min(MAX_BATCH, math.ceil(len(samples) / (workers * 4))))
+    return [samples[i : i + size] for i in range(0, len(samples), size)]
+
+
+@contextmanager
+def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
+    """A distributed Client on the given scheduler, or on a fresh LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            with Client(scheduler, timeout="10s") as client:
+                yield client
+        except (OSError, TimeoutError) as exc:
+            raise SanitizeError(f"cannot reach Dask scheduler {scheduler}: {exc}") from None
+        return
+    saved_environ = dict(os.environ)  # in-process Nannies leave their variables behind
+    try:
+        with dask.config.set(
+            {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None, "logging.distributed": "error"}
+        ), LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster, Client(cluster) as client:
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+
+
+def _run_distributed(
+    todo: list[list[Sample]], real_root: Path, config: ScanConfig, client: object, on_results: OnResults
+) -> None:
+    """Submit every batch; a batch whose worker died is split until the killer is isolated."""
+    from distributed import as_completed
+
+    pending = {}
+    stream = as_completed()
+    for batch in todo:
+        future = client.submit(check_batch, batch, real_root, config, pure=False)
+        pending[future.key] = batch
+        stream.add(future)
+    for future in stream:
+        batch = pending.pop(future.key)
+        try:
+            results = future.result()
+        except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: isolate the cause
+            if len(batch) == 1:
+                on_results([crashed_result(batch[0], type(exc).__name__)])
+                continue
+            half = len(batch) // 2
+            for part in (batch[:half], batch[half:]):
+                retry = client.submit(check_batch, part, real_root, config, pure=False)
+                pending[retry.key] = part
+                stream.add(retry)
+            continue
+        finally:
+            future.release()
+        on_results(results)
+
+
+def run(
+    samples: list[Sample],
+    root: Path,
+    config: ScanConfig,
+    on_results: OnResults,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> None:
+    """Check every sample, calling `on_results` with each finished batch as it arrives."""
+    real_root = Path(os.path.realpath(root))
+    if workers is not None and workers < 1:
+        raise SanitizeError(f"--workers must be at least 1, got {workers}")
+    if scheduler == SYNCHRONOUS:
+        for batch in batches(samples, 1):
+            on_results(check_batch(batch, real_root, config))
+        return
+    with _client(scheduler, workers) as client:
+        n_workers = len(client.scheduler_info().get("workers", {})) or workers or 1
+        _run_distributed(batches(samples, n_workers), real_root, config, client, on_results)

@@ -1,0 +1,240 @@
+"""The scan's result: a Report that knows whether the dataset is valid, its files, its table.
+
+Results stream in batch by batch (`Collector.add`); only samples with findings are kept, plus
+one float per sample for the dataset-wide scale statistic, never a decoded image.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
+from sanitize.probe import scale_outliers
+from sanitize.types import ImageInfo, Sample, SampleResult, warning
+
+EXAMPLES_PER_CODE = 3
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("sanitize", "pillow", "numpy", "dask", "distributed", "simplejpeg"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class Report:
+    """What a scan concluded. `valid` and `exit_code` are the gate's verdict."""
+
+    dataset: Dataset
+    config: ScanConfig
+    flagged: list[SampleResult]
+    summary: dict[str, Any]
+    error_indices: set[int] = field(default_factory=set)
+
+    @property
+    def samples(self) -> list[Sample]:
+        return self.dataset.samples
+
+    @property
+    def error_count(self) -> int:
+        return len(self.error_indices)
+
+    @property
+    def valid(self) -> bool:
+        return self.error_count == 0
+
+    def exit_code(self, max_errors: int = 0) -> int:
+        """0 when at most `max_errors` samples have errors, else 1."""
+        return 0 if self.error_count <= max_errors else 1
+
+    def clean_samples(self) -> Iterator[Sample]:
+        """The samples without any error, in dataset order: safe to train on."""
+        return (s for s in self.samples if s.index not in self.error_indices)
+
+    def clean_lines(self) -> Iterator[str]:
+        """clean.txt in Caffe list format; labels normalised to plain integers."""
+        for sample in self.clean_samples():
+            yield f"{sample.path} {int(sample.label)}\n" if sample.label is not None else f"{sample.path}\n"
+
+    def write(self, out: Path) -> None:
+        """findings.jsonl, summary.json and clean.txt into `out`, each written atomically."""
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(
+            out / "findings.jsonl",
+            "".join(json.dumps(r.to_record(), ensure_ascii=False) + "\n" for r in self.flagged),
+        )
+        atomic_write_text(out / "summary.json", json.dumps(self.summary, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(out / "clean.txt", "".join(self.clean_lines()))
+
+    def render(self, max_errors: int = 0) -> str:
+        """The terminal table: counts per check/code with example paths, then the verdict."""
+        lines = []
+        findings = self.summary["findings"]
+        if findings:
+            width = max(len(code) for code in findings)
+            lines.append(f"{'finding':<{width}}  {'severity':<8}  {'samples':>7}  examples")
+            for code, entry in findings.items():
+                examples = ", ".join(entry["examples"])
+                more = " ..." if entry["samples"] > len(entry["examples"]) else ""
+                lines.append(f"{code:<{width}}  {entry['severity']:<8}  {entry['samples']:>7}  {examples}{more}")
+            lines.append("")
+        counts = self.summary["samples"]
+        empty = self.summary["classes"]["empty"]
+        if empty:
+            lines.append(f"classes with no samples: {', '.join(map(str, empty))}")
+        rate = self.summary["samples_per_second"]
+        verdict = "PASS" if self.exit_code(max_errors) == 0 else "FAIL"
+        tolerance = f" (--max-errors {max_errors})" if max_errors else ""
+        lines.append(
+            f"{verdict}: {counts['with_errors']} of {counts['scanned']} samples have errors{tolerance},"
+            f" {counts['with_warnings']} have warnings; {rate:,.0f} samples/s"
+        )
+        return "\n".join(lines)
+
+
+class Collector:
+    """Folds streamed batches of results into a Report without holding clean samples."""
+
+    def __init__(self, dataset: Dataset, config: ScanConfig) -> None:
+        self.dataset = dataset
+        self.config = config
+        self.flagged: dict[int, SampleResult] = {}
+        self.magnitudes = np.full(len(dataset.samples), np.nan, dtype=np.float64)
+        self.class_counts = [0] * config.num_classes
+        self.ignored = 0
+        self.scanned = 0
+        self.formats: Counter[str] = Counter()
+        self.decoders: Counter[str] = Counter()
+        self.losses: list[float] = []
+
+    def add(self, results: list[SampleResult]) -> None:
+        for result in results:
+            self.scanned += 1
+            if result.findings:
+                self.flagged[result.index] = result
+            if result.magnitude is not None:
+                self.magnitudes[result.index] = result.magnitude
+            if result.loss is not None:
+                self.losses.append(result.loss)
+            if result.label_index is not None:
+                self.class_counts[result.label_index] += 1
+            elif result.label is not None and not any(f.check == "label" for f in result.findings):
+                self.ignored += 1  # parsed, valid, no class: the ignore label
+            self.formats[result.info.format or "unknown"] += 1
+            self.decoders[result.info.decoder or "none"] += 1
+
+    def _flag_scale_outliers(self) -> dict[str, Any]:
+        mask, median, factor = scale_outliers(self.magnitudes)
+        for index in np.flatnonzero(mask):
+            sample = self.dataset.samples[index]
+            result = self.flagged.get(index) or SampleResult(
+                sample.index, sample.path, sample.label, [], ImageInfo()
+            )
+            result.findings.append(
+                warning(
+                    "probe",
+                    "scale_outlier",
+                    f"max |input| {self.magnitudes[index]:.4g} is more than {factor:.3g}x off the"
+                    f" dataset median {median:.4g}: wrong bit depth or value range?",
+                )
+            )
+            self.flagged[index] = result
+        return {"median_magnitude": median, "outlier_factor": factor}
+
+    def finish(self, elapsed: float, runner: dict[str, Any]) -> Report:
+        if self.scanned != len(self.dataset.samples):
+            raise RuntimeError(f"scanned {self.scanned} samples of {len(self.dataset.samples)} listed")
+        scale = self._flag_scale_outliers() if self.config.probe else {}
+        flagged = [self.flagged[i] for i in sorted(self.flagged)]
+        error_indices = {r.index for r in flagged if r.has_error}
+        return Report(
+            self.dataset, self.config, flagged, self._summary(flagged, elapsed, runner, scale), error_indices
+        )
+
+    def _summary(
+        self, flagged: list[SampleResult], elapsed: float, runner: dict[str, Any], scale: dict[str, Any]
+    ) -> dict[str, Any]:
+        findings: dict[str, dict[str, Any]] = {}
+        for result in flagged:
+            for key in dict.fromkeys(f"{f.check}:{f.code}" for f in result.findings):
+                finding = next(f for f in result.findings if f"{f.check}:{f.code}" == key)
+                entry = findings.setdefault(key, {"severity": finding.severity.value, "samples": 0, "examples": []})
+                entry["samples"] += 1
+                if len(entry["examples"]) < EXAMPLES_PER_CODE:
+                    entry["examples"].append(result.path)
+        by_check = Counter()
+        for key, entry in findings.items():
+            by_check[key.split(":")[0]] += entry["samples"]
+        with_errors = sum(r.has_error for r in flagged)
+        with_warnings = sum(r.has_warning for r in flagged)
+        names = self.dataset.class_names
+        losses = np.asarray(self.losses, dtype=np.float64)
+        n = len(self.dataset.samples)
+        return {
+            "dataset": {
+                "kind": self.dataset.kind,
+                "source": str(self.dataset.source),
+                "root": str(self.dataset.root),
+                "class_names": names,
+            },
+            "samples": {
+                "listed": n,
+                "scanned": self.scanned,
+                "clean": n - len(flagged),
+                "without_errors": n - with_errors,
+                "with_errors": with_errors,
+                "with_warnings": with_warnings,
+            },
+            "findings": dict(sorted(findings.items(), key=lambda kv: (kv[1]["severity"], kv[0]))),
+            "by_check": dict(sorted(by_check.items())),
+            "classes": {
+                "counts": {(names[i] if names else str(i)): c for i, c in enumerate(self.class_counts)},
+                "ignored": self.ignored,
+                "empty": [(names[i] if names else i) for i, c in enumerate(self.class_counts) if c == 0],
+            },
+            "formats": dict(self.formats.most_common()),
+            "decoders": dict(self.decoders.most_common()),
+            "probe": {
+                "enabled": self.config.probe,
+                "expected_untrained_loss": math.log(self.config.num_classes),
+                "loss": {
+                    "count": int(losses.size),
+                    "mean": float(losses.mean()) if losses.size else None,
+                    "min": float(losses.min()) if losses.size else None,
+                    "max": float(losses.max()) if losses.size else None,
+                },
+                "findings": {k: v["samples"] for k, v in findings.items() if k.startswith("probe:")},
+                "scale": scale,
+            },
+            "elapsed_seconds": round(elapsed, 3),
+            "samples_per_second": round(n / max(elapsed, 1e-6), 1),
+            "config": self.config.to_dict(),
+            "runner": runner,
+            "versions": versions(),
+        }

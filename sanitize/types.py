@@ -1,0 +1,130 @@
+"""The small data types that carry a sample through the whole pipeline.
+
+Everything here is plain, picklable data: it crosses process boundaries inside Dask tasks
+and is written to the report as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class Severity(str, Enum):
+    """An error keeps a sample out of training; a warning only asks a human to look."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem one check found in one sample."""
+
+    check: str
+    code: str
+    severity: Severity
+    message: str
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "check": self.check,
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Finding:
+        return cls(data["check"], data["code"], Severity(data["severity"]), data["message"])
+
+
+def error(check: str, code: str, message: str) -> Finding:
+    return Finding(check, code, Severity.ERROR, message)
+
+
+def warning(check: str, code: str, message: str) -> Finding:
+    return Finding(check, code, Severity.WARNING, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One entry of a dataset, before anything has been read.
+
+    `path` is the entry exactly as the dataset names it (the report's key); `file` is where
+    it resolves on disk; `label` is the raw label text (None when the entry has none).
+    """
+
+    index: int
+    path: str
+    file: Path
+    label: str | None
+
+
+@dataclass(slots=True)
+class ImageInfo:
+    """What decoding learnt about a file, recorded in the report."""
+
+    format: str | None = None
+    decoder: str | None = None
+    mode: str | None = None
+    width: int | None = None
+    height: int | None = None
+    channels: int | None = None
+    bit_depth: int | None = None
+    frames: int | None = None
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A sample after its file was read and decoded once, handed to every check.
+
+    `pixels` is what a training loader would see of the first frame (None when decoding
+    failed); `float_frames` holds every frame of float data so the finite check sees all of
+    it; `findings` are what reading and decoding found.
+    """
+
+    sample: Sample
+    info: ImageInfo
+    pixels: np.ndarray | None = None
+    float_frames: list[np.ndarray] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SampleResult:
+    """Everything the scan concluded about one sample: small, so it streams back cheaply."""
+
+    index: int
+    path: str
+    label: str | None
+    findings: list[Finding]
+    info: ImageInfo
+    label_index: int | None = None
+    magnitude: float | None = None
+    loss: float | None = None
+
+    @property
+    def has_error(self) -> bool:
+        return any(f.is_error for f in self.findings)
+
+    @property
+    def has_warning(self) -> bool:
+        return any(not f.is_error for f in self.findings)
+
+    def to_record(self) -> dict[str, Any]:
+        """The findings.jsonl line for this sample."""
+        return {
+            "path": self.path,
+            "label": self.label,
+            "findings": [f.to_dict() for f in self.findings],
+            "info": {k: v for k, v in asdict(self.info).items() if v is not None},
+        }
