@@ -11,6 +11,7 @@ sample may be in so that no exotic plugin ever runs on untrusted bytes.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +27,14 @@ from sanitize.types import Finding, ImageInfo, Loaded, Sample, error, warning
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
 JPEG_MIN_SIDE = 16
 
-#: libjpeg messages about damage that leaves every pixel intact.
-_BENIGN_JPEG = ("extraneous bytes before marker", "bad ICC marker")
+#: libjpeg warnings about damage that leaves every pixel intact: junk between header markers,
+#: a broken ICC profile. Junk before an RST or EOI marker means the entropy-coded data did not
+#: end where it should: that is corrupt pixel data, an error.
+_BENIGN_JPEG = re.compile(r"extraneous bytes before marker 0x(?!d[0-79])[0-9a-f]{2}|bad ICC marker")
+
+
+def is_benign_jpeg_warning(message: str) -> bool:
+    return _BENIGN_JPEG.search(message) is not None
 #: libjpeg messages meaning "I do not support this", not "this is broken": Pillow judges.
 _UNSUPPORTED_JPEG = ("Unsupported", "not supported", "subsampling level", "lossless")
 
@@ -47,7 +54,7 @@ class _Refused(Exception):
 def pillow_limits(config: ScanConfig) -> Iterator[None]:
     """Apply the configured bomb limit and strict truncation to Pillow, then restore them."""
     saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-    Image.MAX_IMAGE_PIXELS = config.max_pixels
+    Image.MAX_IMAGE_PIXELS = -(-config.max_pixels // 2)  # Pillow refuses above twice this, from the header
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         yield
@@ -70,36 +77,28 @@ def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
 def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig) -> None:
     """Strict libjpeg-turbo decode, DCT-downscaled; falls back to Pillow where unsupported."""
     try:
-        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
-    except ValueError as exc:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data, strict=False)
+    except (ValueError, KeyError) as exc:
         _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {exc}")
         return
     _check_bomb(width, height, config)
-    info.width, info.height = width, height
-    info.decoder = "libjpeg-turbo"
-    target = "GRAY" if colorspace == "Gray" else "RGB"
-
-    def decode(strict: bool) -> np.ndarray:
-        return simplejpeg.decode_jpeg(
-            data, colorspace=target, fastdct=True, fastupsample=True,
-            min_height=JPEG_MIN_SIDE, min_width=JPEG_MIN_SIDE, strict=strict,
-        )
-
+    gray = colorspace == "Gray"
     try:
-        pixels = decode(strict=True)
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace="GRAY" if gray else "RGB", fastdct=True, fastupsample=True,
+            min_height=JPEG_MIN_SIDE, min_width=JPEG_MIN_SIDE, strict=True,
+        )
     except ValueError as exc:
         message = str(exc)
-        if any(s in message for s in _UNSUPPORTED_JPEG):
-            _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {message}")
-            return
-        if not any(s in message for s in _BENIGN_JPEG):
+        if is_benign_jpeg_warning(message):
+            loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
+        elif not any(s in message for s in _UNSUPPORTED_JPEG):
             raise _Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
-        loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
-        pixels = decode(strict=False)
-    info.mode = "L" if target == "GRAY" else "RGB"
-    info.channels = 1 if target == "GRAY" else 3
-    info.bit_depth = 8
-    info.frames = 1
+        _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {message}")
+        return
+    info.decoder = "libjpeg-turbo"
+    info.width, info.height, info.frames = width, height, 1
+    info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
     loaded.pixels = pixels
 
 
@@ -138,15 +137,34 @@ def _decode_pillow(
         except Image.DecompressionBombError as exc:
             raise _Refused(error("decode", "decompression_bomb", str(exc))) from None
         except Image.UnidentifiedImageError:
-            raise _Refused(error("decode", "unidentified", f"Pillow cannot identify it{suffix}")) from None
+            reason = _why_unidentified(data, info.format)
+            raise _Refused(error("decode", "unidentified", f"Pillow cannot open it{reason}{suffix}")) from None
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a finding, never a crash
             detail = str(exc) or type(exc).__name__
             raise _Refused(error("decode", "corrupt_data", f"Pillow: {detail}{suffix}")) from None
     info.channels = len(image.getbands())
     info.bit_depth = _BIT_DEPTH.get(image.mode, 8)
     loaded.findings.extend(
-        warning("decode", "decoder_warning", f"Pillow: {w.message}") for w in caught
+        warning("decode", "decoder_warning", f"Pillow: {w.message}")
+        for w in caught
+        if not issubclass(w.category, Image.DecompressionBombWarning)  # _check_bomb judges size
     )
+
+
+def _why_unidentified(data: bytes, detected: str | None) -> str:
+    """Pillow's own reason when the magic bytes name a format it refused to open.
+
+    Image.open hides the plugin's error (e.g. "unknown pixel mode" for a valid float RGB
+    TIFF) behind "cannot identify"; asking the plugin directly recovers it.
+    """
+    if detected not in IMAGE_FORMATS or detected not in Image.OPEN:
+        return ""
+    factory = Image.OPEN[detected][0]
+    try:
+        factory(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - we only want its message
+        return f" ({detected}: {exc})"
+    return ""
 
 
 def _load_npy(loaded: Loaded) -> None:
@@ -156,7 +174,7 @@ def _load_npy(loaded: Loaded) -> None:
     try:
         array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
+        if "allow_pickle" in str(exc) or "Python objects" in str(exc):
             raise _Refused(
                 error("decode", "pickled_object", "object array (pickled Python objects): refused, never unpickled")
             ) from None

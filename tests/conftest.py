@@ -1,0 +1,109 @@
+"""Fixtures that build clean and broken samples on disk; nothing here is mocked."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sanitize.config import ScanConfig
+from sanitize.decode import load, pillow_limits
+from sanitize.types import Loaded, Sample
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "files"
+
+
+def photo(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
+    """A photo-like RGB array: smooth gradients plus mild noise (compresses like a photo)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], axis=-1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (96, 128), quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(photo(*size, seed=seed)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def png_bytes(array: np.ndarray | None = None, **save: object) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(photo() if array is None else array).save(buffer, format="PNG", **save)
+    return buffer.getvalue()
+
+
+def png_chunks(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """(offset, type, body) of each chunk of a PNG."""
+    chunks, offset = [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        chunks.append((offset, kind, data[offset + 8 : offset + 8 + length]))
+        offset += 12 + length
+    return chunks
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def bomb_png(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A tiny, valid-looking PNG whose header declares width x height pixels."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64)) + png_chunk(
+        b"IEND", b""
+    )
+
+
+def flip_entropy_bytes(data: bytes, count: int = 3, seed: int = 0) -> bytes:
+    """Flip `count` bytes inside a JPEG's entropy-coded data (between SOS and EOI)."""
+    start = data.index(b"\xff\xda") + 20
+    end = len(data) - 2
+    rng = np.random.default_rng(seed)
+    damaged = bytearray(data)
+    for position in rng.choice(np.arange(start, end), size=count, replace=False):
+        damaged[position] ^= 0x55
+    return bytes(damaged)
+
+
+def gif_bytes(frames: int = 3) -> bytes:
+    images = [Image.fromarray(photo(32, 32, seed=i)).convert("P") for i in range(frames)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:])
+    return buffer.getvalue()
+
+
+def float_tiff_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array.astype(np.float32), mode="F").save(buffer, format="TIFF")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def config() -> ScanConfig:
+    return ScanConfig(num_classes=3)
+
+
+@pytest.fixture
+def load_bytes(tmp_path: Path, config: ScanConfig) -> Callable[..., Loaded]:
+    """Write bytes to a file named `name` and load it as a sample."""
+
+    def _load(data: bytes, name: str = "sample.jpg", label: str | None = "0", cfg: ScanConfig | None = None) -> Loaded:
+        path = tmp_path / name
+        path.write_bytes(data)
+        cfg = cfg or config
+        with pillow_limits(cfg):
+            return load(Sample(0, name, path, label), cfg)
+
+    return _load
+
+
+def codes(findings) -> set[str]:
+    return {f"{f.check}:{f.code}" for f in findings}

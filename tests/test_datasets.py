@@ -1,0 +1,88 @@
+"""Dataset readers: ImageFolder, Caffe list files and CSV."""
+
+from __future__ import annotations
+
+import pytest
+
+from sanitize.datasets import open_dataset
+from sanitize.errors import SanitizeError
+
+
+def test_imagefolder_class_index_is_sorted_folder_position(tmp_path):
+    for cls in ("zebra", "ant", "moth"):
+        (tmp_path / cls / "sub").mkdir(parents=True)
+        (tmp_path / cls / "1.jpg").write_bytes(b"x")
+        (tmp_path / cls / "sub" / "2.PNG").write_bytes(b"x")
+        (tmp_path / cls / "notes.txt").write_text("not a sample")
+    (tmp_path / "stray.jpg").write_bytes(b"x")  # outside any class folder: not a sample
+    dataset = open_dataset(tmp_path)
+    assert dataset.class_names == ["ant", "moth", "zebra"]
+    assert dataset.num_classes == 3
+    assert [(s.path, s.label) for s in dataset.samples] == [
+        ("ant/1.jpg", "0"),
+        ("ant/sub/2.PNG", "0"),
+        ("moth/1.jpg", "1"),
+        ("moth/sub/2.PNG", "1"),
+        ("zebra/1.jpg", "2"),
+        ("zebra/sub/2.PNG", "2"),
+    ]
+
+
+def test_imagefolder_symlink_loop_does_not_hang(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(b"x")
+    (tmp_path / "a" / "loop").symlink_to(tmp_path / "a")
+    assert [s.path for s in open_dataset(tmp_path).samples] == ["a/x.jpg"]
+
+
+def test_imagefolder_excludes_the_report_folder(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(b"x")
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "y.jpg").write_bytes(b"x")
+    dataset = open_dataset(tmp_path, exclude=(tmp_path / "report",))
+    assert dataset.class_names == ["a"]
+
+
+def test_list_file_paths_with_spaces_comments_and_blank_lines(tmp_path):
+    (tmp_path / "train.txt").write_text("# header comment\n\nimg/a b.jpg 3\n  img/c.jpg\t1  \nimg/d.jpg\n")
+    dataset = open_dataset(tmp_path / "train.txt")
+    assert dataset.root == tmp_path
+    assert [(s.path, s.label) for s in dataset.samples] == [("img/a b.jpg", "3"), ("img/c.jpg", "1"), ("img/d.jpg", None)]
+    assert dataset.samples[0].file == tmp_path / "img/a b.jpg"
+    assert dataset.num_classes is None
+
+
+def test_list_file_root_option(tmp_path):
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "train.txt").write_text("a.jpg 0\n")
+    dataset = open_dataset(tmp_path / "lists" / "train.txt", root=tmp_path)
+    assert dataset.samples[0].file == tmp_path / "a.jpg"
+
+
+def test_csv_default_and_custom_columns(tmp_path):
+    (tmp_path / "d.csv").write_text("path,label\na.jpg,1\n\"b, c.jpg\",2\n")
+    assert [(s.path, s.label) for s in open_dataset(tmp_path / "d.csv").samples] == [("a.jpg", "1"), ("b, c.jpg", "2")]
+    (tmp_path / "e.csv").write_text("file,y,extra\na.jpg,,z\n")
+    dataset = open_dataset(tmp_path / "e.csv", path_column="file", label_column="y")
+    assert [(s.path, s.label) for s in dataset.samples] == [("a.jpg", None)]
+
+
+def test_csv_missing_column_is_a_clear_error(tmp_path):
+    (tmp_path / "d.csv").write_text("filename,label\na.jpg,1\n")
+    with pytest.raises(SanitizeError, match="no column 'path'.*--path-column"):
+        open_dataset(tmp_path / "d.csv")
+
+
+def test_missing_dataset_and_binary_list_are_clear_errors(tmp_path):
+    with pytest.raises(SanitizeError, match="dataset not found"):
+        open_dataset(tmp_path / "nope.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(SanitizeError, match="not UTF-8"):
+        open_dataset(tmp_path / "bin.txt")
+
+
+def test_folder_without_class_folders(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    with pytest.raises(SanitizeError, match="no class folders"):
+        open_dataset(tmp_path)

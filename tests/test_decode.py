@@ -1,0 +1,192 @@
+"""The decode check: every pixel of every frame, strict JPEG, bombs refused from the header."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sanitize.config import ScanConfig
+from sanitize.decode import is_benign_jpeg_warning
+from tests.conftest import (
+    bomb_png,
+    codes,
+    flip_entropy_bytes,
+    float_tiff_bytes,
+    gif_bytes,
+    jpeg_bytes,
+    png_bytes,
+    png_chunk,
+    png_chunks,
+)
+
+
+def test_clean_jpeg_is_decoded_by_libjpeg_turbo_downscaled(load_bytes):
+    loaded = load_bytes(jpeg_bytes(size=(240, 320)))
+    assert loaded.findings == []
+    assert loaded.info.decoder == "libjpeg-turbo"
+    assert (loaded.info.width, loaded.info.height) == (320, 240)
+    assert loaded.pixels.shape == (30, 40, 3)  # DCT-domain 1/8, never below 16 a side
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9, 0.99])
+def test_truncated_jpeg_is_an_error_at_any_depth(load_bytes, fraction):
+    data = jpeg_bytes()
+    loaded = load_bytes(data[: int(len(data) * fraction)])
+    assert "decode:corrupt_data" in codes(loaded.findings)
+    assert loaded.pixels is None
+
+
+def test_strict_jpeg_catches_flipped_entropy_bytes_pillow_conceals(load_bytes):
+    caught_strict = caught_pillow = 0
+    for seed in range(40):
+        damaged = flip_entropy_bytes(jpeg_bytes(seed=seed), count=3, seed=seed)
+        if any(f.is_error for f in load_bytes(damaged).findings):
+            caught_strict += 1
+        try:
+            Image.open(io.BytesIO(damaged)).load()
+        except OSError:
+            caught_pillow += 1
+    assert caught_pillow <= 4
+    assert caught_strict >= 20
+
+
+def test_junk_between_header_markers_is_a_warning_with_the_libjpeg_message(load_bytes):
+    data = jpeg_bytes()
+    dqt = data.index(b"\xff\xdb")
+    loaded = load_bytes(data[:dqt] + b"\x00\x00\x00" + data[dqt:])
+    assert [(f.code, f.severity.value) for f in loaded.findings] == [("jpeg_warning", "warning")]
+    assert "extraneous bytes" in loaded.findings[0].message
+    assert loaded.pixels is not None
+
+
+@pytest.mark.parametrize(
+    ("message", "benign"),
+    [
+        ("Corrupt JPEG data: 4 extraneous bytes before marker 0xdb", True),
+        ("Corrupt JPEG data: bad ICC marker", True),
+        ("Corrupt JPEG data: 1021 extraneous bytes before marker 0xd9", False),  # scan data ended early
+        ("Corrupt JPEG data: 2 extraneous bytes before marker 0xd3", False),  # RST: desynchronised
+        ("Corrupt JPEG data: premature end of data segment", False),
+    ],
+)
+def test_only_damage_outside_the_pixel_data_is_benign(message, benign):
+    assert is_benign_jpeg_warning(message) is benign
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.95])
+def test_truncated_png_is_an_error(load_bytes, fraction):
+    data = png_bytes()
+    assert "decode:corrupt_data" in codes(load_bytes(data[: int(len(data) * fraction)], "x.png").findings)
+
+
+def _corrupt_idat(data: bytes, fix_crc: bool) -> bytes:
+    offset, kind, body = next(c for c in png_chunks(data) if c[1] == b"IDAT")
+    damaged = bytearray(body)
+    damaged[len(body) // 2] ^= 0xFF
+    chunk = png_chunk(kind, bytes(damaged))
+    if not fix_crc:
+        chunk = chunk[:-4] + (zlib.crc32(kind + body) & 0xFFFFFFFF).to_bytes(4, "big")
+    return data[:offset] + chunk + data[offset + 12 + len(body) :]
+
+
+@pytest.mark.parametrize("fix_crc", [False, True], ids=["bad-crc", "crc-fixed"])
+def test_corrupt_png_idat_is_an_error(load_bytes, fix_crc):
+    loaded = load_bytes(_corrupt_idat(png_bytes(), fix_crc), "x.png")
+    assert any(f.check == "decode" and f.is_error for f in loaded.findings)
+
+
+def test_gif_with_its_last_frame_cut_is_an_error(load_bytes):
+    data = gif_bytes(frames=3)
+    assert load_bytes(data, "ok.gif").findings == []
+    cut = data[: len(data) - 40]
+    assert "decode:corrupt_data" in codes(load_bytes(cut, "cut.gif").findings)
+
+
+def test_every_frame_is_decoded(load_bytes):
+    loaded = load_bytes(gif_bytes(frames=4), "anim.gif")
+    assert loaded.info.frames == 4
+
+
+def test_zero_byte_file(load_bytes):
+    assert codes(load_bytes(b"", "empty.jpg").findings) == {"decode:empty"}
+
+
+def test_unidentifiable_bytes(load_bytes):
+    loaded = load_bytes(bytes(range(7, 250)) * 4, "noise.png")
+    assert "decode:unidentified" in codes(loaded.findings)
+
+
+def test_decompression_bomb_is_refused_from_the_header(load_bytes):
+    loaded = load_bytes(bomb_png(50_000, 50_000), "bomb.png")
+    assert codes(loaded.findings) == {"decode:decompression_bomb"}
+    assert "2,500,000,000" in loaded.findings[0].message or "2500000000" in loaded.findings[0].message
+
+
+def test_bomb_limit_is_configurable(load_bytes):
+    data = png_bytes(np.zeros((100, 100), np.uint8))
+    loaded = load_bytes(data, "small.png", cfg=ScanConfig(num_classes=3, max_pixels=5_000))
+    assert codes(loaded.findings) == {"decode:decompression_bomb"}
+    assert load_bytes(data, "small2.png").findings == []
+
+
+def test_jpeg_bomb_is_refused_from_the_header(load_bytes):
+    loaded = load_bytes(jpeg_bytes(size=(200, 200)), "big.jpg", cfg=ScanConfig(num_classes=3, max_pixels=10_000))
+    assert codes(loaded.findings) == {"decode:decompression_bomb"}
+
+
+def test_float_tiff_keeps_every_value(load_bytes):
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    loaded = load_bytes(float_tiff_bytes(array), "f.tif")
+    assert loaded.findings == []
+    assert loaded.info.mode == "F"
+    np.testing.assert_array_equal(loaded.float_frames[0], array)
+
+
+def test_npy_is_memory_mapped(tmp_path, load_bytes):
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((4, 5), np.float32))
+    loaded = load_bytes(buffer.getvalue(), "a.npy")
+    assert loaded.findings == []
+    assert isinstance(loaded.pixels, np.memmap)
+
+
+class _Marker:
+    """Unpickling this writes a marker file: proof that a pickle was loaded."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickled_npy_is_refused_and_never_unpickled(tmp_path, load_bytes):
+    marker = tmp_path / "UNPICKLED"
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([_Marker(str(marker))], dtype=object), allow_pickle=True)
+    assert not marker.exists()
+    pickle.loads(pickle.dumps(_Marker(str(tmp_path / "control"))))  # the marker mechanism works
+    assert (tmp_path / "control").exists()
+    loaded = load_bytes(buffer.getvalue(), "obj.npy")
+    assert codes(loaded.findings) == {"decode:pickled_object"}
+    assert not marker.exists()
+
+
+def test_truncated_npy_is_an_error(load_bytes):
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((64, 64), np.float32))
+    loaded = load_bytes(buffer.getvalue()[:500], "cut.npy")
+    assert codes(loaded.findings) == {"decode:corrupt_data"}
+
+
+def test_unreadable_path_is_a_finding_not_a_crash(tmp_path, config):
+    from sanitize.decode import load
+    from sanitize.types import Sample
+
+    loaded = load(Sample(0, "dir.jpg", tmp_path, "0"), config)  # a directory
+    assert codes(loaded.findings) == {"decode:unreadable"}
