@@ -1,0 +1,71 @@
+"""The command line through a real subprocess: exit codes, one-line errors, resulting files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import jpeg_bytes
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sanitize", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):
+            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i))
+    return root
+
+
+def test_clean_dataset_exits_0_and_writes_the_report(folder, tmp_path):
+    result = run_cli("scan", str(folder), "--out", "rep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-2].startswith("PASS: 0 of 6 samples have errors")
+    clean = (tmp_path / "rep" / "clean.txt").read_text().splitlines()
+    assert clean == [f"cat/{i}.jpg 0" for i in range(3)] + [f"dog/{i}.jpg 1" for i in range(3)]
+
+
+def test_broken_sample_exits_1_and_max_errors_tolerates_it(folder, tmp_path):
+    (folder / "dog" / "bad.jpg").write_bytes(b"<!doctype html><html></html>")
+    result = run_cli("scan", str(folder), "--out", "rep", "--scheduler", "synchronous", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "format:not_an_image" in result.stdout and "dog/bad.jpg" in result.stdout
+    record = json.loads((tmp_path / "rep" / "findings.jsonl").read_text())
+    assert record["path"] == "dog/bad.jpg"
+    assert "dog/bad.jpg 1" not in (tmp_path / "rep" / "clean.txt").read_text()
+    tolerated = run_cli("scan", str(folder), "--max-errors", "1", "--scheduler", "synchronous", cwd=tmp_path)
+    assert tolerated.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["scan", "nowhere"], "error: dataset not found: nowhere"),
+        (["scan", "list.txt"], "error: --num-classes is required"),
+        (["scan", "list.txt", "--num-classes", "0"], "error: --num-classes must be at least 1"),
+        (["scan", "list.txt", "--num-classes", "2", "--scale", "a,b"], "error: --scale takes numbers"),
+        (["scan", "list.txt", "--num-classes", "2", "--formats", "JPEG,HEIF"], "error: unknown format(s) HEIF"),
+        (["scan", "list.txt", "--num-classes", "2", "--scheduler", "tcp://127.0.0.1:9"], "error: cannot reach Dask"),
+        (["scan", "--num-classes", "x", "list.txt"], "Invalid value"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args, message):
+    (tmp_path / "list.txt").write_text("a.jpg 0\n")
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

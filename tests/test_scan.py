@@ -1,0 +1,108 @@
+"""sanitize.scan end to end: report files, counts, clean list, and the real Dask cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sanitize
+from tests.conftest import float_tiff_bytes, jpeg_bytes, png_bytes
+
+
+@pytest.fixture
+def listed_dataset(tmp_path: Path) -> Path:
+    """A Caffe list file mixing clean samples with one of most problems."""
+    images = tmp_path / "images"
+    images.mkdir()
+    lines = []
+    for i in range(12):
+        (images / f"ok {i}.jpg").write_bytes(jpeg_bytes(seed=i))
+        lines.append(f"images/ok {i}.jpg {i % 3}")
+    data = jpeg_bytes(seed=99)
+    (images / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (images / "page.jpg").write_bytes(b"<html><body>captive portal</body></html>")
+    (images / "nan.tif").write_bytes(float_tiff_bytes(np.full((8, 8), np.nan)))
+    (tmp_path / "outside.jpg").write_bytes(jpeg_bytes())
+    lines += [
+        "images/cut.jpg 0",
+        "images/page.jpg 1",
+        "images/nan.tif 2",
+        "../outside.jpg 0",
+        "images/missing.jpg 1",
+        "images/ok 0.jpg 3.7",
+        "images/ok 1.jpg 3",
+        "images/ok 2.jpg 255",
+    ]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path / "train.txt"
+
+
+def test_scan_reports_every_problem_and_writes_the_report(listed_dataset, tmp_path):
+    out = tmp_path / "report"
+    report = sanitize.scan(listed_dataset, num_classes=3, ignore_label=255, scheduler="synchronous", out=out)
+    by_path = {r.path: {f"{f.check}:{f.code}" for f in r.findings} for r in report.flagged}
+    assert by_path["images/cut.jpg"] == {"decode:corrupt_data"}
+    assert by_path["images/page.jpg"] == {"format:not_an_image"}
+    assert {"finite:nonfinite", "probe:nonfinite_loss"} <= by_path["images/nan.tif"]
+    assert by_path["../outside.jpg"] == {"paths:outside_root"}
+    assert by_path["images/missing.jpg"] == {"paths:missing"}
+    assert by_path["images/ok 0.jpg"] == {"label:not_integer"}
+    assert by_path["images/ok 1.jpg"] == {"label:out_of_range"}
+    assert "images/ok 2.jpg" not in by_path  # the ignore label is valid
+    assert not report.valid
+    assert report.error_count == 7
+    assert report.exit_code() == 1 and report.exit_code(max_errors=7) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"]["listed"] == summary["samples"]["scanned"] == 20
+    assert summary["samples"]["with_errors"] == 7
+    assert summary["findings"]["paths:missing"]["samples"] == 1
+    assert summary["classes"]["ignored"] == 1
+    assert summary["config"]["num_classes"] == 3
+    assert "simplejpeg" in summary["versions"]
+
+    records = [json.loads(line) for line in (out / "findings.jsonl").read_text().splitlines()]
+    assert [r["path"] for r in records] == [r.path for r in report.flagged]
+    assert records[0]["findings"][0].keys() == {"check", "code", "severity", "message"}
+
+    clean = (out / "clean.txt").read_text().splitlines()
+    assert len(clean) == 13
+    assert "images/ok 2.jpg 255" in clean and "images/ok 5.jpg 2" in clean
+    assert not any(line.startswith(("images/cut.jpg", "../outside.jpg")) for line in clean)
+
+
+def test_clean_imagefolder_is_valid_and_counts_classes(tmp_path):
+    for cls in ("a", "b", "c"):
+        (tmp_path / cls).mkdir()
+    for i in range(4):
+        (tmp_path / "a" / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i))
+        (tmp_path / "b" / f"{i}.png").write_bytes(png_bytes())
+    report = sanitize.scan(tmp_path, scheduler="synchronous")
+    assert report.valid and report.exit_code() == 0
+    assert report.summary["classes"]["counts"] == {"a": 4, "b": 4, "c": 0}
+    assert report.summary["classes"]["empty"] == ["c"]
+    assert [s.path for s in report.clean_samples()][:2] == ["a/0.jpg", "a/1.jpg"]
+    assert report.summary["probe"]["loss"]["count"] == 8
+
+
+def test_list_input_requires_num_classes(listed_dataset):
+    with pytest.raises(sanitize.SanitizeError, match="--num-classes is required"):
+        sanitize.scan(listed_dataset, scheduler="synchronous")
+
+
+def test_progress_is_reported(listed_dataset):
+    seen = []
+    sanitize.scan(listed_dataset, num_classes=3, scheduler="synchronous", on_progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (20, 20)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_local_cluster_gives_the_same_results(listed_dataset, tmp_path):
+    """The real distributed.LocalCluster path: same findings as in-process checking."""
+    inline = sanitize.scan(listed_dataset, num_classes=3, ignore_label=255, scheduler="synchronous")
+    clustered = sanitize.scan(listed_dataset, num_classes=3, ignore_label=255, workers=2)
+    assert [(r.path, r.findings) for r in clustered.flagged] == [(r.path, r.findings) for r in inline.flagged]
+    assert clustered.summary["samples"] == inline.summary["samples"]
