@@ -193,7 +193,7 @@ def _load_npy(loaded: Loaded) -> None:
 
 def load(sample: Sample, config: ScanConfig) -> Loaded:
     """Read and decode one sample; every problem becomes a finding on the result."""
-    loaded = Loaded(sample, ImageInfo())
+    loaded = Loaded(sample, ImageInfo(), opened=True)
     try:
         with open(sample.file, "rb") as handle:
             head = handle.read(HEAD_SIZE)

@@ -113,7 +113,7 @@ class Report:
         tolerance = f" (--max-errors {max_errors})" if max_errors else ""
         lines.append(
             f"{verdict}: {counts['with_errors']} of {counts['scanned']} samples have errors{tolerance},"
-            f" {counts['with_warnings']} have warnings; {rate:,.0f} samples/s"
+            f" {counts['with_warnings']} with warnings; {rate:,.0f} samples/s"
         )
         return "\n".join(lines)
 

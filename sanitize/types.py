@@ -89,11 +89,13 @@ class Loaded:
 
     `pixels` is what a training loader would see of the first frame (None when decoding
     failed); `float_frames` holds every frame of float data so the finite check sees all of
-    it; `findings` are what reading and decoding found.
+    it; `findings` are what reading and decoding found; `opened` is False when the file was
+    never opened (its path was unsafe or missing), so file checks have nothing to say.
     """
 
     sample: Sample
     info: ImageInfo
+    opened: bool = False
     pixels: np.ndarray | None = None
     float_frames: list[np.ndarray] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)

@@ -11,6 +11,8 @@ from sanitize.types import Finding, Loaded, Severity, error
 
 
 def check_format(loaded: Loaded, config: ScanConfig) -> list[Finding]:
+    if not loaded.opened:
+        return []
     detected = loaded.info.format
     suffix = PurePosixPath(loaded.sample.path).suffix.lower()
     expected = EXTENSION_FORMATS.get(suffix)
