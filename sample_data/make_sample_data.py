@@ -80,26 +80,46 @@ def broken_files() -> dict[str, tuple[bytes, str, str]]:
     inf_npy[0, 0, 0] = np.inf
     return {
         "truncated.jpg": (jpeg[: len(jpeg) // 2], "0", "JPEG cut in half: decode:corrupt_data"),
-        "flipped_bytes.jpg": (flipped, "1", "3 bytes flipped in the entropy data: Pillow decodes it silently, "
-                              "strict libjpeg-turbo does not (decode:corrupt_data)"),
+        "flipped_bytes.jpg": (
+            flipped,
+            "1",
+            "3 bytes flipped in the entropy data: Pillow decodes it silently, "
+            "strict libjpeg-turbo does not (decode:corrupt_data)",
+        ),
         "bad_crc.png": (bytes(bad_crc), "2", "one IDAT byte flipped, CRC left stale: decode:corrupt_data"),
         "png_named.jpg": (png, "0", "a valid PNG with a .jpg name: format:extension_mismatch"),
         "cut_last_frame.gif": (gif.getvalue()[:-30], "1", "animated GIF whose last frame is cut: decode:corrupt_data"),
-        "hijacked.jpg": (b"<!DOCTYPE html><html><head><title>Login required</title></head>"
-                         b"<body><img src=qr.png> Scan to continue</body></html>\n", "2",
-                         "an HTML page saved under an image name (the DNS-hijack case): format:not_an_image"),
+        "hijacked.jpg": (
+            b"<!DOCTYPE html><html><head><title>Login required</title></head>"
+            b"<body><img src=qr.png> Scan to continue</body></html>\n",
+            "2",
+            "an HTML page saved under an image name (the DNS-hijack case): format:not_an_image",
+        ),
         "empty.jpg": (b"", "0", "zero bytes: decode:empty"),
-        "bomb.png": (bomb, "1", "header declares 50000x50000 pixels: decode:decompression_bomb, refused before decoding"),
+        "bomb.png": (
+            bomb,
+            "1",
+            "header declares 50000x50000 pixels: decode:decompression_bomb, refused before decoding",
+        ),
         "nan.tif": (encode(nan_tiff, "TIFF"), "2", "float TIFF holding a NaN: finite:nonfinite, probe:nonfinite_loss"),
         "inf.npy": (npy(inf_npy), "0", "float32 array holding +Inf: finite:nonfinite, probe:nonfinite_loss"),
-        "pickled.npy": (npy(np.array([{"a": 1}], dtype=object), allow_pickle=True), "1",
-                        "object array (a pickle): decode:pickled_object, never unpickled"),
-        "huge_values.tif": (encode(np.full((16, 16), 3e38, np.float32), "TIFF"), "2",
-                            "every value finite but 3e38: passes the finite check, the probe's forward pass "
-                            "overflows (probe:nonfinite_loss)"),
-        "sixteen_bit.png": (encode(np.full((48, 64), 65000, np.uint16), "PNG"), "0",
-                            "16-bit PNG among 8-bit images: fine at its default scale; a scale outlier "
-                            "(probe:scale_outlier) when read with --scale 0.00392156862745098"),
+        "pickled.npy": (
+            npy(np.array([{"a": 1}], dtype=object), allow_pickle=True),
+            "1",
+            "object array (a pickle): decode:pickled_object, never unpickled",
+        ),
+        "huge_values.tif": (
+            encode(np.full((16, 16), 3e38, np.float32), "TIFF"),
+            "2",
+            "every value finite but 3e38: passes the finite check, the probe's forward pass "
+            "overflows (probe:nonfinite_loss)",
+        ),
+        "sixteen_bit.png": (
+            encode(np.full((48, 64), 65000, np.uint16), "PNG"),
+            "0",
+            "16-bit PNG among 8-bit images: fine at its default scale; a scale outlier "
+            "(probe:scale_outlier) when read with --scale 0.00392156862745098",
+        ),
     }
 
 

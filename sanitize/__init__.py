@@ -1,8 +1,8 @@
 """sanitize: keep broken samples out of deep-learning training.
 
-    report = sanitize.scan("data/train.txt", num_classes=10)
-    if not report.valid:
-        raise SystemExit(report.render())
+report = sanitize.scan("data/train.txt", num_classes=10)
+if not report.valid:
+    raise SystemExit(report.render())
 """
 
 from sanitize.api import scan

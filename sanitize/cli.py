@@ -61,13 +61,17 @@ def _commands() -> None:
 NumClasses = Annotated[
     int | None, typer.Option(help="Class count; labels must be in [0, N). Default: the folder count of an ImageFolder.")
 ]
-IgnoreLabel = Annotated[int | None, typer.Option(help="A label that is valid but trains nothing (Caffe's ignore_label).")]
-Root = Annotated[Path | None, typer.Option(help="Folder the list/CSV paths resolve against. Default: the list's folder.")]
+IgnoreLabel = Annotated[
+    int | None, typer.Option(help="A label that is valid but trains nothing (Caffe's ignore_label).")
+]
+Root = Annotated[
+    Path | None, typer.Option(help="Folder the list/CSV paths resolve against. Default: the list's folder.")
+]
 Scheduler = Annotated[
     str | None,
     typer.Option(
         envvar="DASK_SCHEDULER_ADDRESS",
-        help="Dask scheduler address (tcp://host:8786); 'synchronous' checks in this process. Default: a local cluster.",
+        help="Dask scheduler address (tcp://host:8786), or 'synchronous' for in-process. Default: a local cluster.",
     ),
 ]
 Workers = Annotated[int | None, typer.Option(help="Local worker processes. Default: one per core.")]
@@ -81,12 +85,20 @@ def scan(
     root: Root = None,
     path_column: Annotated[str, typer.Option(help="CSV column holding the sample path.")] = "path",
     label_column: Annotated[str, typer.Option(help="CSV column holding the label.")] = "label",
-    allow_mismatch: Annotated[bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")] = False,
+    allow_mismatch: Annotated[
+        bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")
+    ] = False,
     formats: Annotated[str | None, typer.Option(help="Allowed formats, comma-separated (e.g. JPEG,PNG).")] = None,
-    max_pixels: Annotated[int | None, typer.Option(help="Decompression-bomb limit in pixels (default: Pillow's).")] = None,
+    max_pixels: Annotated[
+        int | None, typer.Option(help="Decompression-bomb limit in pixels (default: Pillow's).")
+    ] = None,
     probe: Annotated[bool, typer.Option(help="Run the softmax probe forward pass.")] = True,
-    scale: Annotated[str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")] = None,
-    mean: Annotated[str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")] = None,
+    scale: Annotated[
+        str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")
+    ] = None,
+    mean: Annotated[
+        str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")
+    ] = None,
     scheduler: Scheduler = None,
     workers: Workers = None,
     out: Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = Path(

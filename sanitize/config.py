@@ -55,9 +55,7 @@ class ScanConfig:
             raise SanitizeError(f"the probe grid must be at least 1, got {self.probe_grid}")
         unknown = sorted(set(self.formats) - set(ALL_FORMATS))
         if unknown:
-            raise SanitizeError(
-                f"unknown format(s) {', '.join(unknown)}; known: {', '.join(ALL_FORMATS)}"
-            )
+            raise SanitizeError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(ALL_FORMATS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)

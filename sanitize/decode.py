@@ -35,6 +35,8 @@ _BENIGN_JPEG = re.compile(r"extraneous bytes before marker 0x(?!d[0-79])[0-9a-f]
 
 def is_benign_jpeg_warning(message: str) -> bool:
     return _BENIGN_JPEG.search(message) is not None
+
+
 #: libjpeg messages meaning "I do not support this", not "this is broken": Pillow judges.
 _UNSUPPORTED_JPEG = ("Unsupported", "not supported", "subsampling level", "lossless")
 
@@ -85,8 +87,13 @@ def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfi
     gray = colorspace == "Gray"
     try:
         pixels = simplejpeg.decode_jpeg(
-            data, colorspace="GRAY" if gray else "RGB", fastdct=True, fastupsample=True,
-            min_height=JPEG_MIN_SIDE, min_width=JPEG_MIN_SIDE, strict=True,
+            data,
+            colorspace="GRAY" if gray else "RGB",
+            fastdct=True,
+            fastupsample=True,
+            min_height=JPEG_MIN_SIDE,
+            min_width=JPEG_MIN_SIDE,
+            strict=True,
         )
     except ValueError as exc:
         message = str(exc)
@@ -108,9 +115,7 @@ def _loader_array(frame: Image.Image) -> np.ndarray:
     return np.asarray(frame.convert(target) if target else frame)
 
 
-def _decode_pillow(
-    data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig, also_failed: str = ""
-) -> None:
+def _decode_pillow(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig, also_failed: str = "") -> None:
     """Decode every frame with Pillow; `also_failed` is why libjpeg-turbo did not judge."""
     suffix = f" ({also_failed})" if also_failed else ""
     info.decoder = "pillow"

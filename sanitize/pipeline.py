@@ -102,15 +102,19 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
         return
     saved_environ = dict(os.environ)  # in-process Nannies leave their variables behind
     try:
-        with dask.config.set(
-            {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None, "logging.distributed": "error"}
-        ), LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=40,
-        ) as cluster, Client(cluster) as client:
+        with (
+            dask.config.set(
+                {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None, "logging.distributed": "error"}
+            ),
+            LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
     finally:
         os.environ.clear()

@@ -153,9 +153,7 @@ class Collector:
         mask, median, factor = scale_outliers(self.magnitudes)
         for index in np.flatnonzero(mask):
             sample = self.dataset.samples[index]
-            result = self.flagged.get(index) or SampleResult(
-                sample.index, sample.path, sample.label, [], ImageInfo()
-            )
+            result = self.flagged.get(index) or SampleResult(sample.index, sample.path, sample.label, [], ImageInfo())
             result.findings.append(
                 warning(
                     "probe",
@@ -173,9 +171,7 @@ class Collector:
         scale = self._flag_scale_outliers() if self.config.probe else {}
         flagged = [self.flagged[i] for i in sorted(self.flagged)]
         error_indices = {r.index for r in flagged if r.has_error}
-        return Report(
-            self.dataset, self.config, flagged, self._summary(flagged, elapsed, runner, scale), error_indices
-        )
+        return Report(self.dataset, self.config, flagged, self._summary(flagged, elapsed, runner, scale), error_indices)
 
     def _summary(
         self, flagged: list[SampleResult], elapsed: float, runner: dict[str, Any], scale: dict[str, Any]

@@ -48,7 +48,11 @@ def test_list_file_paths_with_spaces_comments_and_blank_lines(tmp_path):
     (tmp_path / "train.txt").write_text("# header comment\n\nimg/a b.jpg 3\n  img/c.jpg\t1  \nimg/d.jpg\n")
     dataset = open_dataset(tmp_path / "train.txt")
     assert dataset.root == tmp_path
-    assert [(s.path, s.label) for s in dataset.samples] == [("img/a b.jpg", "3"), ("img/c.jpg", "1"), ("img/d.jpg", None)]
+    assert [(s.path, s.label) for s in dataset.samples] == [
+        ("img/a b.jpg", "3"),
+        ("img/c.jpg", "1"),
+        ("img/d.jpg", None),
+    ]
     assert dataset.samples[0].file == tmp_path / "img/a b.jpg"
     assert dataset.num_classes is None
 
@@ -61,7 +65,7 @@ def test_list_file_root_option(tmp_path):
 
 
 def test_csv_default_and_custom_columns(tmp_path):
-    (tmp_path / "d.csv").write_text("path,label\na.jpg,1\n\"b, c.jpg\",2\n")
+    (tmp_path / "d.csv").write_text('path,label\na.jpg,1\n"b, c.jpg",2\n')
     assert [(s.path, s.label) for s in open_dataset(tmp_path / "d.csv").samples] == [("a.jpg", "1"), ("b, c.jpg", "2")]
     (tmp_path / "e.csv").write_text("file,y,extra\na.jpg,,z\n")
     dataset = open_dataset(tmp_path / "e.csv", path_column="file", label_column="y")
@@ -70,7 +74,7 @@ def test_csv_default_and_custom_columns(tmp_path):
 
 def test_csv_missing_column_is_a_clear_error(tmp_path):
     (tmp_path / "d.csv").write_text("filename,label\na.jpg,1\n")
-    with pytest.raises(SanitizeError, match="no column 'path'.*--path-column"):
+    with pytest.raises(SanitizeError, match=r"no column 'path'.*--path-column"):
         open_dataset(tmp_path / "d.csv")
 
 

@@ -25,7 +25,7 @@ def _probe(loaded_list, config):
 
 
 def test_caffe_stuck_loss_is_minus_ln_flt_min():
-    assert CAFFE_STUCK_LOSS == pytest.approx(87.3365, abs=1e-4)
+    assert pytest.approx(87.3365, abs=1e-4) == CAFFE_STUCK_LOSS
 
 
 def test_naive_softmax_reproduces_87_3365():
@@ -106,6 +106,7 @@ def test_ignore_label_samples_skip_the_loss_but_still_go_through_the_net(load_by
     assert (loss1, f1) == (None, [])
     assert m1 is not None
     assert [f.code for f in f2] == ["nonfinite_loss"]
+    assert loss2 is None
 
 
 def test_saturating_sample_is_flagged_as_the_87_trap(load_bytes):

@@ -27,9 +27,7 @@ def check_format(loaded: Loaded, config: ScanConfig) -> list[Finding]:
     findings = []
     if detected != expected:
         severity = Severity.WARNING if config.allow_mismatch else Severity.ERROR
-        findings.append(
-            Finding("format", "extension_mismatch", severity, f"content is {detected}, named {suffix}")
-        )
+        findings.append(Finding("format", "extension_mismatch", severity, f"content is {detected}, named {suffix}"))
     if detected not in config.formats:
         findings.append(
             error("format", "disallowed", f"{detected} is not an allowed format ({', '.join(config.formats)})")

@@ -27,9 +27,7 @@ def parse_label(text: str | None, config: ScanConfig) -> tuple[int | None, Findi
     if value == config.ignore_label:
         return None, None
     if not 0 <= value < config.num_classes:
-        return None, error(
-            "label", "out_of_range", f"label {value} is outside [0, {config.num_classes})"
-        )
+        return None, error("label", "out_of_range", f"label {value} is outside [0, {config.num_classes})")
     return value, None
 
 

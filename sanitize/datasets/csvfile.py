@@ -17,8 +17,7 @@ def read(source: Path, root: Path, *, path_column: str, label_column: str) -> Da
     for column, option in ((path_column, "--path-column"), (label_column, "--label-column")):
         if column not in header:
             raise SanitizeError(
-                f"{source}: no column {column!r} in the header ({', '.join(header) or 'empty'});"
-                f" name it with {option}"
+                f"{source}: no column {column!r} in the header ({', '.join(header) or 'empty'}); name it with {option}"
             )
     samples = []
     for row in reader:

@@ -33,11 +33,7 @@ def _class_files(root: Path, class_dir: Path, exclude: tuple[Path, ...]) -> list
         seen.add(real)
         dirs.sort()
         rel_dir = Path(current).relative_to(root).as_posix()
-        found.extend(
-            f"{rel_dir}/{name}"
-            for name in files
-            if Path(name).suffix.lower() in EXTENSION_FORMATS
-        )
+        found.extend(f"{rel_dir}/{name}" for name in files if Path(name).suffix.lower() in EXTENSION_FORMATS)
     return sorted(found)
 
 
@@ -45,9 +41,7 @@ def read(root: Path, *, exclude: tuple[Path, ...] = ()) -> Dataset:
     exclude = tuple(Path(os.path.realpath(p)) for p in exclude)
     try:
         class_dirs = sorted(
-            entry.name
-            for entry in os.scandir(root)
-            if entry.is_dir() and not _is_excluded(Path(entry.path), exclude)
+            entry.name for entry in os.scandir(root) if entry.is_dir() and not _is_excluded(Path(entry.path), exclude)
         )
     except OSError as exc:
         raise SanitizeError(f"cannot list {root}: {exc.strerror}") from None

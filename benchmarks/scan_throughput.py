@@ -1,0 +1,103 @@
+"""Throughput of `sanitize scan` against a plain single-process Pillow decode loop.
+
+Generates N photo-like JPEGs (~500x375, quality 90), then in the same run times:
+  (a) a single-process Pillow open()+load() loop over them (the baseline),
+  (b) sanitize.scan with every check and the probe, on all cores (default local cluster),
+  (c) the same without the probe,
+and prints samples/s, the ratios b/a and c/a, the probe's cost, and peak RSS.
+Machines are noisy: quote the ratios, not the absolute rates.
+
+    python benchmarks/scan_throughput.py --n 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import resource
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import sanitize
+
+CLASSES = 4
+
+
+def make_jpeg(args: tuple[Path, int]) -> None:
+    path, seed = args
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:375, 0:500]
+    phase = rng.uniform(0, 6.28, 3)
+    base = np.stack([127 + 100 * np.sin(x / (40 + 10 * k) + y / 60 + phase[k]) for k in range(3)], axis=-1)
+    pixels = np.clip(base + rng.normal(0, 14, base.shape), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    path.write_bytes(buffer.getvalue())
+
+
+def make_dataset(root: Path, n: int) -> list[Path]:
+    paths = [root / f"class{i % CLASSES}" / f"{i:06d}.jpg" for i in range(n)]
+    for k in range(CLASSES):
+        (root / f"class{k}").mkdir(parents=True, exist_ok=True)
+    with Pool() as pool:
+        pool.map(make_jpeg, [(p, i) for i, p in enumerate(paths)], chunksize=64)
+    return paths
+
+
+def pillow_loop(paths: list[Path]) -> float:
+    started = time.perf_counter()
+    for path in paths:
+        with Image.open(path) as image:
+            image.load()
+    return len(paths) / (time.perf_counter() - started)
+
+
+def sanitize_scan(root: Path, n: int, **options) -> float:
+    started = time.perf_counter()
+    report = sanitize.scan(root, **options)
+    elapsed = time.perf_counter() - started
+    assert report.summary["samples"]["scanned"] == n and report.valid, report.render()
+    return n / elapsed
+
+
+def peak_rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=4000, help="number of JPEGs")
+    parser.add_argument("--workers", type=int, default=None, help="local workers (default: one per core)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        paths = make_dataset(root, args.n)
+        for path in paths:  # warm the page cache for every contender alike
+            path.read_bytes()
+        baseline = [pillow_loop(paths)]
+        with_probe = sanitize_scan(root, args.n, workers=args.workers)
+        baseline.append(pillow_loop(paths))
+        without_probe = sanitize_scan(root, args.n, workers=args.workers, probe=False)
+        baseline.append(pillow_loop(paths))
+        base = float(np.median(baseline))
+        print(f"images: {args.n} JPEGs 500x375 q90")
+        print(f"(a) Pillow open+load, 1 process:     {base:8.0f} images/s (median of 3)")
+        print(f"(b) sanitize scan, all checks+probe: {with_probe:8.0f} images/s   ratio b/a = {with_probe / base:.2f}")
+        print(
+            f"(c) sanitize scan, without probe:    {without_probe:8.0f} images/s"
+            f"   ratio c/a = {without_probe / base:.2f}"
+        )
+        print(f"probe cost: {100 * (without_probe / with_probe - 1):+.1f}% time")
+        print(
+            f"peak RSS: client {peak_rss_mb(resource.RUSAGE_SELF):.0f} MB,"
+            f" largest worker {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
