@@ -6,6 +6,7 @@ if not report.valid:
 """
 
 from sanitize.api import scan
+from sanitize.audit import AuditDiff, AuditReport, FailOn, RunRecord, audit, history
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset, open_dataset
 from sanitize.errors import SanitizeError
@@ -13,15 +14,21 @@ from sanitize.report import Report
 from sanitize.types import Finding, ImageInfo, Sample, SampleResult, Severity
 
 __all__ = [
+    "AuditDiff",
+    "AuditReport",
     "Dataset",
+    "FailOn",
     "Finding",
     "ImageInfo",
     "Report",
+    "RunRecord",
     "Sample",
     "SampleResult",
     "SanitizeError",
     "ScanConfig",
     "Severity",
+    "audit",
+    "history",
     "open_dataset",
     "scan",
 ]

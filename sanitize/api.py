@@ -27,6 +27,26 @@ def resolve_config(dataset: Dataset, num_classes: int | None, options: dict[str,
     return ScanConfig(num_classes=num_classes, **options)
 
 
+def prepare(
+    source: Path | str,
+    num_classes: int | None,
+    root: Path | str | None,
+    path_column: str,
+    label_column: str,
+    exclude: tuple[Path, ...],
+    out: Path | str | None,
+    options: dict[str, Any],
+) -> tuple[Dataset, ScanConfig]:
+    """The dataset (without the report folder `out`) and its check configuration."""
+    if out is not None:
+        exclude = (*exclude, Path(out))
+    dataset = open_dataset(source, root=root, path_column=path_column, label_column=label_column, exclude=exclude)
+    config = resolve_config(dataset, num_classes, options)
+    if not dataset.samples:
+        raise SanitizeError(f"no samples found in {source}")
+    return dataset, config
+
+
 def scan(
     source: Path | str,
     *,
@@ -48,12 +68,7 @@ def scan(
     "synchronous" to check in this process, or a Dask scheduler address.
     """
     started = time.perf_counter()
-    if out is not None:
-        exclude = (*exclude, Path(out))
-    dataset = open_dataset(source, root=root, path_column=path_column, label_column=label_column, exclude=exclude)
-    config = resolve_config(dataset, num_classes, options)
-    if not dataset.samples:
-        raise SanitizeError(f"no samples found in {source}")
+    dataset, config = prepare(source, num_classes, root, path_column, label_column, exclude, out, options)
     collector = Collector(dataset, config)
     total = len(dataset.samples)
 

@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from typer.core import TyperGroup
 
 import sanitize
 from sanitize.errors import SanitizeError
@@ -77,36 +79,27 @@ Scheduler = Annotated[
 Workers = Annotated[int | None, typer.Option(help="Local worker processes. Default: one per core.")]
 
 
-@app.command()
-def scan(
-    dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
-    num_classes: NumClasses = None,
-    ignore_label: IgnoreLabel = None,
-    root: Root = None,
-    path_column: Annotated[str, typer.Option(help="CSV column holding the sample path.")] = "path",
-    label_column: Annotated[str, typer.Option(help="CSV column holding the label.")] = "label",
-    allow_mismatch: Annotated[
-        bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")
-    ] = False,
-    formats: Annotated[str | None, typer.Option(help="Allowed formats, comma-separated (e.g. JPEG,PNG).")] = None,
-    max_pixels: Annotated[
-        int | None, typer.Option(help="Decompression-bomb limit in pixels (default: Pillow's).")
-    ] = None,
-    probe: Annotated[bool, typer.Option(help="Run the softmax probe forward pass.")] = True,
-    scale: Annotated[
-        str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")
-    ] = None,
-    mean: Annotated[
-        str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")
-    ] = None,
-    scheduler: Scheduler = None,
-    workers: Workers = None,
-    out: Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = Path(
-        "sanitize-report"
-    ),
-    max_errors: Annotated[int, typer.Option(help="Exit 0 while at most this many samples have errors.")] = 0,
-) -> None:
-    """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input."""
+PathColumn = Annotated[str, typer.Option(help="CSV column holding the sample path.")]
+LabelColumn = Annotated[str, typer.Option(help="CSV column holding the label.")]
+AllowMismatch = Annotated[bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")]
+Formats = Annotated[str | None, typer.Option(help="Allowed formats, comma-separated (e.g. JPEG,PNG).")]
+MaxPixels = Annotated[int | None, typer.Option(help="Decompression-bomb limit in pixels (default: Pillow's).")]
+Probe = Annotated[bool, typer.Option(help="Run the softmax probe forward pass.")]
+Scale = Annotated[str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")]
+Mean = Annotated[str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")]
+Out = Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")]
+
+
+def _check_options(
+    ignore_label: int | None,
+    allow_mismatch: bool,
+    formats: str | None,
+    max_pixels: int | None,
+    probe: bool,
+    scale: str | None,
+    mean: str | None,
+) -> dict:
+    """The ScanConfig options the command line gave (defaults left to ScanConfig)."""
     options: dict = {"ignore_label": ignore_label, "allow_mismatch": allow_mismatch, "probe": probe}
     if formats:
         options["formats"] = tuple(f.strip().upper() for f in formats.split(",") if f.strip())
@@ -115,6 +108,30 @@ def scan(
     options["probe_scale"] = _floats(scale, "--scale")
     if mean is not None:
         options["probe_mean"] = _floats(mean, "--mean")
+    return options
+
+
+@app.command()
+def scan(
+    dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
+    num_classes: NumClasses = None,
+    ignore_label: IgnoreLabel = None,
+    root: Root = None,
+    path_column: PathColumn = "path",
+    label_column: LabelColumn = "label",
+    allow_mismatch: AllowMismatch = False,
+    formats: Formats = None,
+    max_pixels: MaxPixels = None,
+    probe: Probe = True,
+    scale: Scale = None,
+    mean: Mean = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    out: Out = Path("sanitize-report"),
+    max_errors: Annotated[int, typer.Option(help="Exit 0 while at most this many samples have errors.")] = 0,
+) -> None:
+    """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input."""
+    options = _check_options(ignore_label, allow_mismatch, formats, max_pixels, probe, scale, mean)
     report = sanitize.scan(
         dataset,
         num_classes=num_classes,
@@ -130,6 +147,79 @@ def scan(
     typer.echo(report.render(max_errors))
     typer.echo(f"report: {out}/")
     raise typer.Exit(report.exit_code(max_errors))
+
+
+class _AuditGroup(TyperGroup):
+    """`sanitize audit DATASET ...` is short for `sanitize audit run DATASET ...`; `history` is a command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+audit_app = typer.Typer(
+    cls=_AuditGroup,
+    no_args_is_help=True,
+    help="Nightly audits: incremental scans kept in a SQLite store, with a diff against the last audit.",
+)
+app.add_typer(audit_app, name="audit")
+Db = Annotated[Path, typer.Option(help="The audit store (SQLite), created on the first audit.")]
+
+
+@audit_app.command("run")
+def audit_run(
+    dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
+    db: Db,
+    num_classes: NumClasses = None,
+    ignore_label: IgnoreLabel = None,
+    root: Root = None,
+    path_column: PathColumn = "path",
+    label_column: LabelColumn = "label",
+    allow_mismatch: AllowMismatch = False,
+    formats: Formats = None,
+    max_pixels: MaxPixels = None,
+    probe: Probe = True,
+    scale: Scale = None,
+    mean: Mean = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
+    out: Annotated[Path, typer.Option(help="Report folder: the scan's files plus diff.json.")] = Path(
+        "sanitize-report"
+    ),
+    verify_hashes: Annotated[
+        bool, typer.Option(help="Also compare each file's blake2b hash (catches same-size, same-mtime rewrites).")
+    ] = False,
+    fail_on: Annotated[
+        sanitize.FailOn, typer.Option(help="Exit 1 on errors new since the last audit, or on any error.")
+    ] = sanitize.FailOn.NEW,
+) -> None:
+    """Scan incrementally (`sanitize audit DATASET --db audit.sqlite`): unchanged samples reuse their stored result."""
+    options = _check_options(ignore_label, allow_mismatch, formats, max_pixels, probe, scale, mean)
+    result = sanitize.audit(
+        dataset,
+        db,
+        num_classes=num_classes,
+        root=root,
+        path_column=path_column,
+        label_column=label_column,
+        scheduler=scheduler,
+        workers=workers,
+        out=out,
+        verify_hashes=verify_hashes,
+        on_progress=Progress(),
+        **options,
+    )
+    typer.echo(result.render(fail_on))
+    typer.echo(f"report: {out}/")
+    raise typer.Exit(result.exit_code(fail_on))
+
+
+@audit_app.command("history")
+def audit_history(db: Db) -> None:
+    """One line per past audit of the store, oldest first."""
+    for record in sanitize.history(db):
+        typer.echo(record.render())
 
 
 def main() -> None:

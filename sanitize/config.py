@@ -60,7 +60,14 @@ class ScanConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def fingerprint(self) -> str:
-        """A stable hash of the configuration: equal fingerprints mean equal conclusions."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+    def fingerprint(self, fields: tuple[str, ...] | None = None, **extra: object) -> str:
+        """A stable hash of the configuration: equal fingerprints mean equal conclusions.
+
+        `fields` limits it to the options one kind of result depends on; `extra` adds what else
+        it depends on (e.g. library versions).
+        """
+        data = self.to_dict()
+        if fields is not None:
+            data = {name: data[name] for name in fields}
+        text = json.dumps({**data, **extra}, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()

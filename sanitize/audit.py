@@ -1,0 +1,578 @@
+"""Nightly audits: an incremental scan that keeps every sample's result in a SQLite store and
+reports what changed since the previous audit.
+
+A sample is re-checked (its file opened, through the scan's own pipeline) only when a result
+it needs cannot be reused. What each kind of result depends on, and so when it is reused:
+
+- file results (paths, decode, format and finite findings; the image info): the file's size
+  and mtime_ns (and its blake2b hash with `verify_hashes`), the dataset root, the versions of
+  sanitize, Pillow, numpy and simplejpeg, and FILE_FIELDS of the configuration (allow_mismatch,
+  formats, max_pixels). Reused while all of these are unchanged.
+- label results (label findings, class index): the label text, num_classes and ignore_label.
+  Never stored: re-evaluated from the label text on every audit, which opens no file, so a
+  change of num_classes or ignore_label with the probe off re-checks no file at all.
+- probe results (probe findings, magnitude, loss): the pixels, so everything file results
+  depend on, plus the label text and PROBE_FIELDS (num_classes, ignore_label, probe_scale,
+  probe_mean, probe_grid, probe_seed). A change to any of these re-checks the sample, because
+  the probe needs its pixels (its file results are recomputed on the way). With the probe off,
+  stored probe results are ignored but kept, for a later audit with the same probe settings.
+- the dataset-wide scale-outlier warning: recomputed on every audit from all magnitudes.
+
+The store survives kill -9 at any moment: results are committed batch by batch (WAL mode), and
+the baseline the diff is taken against moves, in one transaction, only when an audit completes,
+so the next audit reuses what the interrupted one committed and still reports every change
+since the last completed audit. One audit per store at a time (an flock on DB.lock).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sanitize import pipeline
+from sanitize.api import OnProgress, prepare
+from sanitize.checks import check_paths
+from sanitize.checks.label import parse_label
+from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
+from sanitize.errors import SanitizeError
+from sanitize.report import Collector, Report, atomic_write_text, versions
+from sanitize.types import Finding, ImageInfo, Sample, SampleResult
+
+SCHEMA_VERSION = "1"
+#: ScanConfig fields the file results depend on.
+FILE_FIELDS = ("allow_mismatch", "formats", "max_pixels")
+#: ScanConfig fields the probe results depend on (besides the pixels and the label text).
+PROBE_FIELDS = ("num_classes", "ignore_label", "probe", "probe_scale", "probe_mean", "probe_grid", "probe_seed")
+#: Libraries whose version changes what a file check concludes.
+DECODER_PACKAGES = ("sanitize", "pillow", "numpy", "simplejpeg")
+#: Stored results turned back into SampleResults per Collector.add call.
+REUSE_CHUNK = 4096
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    key TEXT PRIMARY KEY,          -- the sample's path; a repeated path gets NUL + occurrence
+    size INTEGER, mtime_ns INTEGER, hash TEXT,   -- the file when it was checked (NULL: no file)
+    file_fp TEXT NOT NULL, probe_fp TEXT, label TEXT,
+    findings TEXT, info TEXT NOT NULL, magnitude REAL, loss REAL,
+    -- as of the last completed audit (base_error NULL: not in it); the diff's reference
+    base_size INTEGER, base_mtime_ns INTEGER, base_hash TEXT, base_error INTEGER
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL, config TEXT NOT NULL,
+    listed INTEGER, checked INTEGER, reused INTEGER, with_errors INTEGER, with_warnings INTEGER,
+    added INTEGER, removed INTEGER, newly_failing INTEGER, fixed INTEGER, changed INTEGER, elapsed REAL
+);
+"""
+_ROW = (
+    "key, size, mtime_ns, hash, file_fp, probe_fp, label, findings, info, magnitude, loss,"
+    " base_size, base_mtime_ns, base_hash, base_error"
+)
+_UPSERT = (
+    "INSERT INTO samples (key, size, mtime_ns, hash, file_fp, probe_fp, label, findings, info, magnitude, loss)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size=excluded.size,"
+    " mtime_ns=excluded.mtime_ns, hash=excluded.hash, file_fp=excluded.file_fp, probe_fp=excluded.probe_fp,"
+    " label=excluded.label, findings=excluded.findings, info=excluded.info, magnitude=excluded.magnitude,"
+    " loss=excluded.loss"
+)
+
+#: (size, mtime_ns, content hash); all None when the file cannot be stat'ed.
+FileKey = tuple[int | None, int | None, str | None]
+
+
+class FailOn(str, Enum):
+    """When an audit exits 1: new errors since the last audit, or any error."""
+
+    NEW = "new"
+    ANY = "any"
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """What stored file and probe results must have been checked under to be reused."""
+
+    file: str
+    probe: str | None  # None when the probe is off: stored probe results are not used
+
+    @classmethod
+    def of(cls, config: ScanConfig, real_root: Path) -> Fingerprints:
+        found = versions()
+        libraries = {name: found[name] for name in DECODER_PACKAGES}
+        file = config.fingerprint(FILE_FIELDS, root=str(real_root), versions=libraries)
+        return cls(file, config.fingerprint(PROBE_FIELDS, file=file) if config.probe else None)
+
+
+@dataclass
+class AuditDiff:
+    """What changed since the previous completed audit (everything is added on the first)."""
+
+    previous_run: int | None
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    newly_failing: list[SampleResult] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "added": len(self.added),
+            "removed": len(self.removed),
+            "newly_failing": len(self.newly_failing),
+            "fixed": len(self.fixed),
+            "changed": len(self.changed),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """diff.json: newly failing samples carry their findings.jsonl record."""
+        return {
+            "previous_run": self.previous_run,
+            "counts": self.counts(),
+            "added": self.added,
+            "removed": self.removed,
+            "newly_failing": [result.to_record() for result in self.newly_failing],
+            "fixed": self.fixed,
+            "changed": self.changed,
+        }
+
+    def render(self) -> str:
+        since = f"since audit #{self.previous_run}" if self.previous_run else "(first audit: every sample is new)"
+        counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in self.counts().items())
+        lines = [f"changes {since}: {counts}"]
+        for result in self.newly_failing[:20]:
+            codes = ", ".join(dict.fromkeys(f"{f.check}:{f.code}" for f in result.findings if f.is_error))
+            lines.append(f"  newly failing: {result.path}  {codes}")
+        if len(self.newly_failing) > 20:
+            lines.append(f"  ... {len(self.newly_failing) - 20} more in diff.json")
+        return "\n".join(lines)
+
+
+@dataclass
+class AuditReport:
+    """A scan's Report of the whole dataset, plus the diff and how much was reused."""
+
+    report: Report
+    diff: AuditDiff
+    run_id: int
+    checked: int
+    reused: int
+
+    def exit_code(self, fail_on: FailOn | str = FailOn.NEW) -> int:
+        """1 when there are errors new since the last audit (or, with "any", any error), else 0."""
+        if FailOn(fail_on) is FailOn.ANY:
+            return self.report.exit_code()
+        return 1 if self.diff.newly_failing else 0
+
+    def write(self, out: Path) -> None:
+        """The scan's report files plus diff.json, each written atomically."""
+        self.report.write(out)
+        atomic_write_text(out / "diff.json", json.dumps(self.diff.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+    def render(self, fail_on: FailOn | str = FailOn.NEW) -> str:
+        """The scan's table, what was reused, the diff, then the verdict under `fail_on`."""
+        fail_on = FailOn(fail_on)
+        verdict = "FAIL" if self.exit_code(fail_on) else "PASS"
+        reason = "new errors since the last audit" if fail_on is FailOn.NEW else "samples with errors"
+        count = len(self.diff.newly_failing) if fail_on is FailOn.NEW else self.report.error_count
+        return (
+            f"{self.report.render()}\n"
+            f"audit #{self.run_id}: {self.checked:,} samples checked, {self.reused:,} reused from the store\n"
+            f"{self.diff.render()}\n"
+            f"{verdict} (--fail-on {fail_on.value}): {count:,} {reason}"
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One past audit, as `sanitize audit history` lists it."""
+
+    id: int
+    started: str
+    finished: str | None
+    status: str
+    listed: int | None
+    checked: int | None
+    reused: int | None
+    with_errors: int | None
+    with_warnings: int | None
+    added: int | None
+    removed: int | None
+    newly_failing: int | None
+    fixed: int | None
+    changed: int | None
+    elapsed: float | None
+
+    def render(self) -> str:
+        head = f"#{self.id}  {self.started}  {self.status:<11}"
+        if self.status != "complete":
+            return head
+        return (
+            f"{head}  {self.listed:,} samples ({self.checked:,} checked, {self.reused:,} reused),"
+            f" {self.with_errors:,} with errors, {self.with_warnings:,} with warnings;"
+            f" +{self.added:,} -{self.removed:,}, {self.newly_failing:,} newly failing, {self.fixed:,} fixed,"
+            f" {self.changed:,} changed; {self.elapsed:.1f} s"
+        )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _connect(db: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    try:
+        if read_only:
+            conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        else:
+            conn = sqlite3.connect(db, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: consistent after any crash
+            with conn:
+                conn.executescript(_SCHEMA)
+        schema = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise SanitizeError(f"{db} is not a usable audit store: {exc}") from None
+    if schema is None and not read_only:
+        with conn:
+            conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    elif schema is None or schema[0] != SCHEMA_VERSION:
+        conn.close()
+        raise SanitizeError(f"{db} is not an audit store of schema {SCHEMA_VERSION}")
+    return conn
+
+
+@contextmanager
+def _exclusive(db: Path) -> Iterator[None]:
+    """Hold DB.lock for the whole audit; a second audit on the same store fails at once.
+
+    An flock dies with its process, so a killed audit never leaves a stale lock behind.
+    """
+    lock_path = db.with_name(db.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise SanitizeError(f"another audit (pid {holder}) is using {db}; run again when it has finished") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _stat(path: Path) -> tuple[int | None, int | None]:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None, None
+    return status.st_size, status.st_mtime_ns
+
+
+def file_hash(path: Path) -> str | None:
+    """blake2b of the file's bytes, or None if it cannot be read."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _hashes(samples: list[Sample], real_root: Path) -> dict[int, str | None]:
+    """Content hashes of the samples the paths check lets be opened (never a file outside the root)."""
+    inside = [s for s in samples if not check_paths(s, real_root)]
+    with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+        return dict(zip((s.index for s in inside), pool.map(lambda s: file_hash(s.file), inside), strict=True))
+
+
+def _keys(samples: list[Sample]) -> list[str]:
+    """The store key of each sample: its path, plus NUL and an occurrence number when repeated."""
+    seen: dict[str, int] = {}
+    keys = []
+    for sample in samples:
+        count = seen.get(sample.path, 0)
+        seen[sample.path] = count + 1
+        keys.append(sample.path if count == 0 else f"{sample.path}\0{count}")
+    return keys
+
+
+def _differs(current: FileKey, base: FileKey) -> bool:
+    """Did the content change? By hash when both are known, else by size and mtime_ns."""
+    if current[2] is not None and base[2] is not None:
+        return current[2] != base[2]
+    return current[:2] != base[:2]
+
+
+def _stored_result(sample: Sample, row: tuple, config: ScanConfig) -> SampleResult:
+    """A SampleResult rebuilt from a stored row, its label results re-evaluated, as check_batch orders them."""
+    stored = [Finding.from_dict(d) for d in json.loads(row[7])] if row[7] else []
+    label_index, label_finding = parse_label(sample.label, config)
+    findings = [f for f in stored if f.check not in ("label", "probe")]
+    if label_finding is not None:
+        findings.append(label_finding)
+    magnitude = loss = None
+    if config.probe:
+        findings.extend(f for f in stored if f.check == "probe")
+        magnitude, loss = row[9], row[10]
+    info = ImageInfo(**json.loads(row[8]))
+    return SampleResult(sample.index, sample.path, sample.label, findings, info, label_index, magnitude, loss)
+
+
+@dataclass
+class _Plan:
+    """What the store lets this audit reuse, and the diff's reference for every sample."""
+
+    to_check: list[Sample]
+    keys: dict[int, FileKey]  # the file as it was before checking, per sample to check
+    base_error: np.ndarray  # per sample: -1 not in the last completed audit, 0 clean, 1 errors
+    changed: np.ndarray  # per sample: content differs from the last completed audit
+    gone: list[str]  # store keys no longer in the dataset
+    removed: list[str]  # their paths, for those in the last completed audit
+    reused: int = 0
+
+
+def _plan(
+    conn: sqlite3.Connection,
+    samples: list[Sample],
+    keys: list[str],
+    config: ScanConfig,
+    fingerprints: Fingerprints,
+    hashes: dict[int, str | None] | None,
+    on_reused: Callable[[list[SampleResult]], None],
+) -> _Plan:
+    """One pass over the store: stored results that still hold go to `on_reused`, in chunks."""
+    n = len(samples)
+    index_of = dict(zip(keys, range(n), strict=True))
+    plan = _Plan([], {}, np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), [], [])
+    matched = np.zeros(n, dtype=bool)
+    chunk: list[SampleResult] = []
+    for row in conn.execute(f"SELECT {_ROW} FROM samples"):
+        index = index_of.get(row[0])
+        if index is None:
+            plan.gone.append(row[0])
+            if row[14] is not None:
+                plan.removed.append(row[0].split("\0", 1)[0])
+            continue
+        sample = samples[index]
+        matched[index] = True
+        size, mtime_ns = _stat(sample.file)
+        content_hash = hashes.get(index) if hashes is not None else None
+        file_ok = (
+            row[4] == fingerprints.file
+            and row[1] == size
+            and row[2] == mtime_ns
+            and (hashes is None or row[3] == content_hash)
+        )
+        probe_ok = fingerprints.probe is None or (row[5] == fingerprints.probe and row[6] == sample.label)
+        current: FileKey = (size, mtime_ns, content_hash if hashes is not None else row[3] if file_ok else None)
+        if row[14] is not None:
+            plan.base_error[index] = row[14]
+            plan.changed[index] = _differs(current, (row[11], row[12], row[13]))
+        if file_ok and probe_ok:
+            chunk.append(_stored_result(sample, row, config))
+            if len(chunk) >= REUSE_CHUNK:
+                on_reused(chunk)
+                chunk = []
+        else:
+            plan.to_check.append(sample)
+            plan.keys[index] = current
+    if chunk:
+        on_reused(chunk)
+    for index in np.flatnonzero(~matched):
+        sample = samples[index]
+        plan.to_check.append(sample)
+        plan.keys[index] = (*_stat(sample.file), hashes.get(index) if hashes is not None else None)
+    plan.to_check.sort(key=lambda s: s.index)
+    plan.reused = n - len(plan.to_check)
+    return plan
+
+
+def _diff(samples: list[Sample], plan: _Plan, report: Report, previous_run: int | None) -> tuple[AuditDiff, np.ndarray]:
+    """The diff against the last completed audit, and each sample's error state (0/1) now."""
+    new_error = np.zeros(len(samples), dtype=np.int8)
+    new_error[list(report.error_indices)] = 1
+    flagged = {result.index: result for result in report.flagged}
+    base = plan.base_error
+    paths = [s.path for s in samples]
+    return AuditDiff(
+        previous_run,
+        added=[paths[i] for i in np.flatnonzero(base == -1)],
+        removed=plan.removed,
+        newly_failing=[flagged[i] for i in np.flatnonzero((new_error == 1) & (base != 1))],
+        fixed=[paths[i] for i in np.flatnonzero((base == 1) & (new_error == 0))],
+        changed=[paths[i] for i in np.flatnonzero((base == 0) & (new_error == 0) & plan.changed)],
+    ), new_error
+
+
+def audit(
+    source: Path | str,
+    db: Path | str,
+    *,
+    num_classes: int | None = None,
+    root: Path | str | None = None,
+    path_column: str = "path",
+    label_column: str = "label",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    out: Path | str | None = None,
+    exclude: tuple[Path, ...] = (),
+    verify_hashes: bool = False,
+    on_progress: OnProgress | None = None,
+    **options: Any,
+) -> AuditReport:
+    """Scan a dataset incrementally against the store `db`; return the Report of every sample and
+    the diff against the previous completed audit (also written to `out` if given, plus diff.json).
+
+    Arguments are scan()'s. `verify_hashes` reads every file to compare its blake2b hash with the
+    stored one, so a rewrite that kept size and mtime_ns is re-checked too. Which stored results are
+    reused under which change is in this module's docstring. Raises SanitizeError when another audit
+    holds the store, or the store belongs to another dataset.
+    """
+    started = time.perf_counter()
+    db = Path(db)
+    dataset, config = prepare(source, num_classes, root, path_column, label_column, exclude, out, options)
+    real_root = Path(os.path.realpath(dataset.root))
+    fingerprints = Fingerprints.of(config, real_root)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(db), closing(_connect(db)) as conn:
+        _claim(conn, db, dataset)
+        previous_run, run_id = _begin_run(conn, dataset, config, fingerprints, verify_hashes)
+        samples = dataset.samples
+        keys = _keys(samples)
+        collector = Collector(dataset, config)
+
+        def progress(results: list[SampleResult]) -> None:
+            collector.add(results)
+            if on_progress:
+                on_progress(collector.scanned, len(samples))
+
+        hashes = _hashes(samples, real_root) if verify_hashes else None
+        plan = _plan(conn, samples, keys, config, fingerprints, hashes, progress)
+
+        def on_results(results: list[SampleResult]) -> None:
+            rows = [
+                (
+                    keys[r.index],
+                    *plan.keys[r.index],
+                    fingerprints.file,
+                    fingerprints.probe,
+                    r.label,
+                    json.dumps([f.to_dict() for f in r.findings]) if r.findings else None,
+                    json.dumps(asdict(r.info)),
+                    r.magnitude,
+                    r.loss,
+                )
+                for r in results
+            ]
+            with conn:
+                conn.executemany(_UPSERT, rows)
+            progress(results)
+
+        if plan.to_check:
+            pipeline.run(plan.to_check, dataset.root, config, on_results, scheduler=scheduler, workers=workers)
+        runner = {
+            "scheduler": scheduler or "local",
+            "workers": workers,
+            "audit": {"db": str(db), "run": run_id, "checked": len(plan.to_check), "reused": plan.reused},
+        }
+        report = collector.finish(time.perf_counter() - started, runner)
+        diff, new_error = _diff(samples, plan, report, previous_run)
+        result = AuditReport(report, diff, run_id, len(plan.to_check), plan.reused)
+        if out is not None:
+            result.write(Path(out))  # before the baseline moves: a crash here repeats the diff, never loses it
+        _complete_run(conn, result, keys, plan, new_error, time.perf_counter() - started)
+    return result
+
+
+def _claim(conn: sqlite3.Connection, db: Path, dataset: Dataset) -> None:
+    """A store holds the audits of one dataset; refuse another one rather than diff unrelated data."""
+    source = str(Path(dataset.source).resolve())
+    row = conn.execute("SELECT value FROM meta WHERE key = 'dataset'").fetchone()
+    if row is None:
+        with conn:
+            conn.execute("INSERT INTO meta VALUES ('dataset', ?)", (source,))
+    elif row[0] != source:
+        raise SanitizeError(f"{db} holds the audits of {row[0]}, not of {source}; use another --db")
+
+
+def _begin_run(
+    conn: sqlite3.Connection, dataset: Dataset, config: ScanConfig, fingerprints: Fingerprints, verify_hashes: bool
+) -> tuple[int | None, int]:
+    """(the last completed audit, this audit's id); runs left 'running' were killed (we hold the lock)."""
+    settings = {
+        "dataset": {"kind": dataset.kind, "source": str(dataset.source), "root": str(dataset.root)},
+        "config": config.to_dict(),
+        "fingerprints": asdict(fingerprints),
+        "verify_hashes": verify_hashes,
+    }
+    with conn:
+        conn.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        previous = conn.execute("SELECT max(id) FROM runs WHERE status = 'complete'").fetchone()[0]
+        cursor = conn.execute(
+            "INSERT INTO runs (started, status, config) VALUES (?, 'running', ?)", (_now(), json.dumps(settings))
+        )
+    return previous, cursor.lastrowid
+
+
+def _complete_run(
+    conn: sqlite3.Connection, result: AuditReport, keys: list[str], plan: _Plan, new_error: np.ndarray, elapsed: float
+) -> None:
+    """Move the baseline to this audit and record it, in one transaction."""
+    moved = np.flatnonzero((plan.base_error != new_error) | plan.changed)
+    counts = result.report.summary["samples"]
+    with conn:
+        conn.executemany(
+            "UPDATE samples SET base_size = size, base_mtime_ns = mtime_ns, base_hash = hash, base_error = ?"
+            " WHERE key = ?",
+            ((int(new_error[i]), keys[i]) for i in moved),
+        )
+        conn.executemany("DELETE FROM samples WHERE key = ?", ((key,) for key in plan.gone))
+        conn.execute(
+            "UPDATE runs SET finished = ?, status = 'complete', listed = ?, checked = ?, reused = ?, with_errors = ?,"
+            " with_warnings = ?, added = ?, removed = ?, newly_failing = ?, fixed = ?, changed = ?, elapsed = ?"
+            " WHERE id = ?",
+            (
+                _now(),
+                counts["listed"],
+                result.checked,
+                result.reused,
+                counts["with_errors"],
+                counts["with_warnings"],
+                *result.diff.counts().values(),
+                round(elapsed, 3),
+                result.run_id,
+            ),
+        )
+
+
+def history(db: Path | str) -> list[RunRecord]:
+    """Every audit recorded in the store, oldest first (read-only; works while an audit runs)."""
+    db = Path(db)
+    if not db.is_file():
+        raise SanitizeError(f"no audit store at {db}")
+    with closing(_connect(db, read_only=True)) as conn:
+        try:
+            rows = conn.execute(
+                "SELECT id, started, finished, status, listed, checked, reused, with_errors, with_warnings,"
+                " added, removed, newly_failing, fixed, changed, elapsed FROM runs ORDER BY id"
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise SanitizeError(f"{db} is not a usable audit store: {exc}") from None
+    return [RunRecord(*row) for row in rows]
