@@ -1,0 +1,336 @@
+"""Audits against a real SQLite store: reuse, the diff, configuration changes, kill -9, locking, the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import sanitize
+from sanitize.audit import FILE_FIELDS, PROBE_FIELDS
+from sanitize.config import ScanConfig
+from tests.conftest import jpeg_bytes, photo, png_bytes
+
+REPO = Path(__file__).resolve().parents[1]
+NOT_AN_IMAGE = b"<!doctype html><html><body>rate limited</body></html>"
+#: Summary entries that differ between any two runs (timing, how it ran).
+VOLATILE = ("elapsed_seconds", "samples_per_second", "runner")
+NO_CHANGES = dict.fromkeys(("added", "removed", "newly_failing", "fixed", "changed"), 0)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sanitize", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=120
+    )
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    return env
+
+
+def run_audit(source: Path, db: Path, **kwargs) -> sanitize.AuditReport:
+    return sanitize.audit(source, db, scheduler="synchronous", **kwargs)
+
+
+def garble(files: list[Path]) -> None:
+    """Overwrite every file with bytes no decoder accepts, keeping its size and mtime_ns."""
+    for file in files:
+        status = file.stat()
+        file.write_bytes(b"\x00garbage" * (status.st_size // 8) + b"\x00" * (status.st_size % 8))
+        os.utime(file, ns=(status.st_atime_ns, status.st_mtime_ns))
+        assert file.stat().st_mtime_ns == status.st_mtime_ns and file.stat().st_size == status.st_size
+
+
+def rewrite(file: Path, data: bytes) -> None:
+    """Replace a file's bytes and move its mtime on by a second, as a later edit would."""
+    before = file.stat().st_mtime_ns
+    file.write_bytes(data)
+    os.utime(file, ns=(before + 10**9, before + 10**9))
+
+
+def rows(db: Path) -> dict[str, tuple]:
+    with sqlite3.connect(db) as conn:
+        return {row[0]: row[1:] for row in conn.execute("SELECT key, findings, base_error FROM samples")}
+
+
+def paths_of(results: list[sanitize.SampleResult]) -> list[str]:
+    return [r.path for r in results]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """An ImageFolder of 12 clean JPEGs in two classes."""
+    root = tmp_path / "data"
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(6):
+            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i, size=(32, 48)))
+    return root
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "audit.sqlite"
+
+
+def test_first_audit_reports_like_scan_and_stores_every_sample(folder, db, tmp_path):
+    (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
+    result = run_audit(folder, db, out=tmp_path / "audit")
+    sanitize.scan(folder, scheduler="synchronous", out=tmp_path / "scan")
+    for name in ("findings.jsonl", "clean.txt"):
+        assert (tmp_path / "audit" / name).read_text() == (tmp_path / "scan" / name).read_text()
+    audit_summary, scan_summary = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("audit", "scan"))
+    for key in VOLATILE:
+        audit_summary.pop(key), scan_summary.pop(key)
+    assert audit_summary == scan_summary
+    assert (result.checked, result.reused) == (13, 0)
+    stored = rows(db)
+    assert len(stored) == 13 and "format" in stored["dog/bad.jpg"][0]
+    assert all(base_error == (key == "dog/bad.jpg") for key, (_, base_error) in stored.items())
+    diff = json.loads((tmp_path / "audit" / "diff.json").read_text())
+    assert diff["previous_run"] is None and len(diff["added"]) == 13
+    assert [r["path"] for r in diff["newly_failing"]] == ["dog/bad.jpg"]
+    assert diff["newly_failing"][0]["findings"][0]["code"] == "not_an_image"
+    assert result.exit_code("new") == 1 and result.exit_code("any") == 1
+    [run] = sanitize.history(db)
+    assert (run.status, run.listed, run.checked, run.with_errors, run.added) == ("complete", 13, 13, 1, 13)
+
+
+def test_unchanged_reaudit_reuses_results_without_reading_files_and_hashes_catch_rewrites(folder, db, tmp_path):
+    """Every file is garbled with its size and mtime_ns kept: a plain re-audit, which never reads
+    a file, still calls them clean; --verify-hashes reads them and catches every one."""
+    (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
+    first = run_audit(folder, db, out=tmp_path / "first", verify_hashes=True)
+    garble(sorted(folder.rglob("*.jpg")))
+    second = run_audit(folder, db, out=tmp_path / "second")
+    assert (second.checked, second.reused) == (0, 13)
+    assert (tmp_path / "second" / "findings.jsonl").read_text() == (tmp_path / "first" / "findings.jsonl").read_text()
+    assert second.diff.counts() == NO_CHANGES
+    assert second.diff.previous_run == first.run_id and second.exit_code("new") == 0
+    verified = run_audit(folder, db, verify_hashes=True)
+    assert verified.checked == 13
+    assert sorted(paths_of(verified.diff.newly_failing)) == sorted(s.path for s in first.report.clean_samples())
+    assert verified.report.error_count == 13 and verified.exit_code("new") == 1
+
+
+def test_unchanged_reaudit_makes_no_open_call_under_the_dataset_root(folder, db):
+    """A Python audit hook sees every open(): the first audit opens each file, the second none."""
+    script = """
+import os, sys
+import sanitize
+root, db = sys.argv[1], sys.argv[2]
+opened = []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], (str, os.PathLike)) and os.fspath(args[0]).startswith(root):
+        opened.append(os.fspath(args[0]))
+sys.addaudithook(hook)
+sanitize.audit(root, db, scheduler="synchronous")
+first = len(set(opened))
+opened.clear()
+report = sanitize.audit(root, db, scheduler="synchronous")
+print(first, len(opened), report.reused)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(folder), str(db)], env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["12", "0", "12"]
+
+
+def test_modified_files_are_rechecked_and_reported_newly_failing_fixed_changed(folder, db):
+    run_audit(folder, db)
+    truncated = jpeg_bytes(seed=0, size=(32, 48))[:300]
+    rewrite(folder / "cat" / "0.jpg", truncated)
+    broken = run_audit(folder, db)
+    assert broken.checked == 1
+    assert paths_of(broken.diff.newly_failing) == ["cat/0.jpg"] and broken.exit_code("new") == 1
+    assert rows(db)["cat/0.jpg"] == (json.dumps([f.to_dict() for f in broken.diff.newly_failing[0].findings]), 1)
+    rewrite(folder / "cat" / "0.jpg", jpeg_bytes(seed=7, size=(32, 48)))
+    rewrite(folder / "cat" / "1.jpg", jpeg_bytes(seed=8, size=(32, 48)))
+    fixed = run_audit(folder, db)
+    assert fixed.checked == 2 and fixed.report.valid
+    assert (fixed.diff.fixed, fixed.diff.changed, fixed.diff.newly_failing) == (["cat/0.jpg"], ["cat/1.jpg"], [])
+    assert rows(db)["cat/0.jpg"] == (None, 0)
+    assert run_audit(folder, db).diff.counts() == NO_CHANGES  # the baseline moved
+
+
+def test_deleted_files_are_removed_from_the_store_and_reported_once(folder, db):
+    (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
+    run_audit(folder, db)
+    (folder / "dog" / "bad.jpg").unlink()
+    (folder / "cat" / "3.jpg").unlink()
+    after = run_audit(folder, db)
+    assert sorted(after.diff.removed) == ["cat/3.jpg", "dog/bad.jpg"]
+    assert (after.checked, after.reused, after.exit_code("any")) == (0, 11, 0)
+    assert set(rows(db)) == {s.path for s in after.report.samples}
+    assert run_audit(folder, db).diff.removed == []
+
+
+def test_new_broken_file_fails_the_cli_audit_and_history_lists_every_run(folder, db, tmp_path):
+    first = run_cli("audit", str(folder), "--db", str(db), "--workers", "1", "--out", "rep", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr  # a local Dask cluster, as scan's default
+    (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
+    synchronous = ("--scheduler", "synchronous", "--out", "rep")
+    second = run_cli("audit", "run", str(folder), "--db", str(db), "--fail-on", "new", *synchronous, cwd=tmp_path)
+    assert second.returncode == 1, second.stderr
+    assert "newly failing: dog/bad.jpg  format:not_an_image" in second.stdout
+    diff = json.loads((tmp_path / "rep" / "diff.json").read_text())
+    assert diff["added"] == ["dog/bad.jpg"] and diff["newly_failing"][0]["path"] == "dog/bad.jpg"
+    assert "dog/bad.jpg" not in (tmp_path / "rep" / "clean.txt").read_text()
+    assert rows(db)["dog/bad.jpg"][1] == 1
+    assert run_cli("audit", str(folder), "--db", str(db), *synchronous, cwd=tmp_path).returncode == 0
+    any_error = run_cli("audit", str(folder), "--db", str(db), "--fail-on", "any", *synchronous, cwd=tmp_path)
+    assert any_error.returncode == 1
+    history = run_cli("audit", "history", "--db", str(db), cwd=tmp_path)
+    assert history.returncode == 0, history.stderr
+    lines = history.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["#1", "#2", "#3", "#4"]
+    assert "13 samples (1 checked, 12 reused)" in lines[1] and "1 newly failing" in lines[1]
+    assert all("complete" in line for line in lines)
+
+
+@pytest.fixture
+def listfile(tmp_path: Path) -> Path:
+    """A list file of 9 PNGs labelled 0, 1, 2 in turn."""
+    images = tmp_path / "images"
+    images.mkdir()
+    lines = []
+    for i in range(9):
+        (images / f"{i}.png").write_bytes(png_bytes(photo(16, 16, seed=i)))
+        lines.append(f"images/{i}.png {i % 3}\n")
+    (tmp_path / "train.txt").write_text("".join(lines))
+    return tmp_path / "train.txt"
+
+
+def test_num_classes_change_without_probe_reevaluates_labels_without_opening_files(listfile, db):
+    run_audit(listfile, db, num_classes=3, probe=False)
+    garble(sorted(listfile.parent.glob("images/*.png")))
+    fewer = run_audit(listfile, db, num_classes=2, probe=False)
+    assert fewer.checked == 0
+    assert paths_of(fewer.diff.newly_failing) == ["images/2.png", "images/5.png", "images/8.png"]
+    assert {f"{f.check}:{f.code}" for r in fewer.report.flagged for f in r.findings} == {"label:out_of_range"}
+    probed = run_audit(listfile, db, num_classes=2)  # the probe needs pixels: every file is read again
+    assert probed.checked == 9 and probed.report.error_count == 9
+
+
+def test_probe_and_file_options_invalidate_what_depends_on_them(listfile, db):
+    assert run_audit(listfile, db, num_classes=3).checked == 9
+    assert run_audit(listfile, db, num_classes=4).checked == 9  # probe results depend on num_classes
+    assert run_audit(listfile, db, num_classes=4, probe=False).checked == 0  # file results still hold
+    kept = run_audit(listfile, db, num_classes=4)  # the probe results stored under num_classes=4 still hold
+    assert kept.checked == 0 and kept.report.summary["probe"]["loss"]["count"] == 9
+    assert run_audit(listfile, db, num_classes=4, probe_mean=(0.5,)).checked == 9
+    assert run_audit(listfile, db, num_classes=4, probe_mean=(0.5,), allow_mismatch=True).checked == 9
+    listfile.write_text(listfile.read_text().replace("images/4.png 1", "images/4.png 2"))
+    relabelled = run_audit(listfile, db, num_classes=4, probe_mean=(0.5,), allow_mismatch=True)
+    assert relabelled.checked == 1  # the probe's loss depends on the label of that one sample
+    assert run_audit(listfile, db, num_classes=4, allow_mismatch=True, probe=False).checked == 0
+
+
+def test_every_config_option_belongs_to_a_fingerprint():
+    assert {f.name for f in dataclasses.fields(ScanConfig)} == set(FILE_FIELDS) | set(PROBE_FIELDS)
+
+
+def test_csv_input_and_repeated_paths_are_reused(tmp_path, db):
+    (tmp_path / "a.png").write_bytes(png_bytes(photo(16, 16)))
+    (tmp_path / "b.png").write_bytes(png_bytes(photo(16, 16, seed=1)))
+    table = tmp_path / "train.csv"
+    table.write_text("path,label\na.png,0\nb.png,1\na.png,1\n")
+    first = run_audit(table, db, num_classes=2)
+    assert (first.checked, len(rows(db))) == (3, 3)
+    again = run_audit(table, db, num_classes=2)
+    assert (again.checked, again.reused, again.diff.counts()["added"]) == (0, 3, 0)
+
+
+def test_store_of_another_dataset_is_refused(folder, listfile, db):
+    run_audit(folder, db)
+    with pytest.raises(sanitize.SanitizeError, match="holds the audits of"):
+        run_audit(listfile, db, num_classes=3)
+
+
+def test_history_of_a_missing_store_is_a_clean_error(tmp_path):
+    result = run_cli("audit", "history", "--db", "nowhere.sqlite", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == "error: no audit store at nowhere.sqlite"
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    """6,000 small PNGs: a synchronous audit of them takes a few seconds."""
+    root = tmp_path_factory.mktemp("big") / "data"
+    variants = [png_bytes(photo(24, 24, seed=i)) for i in range(16)]
+    for cls in ("a", "b"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3000):
+            (root / cls / f"{i:04d}.png").write_bytes(variants[i % 16])
+    return root
+
+
+def start_audit(dataset: Path, db: Path, cwd: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "sanitize", "audit", str(dataset), "--db", str(db), "--scheduler", "synchronous"]
+    return subprocess.Popen(
+        command, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
+def wait_for(db: Path, query: str, deadline: float = 60) -> int:
+    """Poll the store (as a separate reader) until `query` returns a positive count."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=5) as conn:
+                    count = conn.execute(query).fetchone()[0]
+                if count:
+                    return count
+            except sqlite3.OperationalError:
+                pass  # the schema is not there yet
+        time.sleep(0.005)
+    raise AssertionError(f"timed out waiting for {query}")
+
+
+def test_audit_killed_mid_run_leaves_a_consistent_store_and_the_next_one_continues(big, tmp_path):
+    db = tmp_path / "audit.sqlite"
+    audit = start_audit(big, db, tmp_path)
+    wait_for(db, "SELECT count(*) FROM samples")
+    os.killpg(audit.pid, signal.SIGKILL)
+    assert audit.wait(timeout=30) == -signal.SIGKILL
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        committed = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("running",)]
+    assert 0 < committed < 6000
+    resumed = run_audit(big, db)
+    assert (resumed.reused, resumed.checked) == (committed, 6000 - committed)
+    assert resumed.report.summary["samples"]["scanned"] == 6000 and resumed.report.valid
+    assert len(resumed.diff.added) == 6000 and resumed.diff.previous_run is None
+    assert [(r.status, r.checked) for r in sanitize.history(db)] == [
+        ("interrupted", None),
+        ("complete", 6000 - committed),
+    ]
+
+
+def test_a_second_audit_on_the_same_store_fails_clearly(big, tmp_path):
+    db = tmp_path / "audit.sqlite"
+    first = start_audit(big, db, tmp_path)
+    try:
+        wait_for(db, "SELECT count(*) FROM runs WHERE status = 'running'")
+        second = run_cli("audit", str(big), "--db", str(db), "--scheduler", "synchronous", cwd=tmp_path)
+        assert second.returncode == 2
+        assert second.stderr.strip() == (
+            f"error: another audit (pid {first.pid}) is using {db}; run again when it has finished"
+        )
+        assert first.wait(timeout=120) == 0
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert [r.status for r in sanitize.history(db)] == ["complete"]
