@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -90,29 +90,23 @@ Mean = Annotated[str | None, typer.Option(help="Probe input mean subtracted afte
 Out = Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")]
 
 
-def _check_options(
-    ignore_label: int | None,
-    allow_mismatch: bool,
-    formats: str | None,
-    max_pixels: int | None,
-    probe: bool,
-    scale: str | None,
-    mean: str | None,
-) -> dict:
-    """The ScanConfig options the command line gave (defaults left to ScanConfig)."""
-    options: dict = {"ignore_label": ignore_label, "allow_mismatch": allow_mismatch, "probe": probe}
-    if formats:
-        options["formats"] = tuple(f.strip().upper() for f in formats.split(",") if f.strip())
-    if max_pixels is not None:
-        options["max_pixels"] = max_pixels
-    options["probe_scale"] = _floats(scale, "--scale")
-    if mean is not None:
-        options["probe_mean"] = _floats(mean, "--mean")
-    return options
+def _scan_arguments(params: dict[str, Any]) -> dict[str, Any]:
+    """sanitize.scan's keyword arguments (audit's too) from a command's parsed options."""
+    passed_on = ("num_classes", "root", "path_column", "label_column", "scheduler", "workers", "out")
+    arguments = {name: params[name] for name in (*passed_on, "ignore_label", "allow_mismatch", "probe")}
+    if params["formats"]:
+        arguments["formats"] = tuple(f.strip().upper() for f in params["formats"].split(",") if f.strip())
+    if params["max_pixels"] is not None:
+        arguments["max_pixels"] = params["max_pixels"]
+    arguments["probe_scale"] = _floats(params["scale"], "--scale")
+    if params["mean"] is not None:
+        arguments["probe_mean"] = _floats(params["mean"], "--mean")
+    return arguments
 
 
 @app.command()
 def scan(
+    ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
     num_classes: NumClasses = None,
     ignore_label: IgnoreLabel = None,
@@ -131,19 +125,8 @@ def scan(
     max_errors: Annotated[int, typer.Option(help="Exit 0 while at most this many samples have errors.")] = 0,
 ) -> None:
     """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input."""
-    options = _check_options(ignore_label, allow_mismatch, formats, max_pixels, probe, scale, mean)
-    report = sanitize.scan(
-        dataset,
-        num_classes=num_classes,
-        root=root,
-        path_column=path_column,
-        label_column=label_column,
-        scheduler=scheduler,
-        workers=workers,
-        out=out,
-        on_progress=Progress(),
-        **options,
-    )
+    arguments = _scan_arguments(ctx.params)
+    report = sanitize.scan(dataset, on_progress=Progress(), **arguments)
     typer.echo(report.render(max_errors))
     typer.echo(f"report: {out}/")
     raise typer.Exit(report.exit_code(max_errors))
@@ -169,6 +152,7 @@ Db = Annotated[Path, typer.Option(help="The audit store (SQLite), created on the
 
 @audit_app.command("run")
 def audit_run(
+    ctx: typer.Context,
     dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
     db: Db,
     num_classes: NumClasses = None,
@@ -195,21 +179,8 @@ def audit_run(
     ] = sanitize.FailOn.NEW,
 ) -> None:
     """Scan incrementally (`sanitize audit DATASET --db audit.sqlite`): unchanged samples reuse their stored result."""
-    options = _check_options(ignore_label, allow_mismatch, formats, max_pixels, probe, scale, mean)
-    result = sanitize.audit(
-        dataset,
-        db,
-        num_classes=num_classes,
-        root=root,
-        path_column=path_column,
-        label_column=label_column,
-        scheduler=scheduler,
-        workers=workers,
-        out=out,
-        verify_hashes=verify_hashes,
-        on_progress=Progress(),
-        **options,
-    )
+    arguments = _scan_arguments(ctx.params)
+    result = sanitize.audit(dataset, db, verify_hashes=verify_hashes, on_progress=Progress(), **arguments)
     typer.echo(result.render(fail_on))
     typer.echo(f"report: {out}/")
     raise typer.Exit(result.exit_code(fail_on))
