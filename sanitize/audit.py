@@ -320,8 +320,11 @@ def _differs(current: FileKey, base: FileKey) -> bool:
     return current[:2] != base[:2]
 
 
-def _stored_result(sample: Sample, row: tuple, config: ScanConfig) -> SampleResult:
-    """A SampleResult rebuilt from a stored row, its label results re-evaluated, as check_batch orders them."""
+def _stored_result(sample: Sample, row: tuple, config: ScanConfig, infos: dict[str, ImageInfo]) -> SampleResult:
+    """A SampleResult rebuilt from a stored row, its label results re-evaluated, as check_batch orders them.
+
+    `infos` shares one ImageInfo among rows with the same info (nothing changes an ImageInfo after decoding).
+    """
     stored = [Finding.from_dict(d) for d in json.loads(row[7])] if row[7] else []
     label_index, label_finding = parse_label(sample.label, config)
     findings = [f for f in stored if f.check not in ("label", "probe")]
@@ -331,7 +334,9 @@ def _stored_result(sample: Sample, row: tuple, config: ScanConfig) -> SampleResu
     if config.probe:
         findings.extend(f for f in stored if f.check == "probe")
         magnitude, loss = row[9], row[10]
-    info = ImageInfo(**json.loads(row[8]))
+    info = infos.get(row[8])
+    if info is None:
+        info = infos[row[8]] = ImageInfo(**json.loads(row[8]))
     return SampleResult(sample.index, sample.path, sample.label, findings, info, label_index, magnitude, loss)
 
 
@@ -363,6 +368,7 @@ def _plan(
     plan = _Plan([], {}, np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), [], [])
     matched = np.zeros(n, dtype=bool)
     chunk: list[SampleResult] = []
+    infos: dict[str, ImageInfo] = {}
     for row in conn.execute(f"SELECT {_ROW} FROM samples"):
         index = index_of.get(row[0])
         if index is None:
@@ -386,7 +392,7 @@ def _plan(
             plan.base_error[index] = row[14]
             plan.changed[index] = _differs(current, (row[11], row[12], row[13]))
         if file_ok and probe_ok:
-            chunk.append(_stored_result(sample, row, config))
+            chunk.append(_stored_result(sample, row, config, infos))
             if len(chunk) >= REUSE_CHUNK:
                 on_reused(chunk)
                 chunk = []
