@@ -234,7 +234,12 @@ def test_probe_and_file_options_invalidate_what_depends_on_them(listfile, db):
     listfile.write_text(listfile.read_text().replace("images/4.png 1", "images/4.png 2"))
     relabelled = run_audit(listfile, db, num_classes=4, probe_mean=(0.5,), allow_mismatch=True)
     assert relabelled.checked == 1  # the probe's loss depends on the label of that one sample
-    assert run_audit(listfile, db, num_classes=4, allow_mismatch=True, probe=False).checked == 0
+    listfile.write_text(listfile.read_text().replace("images/7.png 1", "images/7.png 9"))
+    without_probe = run_audit(listfile, db, num_classes=4, probe_mean=(0.5,), allow_mismatch=True, probe=False)
+    assert without_probe.checked == 0  # a relabel without the probe opens no file
+    assert [(r.path, r.findings[0].code) for r in without_probe.diff.newly_failing] == [
+        ("images/7.png", "out_of_range")
+    ]
 
 
 def test_every_config_option_belongs_to_a_fingerprint():
