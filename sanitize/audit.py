@@ -26,7 +26,6 @@ since the last completed audit. One audit per store at a time (an flock on DB.lo
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -260,6 +259,8 @@ def _exclusive(db: Path) -> Iterator[None]:
 
     An flock dies with its process, so a killed audit never leaves a stale lock behind.
     """
+    import fcntl  # POSIX only; imported here so that `import sanitize` still works elsewhere
+
     lock_path = db.with_name(db.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
