@@ -31,6 +31,7 @@ import json
 import os
 import sqlite3
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -78,9 +79,12 @@ CREATE TABLE IF NOT EXISTS runs (
     added INTEGER, removed INTEGER, newly_failing INTEGER, fixed INTEGER, changed INTEGER, elapsed REAL
 );
 """
-_ROW = (
-    "key, size, mtime_ns, hash, file_fp, probe_fp, label, findings, info, magnitude, loss,"
-    " base_size, base_mtime_ns, base_hash, base_error"
+#: One stored result, with the fingerprint comparisons done by SQLite (1, 0, or NULL when there is none).
+_ROW = "key, size, mtime_ns, hash, file_fp = ?, probe_fp = ?, label, findings, info, magnitude, loss, base_error"
+#: The content changed since the last completed audit: by hash when both are known, else by size or mtime_ns.
+_CHANGED = (
+    "CASE WHEN hash IS NOT NULL AND base_hash IS NOT NULL THEN hash IS NOT base_hash"
+    " ELSE size IS NOT base_size OR mtime_ns IS NOT base_mtime_ns END"
 )
 _UPSERT = (
     "INSERT INTO samples (key, size, mtime_ns, hash, file_fp, probe_fp, label, findings, info, magnitude, loss)"
@@ -314,13 +318,6 @@ def _keys(samples: list[Sample]) -> list[str]:
     return keys
 
 
-def _differs(current: FileKey, base: FileKey) -> bool:
-    """Did the content change? By hash when both are known, else by size and mtime_ns."""
-    if current[2] is not None and base[2] is not None:
-        return current[2] != base[2]
-    return current[:2] != base[:2]
-
-
 def _stored_result(sample: Sample, row: tuple, config: ScanConfig, infos: dict[str, ImageInfo]) -> SampleResult:
     """A SampleResult rebuilt from a stored row, its label results re-evaluated, as check_batch orders them.
 
@@ -343,12 +340,11 @@ def _stored_result(sample: Sample, row: tuple, config: ScanConfig, infos: dict[s
 
 @dataclass
 class _Plan:
-    """What the store lets this audit reuse, and the diff's reference for every sample."""
+    """What the store lets this audit reuse, and what the last completed audit said of each sample."""
 
     to_check: list[Sample]
     keys: dict[int, FileKey]  # the file as it was before checking, per sample to check
     base_error: np.ndarray  # per sample: -1 not in the last completed audit, 0 clean, 1 errors
-    changed: np.ndarray  # per sample: content differs from the last completed audit
     gone: list[str]  # store keys no longer in the dataset
     removed: list[str]  # their paths, for those in the last completed audit
     reused: int = 0
@@ -357,41 +353,33 @@ class _Plan:
 def _plan(
     conn: sqlite3.Connection,
     samples: list[Sample],
-    keys: list[str],
+    index_of: dict[str, int],
     config: ScanConfig,
     fingerprints: Fingerprints,
     hashes: dict[int, str | None] | None,
     on_reused: Callable[[list[SampleResult]], None],
 ) -> _Plan:
     """One pass over the store: stored results that still hold go to `on_reused`, in chunks."""
-    n = len(samples)
-    index_of = dict(zip(keys, range(n), strict=True))
-    plan = _Plan([], {}, np.full(n, -1, dtype=np.int8), np.zeros(n, dtype=bool), [], [])
-    matched = np.zeros(n, dtype=bool)
+    base_error = array("b", [-1]) * len(samples)
+    matched = bytearray(len(samples))
+    plan = _Plan([], {}, np.empty(0), [], [])
     chunk: list[SampleResult] = []
     infos: dict[str, ImageInfo] = {}
-    for row in conn.execute(f"SELECT {_ROW} FROM samples"):
+    for row in conn.execute(f"SELECT {_ROW} FROM samples", (fingerprints.file, fingerprints.probe)):
         index = index_of.get(row[0])
         if index is None:
             plan.gone.append(row[0])
-            if row[14] is not None:
+            if row[11] is not None:
                 plan.removed.append(row[0].split("\0", 1)[0])
             continue
         sample = samples[index]
-        matched[index] = True
+        matched[index] = 1
+        if row[11] is not None:
+            base_error[index] = row[11]
         size, mtime_ns = _stat(sample.file)
         content_hash = hashes.get(index) if hashes is not None else None
-        file_ok = (
-            row[4] == fingerprints.file
-            and row[1] == size
-            and row[2] == mtime_ns
-            and (hashes is None or row[3] == content_hash)
-        )
-        probe_ok = fingerprints.probe is None or (row[5] == fingerprints.probe and row[6] == sample.label)
-        current: FileKey = (size, mtime_ns, content_hash if hashes is not None else row[3] if file_ok else None)
-        if row[14] is not None:
-            plan.base_error[index] = row[14]
-            plan.changed[index] = _differs(current, (row[11], row[12], row[13]))
+        file_ok = row[4] and row[1] == size and row[2] == mtime_ns and (hashes is None or row[3] == content_hash)
+        probe_ok = fingerprints.probe is None or (row[5] and row[6] == sample.label)
         if file_ok and probe_ok:
             chunk.append(_stored_result(sample, row, config, infos))
             if len(chunk) >= REUSE_CHUNK:
@@ -399,19 +387,31 @@ def _plan(
                 chunk = []
         else:
             plan.to_check.append(sample)
-            plan.keys[index] = current
+            plan.keys[index] = (size, mtime_ns, content_hash if hashes is not None else row[3] if file_ok else None)
     if chunk:
         on_reused(chunk)
-    for index in np.flatnonzero(~matched):
+    for index in (i for i, seen in enumerate(matched) if not seen):
         sample = samples[index]
         plan.to_check.append(sample)
         plan.keys[index] = (*_stat(sample.file), hashes.get(index) if hashes is not None else None)
     plan.to_check.sort(key=lambda s: s.index)
-    plan.reused = n - len(plan.to_check)
+    plan.reused = len(samples) - len(plan.to_check)
+    plan.base_error = np.frombuffer(base_error, dtype=np.int8)
     return plan
 
 
-def _diff(samples: list[Sample], plan: _Plan, report: Report, previous_run: int | None) -> tuple[AuditDiff, np.ndarray]:
+def _changed(conn: sqlite3.Connection, index_of: dict[str, int], n: int) -> np.ndarray:
+    """Per sample: did its content change since the last completed audit (once every result is stored)?"""
+    changed = np.zeros(n, dtype=bool)
+    for (key,) in conn.execute(f"SELECT key FROM samples WHERE base_error IS NOT NULL AND ({_CHANGED})"):
+        if key in index_of:
+            changed[index_of[key]] = True
+    return changed
+
+
+def _diff(
+    samples: list[Sample], plan: _Plan, changed: np.ndarray, report: Report, previous_run: int | None
+) -> tuple[AuditDiff, np.ndarray]:
     """The diff against the last completed audit, and each sample's error state (0/1) now."""
     new_error = np.zeros(len(samples), dtype=np.int8)
     new_error[list(report.error_indices)] = 1
@@ -424,7 +424,7 @@ def _diff(samples: list[Sample], plan: _Plan, report: Report, previous_run: int 
         removed=plan.removed,
         newly_failing=[flagged[i] for i in np.flatnonzero((new_error == 1) & (base != 1))],
         fixed=[paths[i] for i in np.flatnonzero((base == 1) & (new_error == 0))],
-        changed=[paths[i] for i in np.flatnonzero((base == 0) & (new_error == 0) & plan.changed)],
+        changed=[paths[i] for i in np.flatnonzero((base == 0) & (new_error == 0) & changed)],
     ), new_error
 
 
@@ -463,6 +463,7 @@ def audit(
         previous_run, run_id = _begin_run(conn, dataset, config, fingerprints, verify_hashes)
         samples = dataset.samples
         keys = _keys(samples)
+        index_of = dict(zip(keys, range(len(keys)), strict=True))
         collector = Collector(dataset, config)
 
         def progress(results: list[SampleResult]) -> None:
@@ -471,7 +472,7 @@ def audit(
                 on_progress(collector.scanned, len(samples))
 
         hashes = _hashes(samples, real_root) if verify_hashes else None
-        plan = _plan(conn, samples, keys, config, fingerprints, hashes, progress)
+        plan = _plan(conn, samples, index_of, config, fingerprints, hashes, progress)
 
         def on_results(results: list[SampleResult]) -> None:
             rows = [
@@ -500,11 +501,13 @@ def audit(
             "audit": {"db": str(db), "run": run_id, "checked": len(plan.to_check), "reused": plan.reused},
         }
         report = collector.finish(time.perf_counter() - started, runner)
-        diff, new_error = _diff(samples, plan, report, previous_run)
+        changed = _changed(conn, index_of, len(samples))
+        diff, new_error = _diff(samples, plan, changed, report, previous_run)
         result = AuditReport(report, diff, run_id, len(plan.to_check), plan.reused)
         if out is not None:
             result.write(Path(out))  # before the baseline moves: a crash here repeats the diff, never loses it
-        _complete_run(conn, result, keys, plan, new_error, time.perf_counter() - started)
+        moved = np.flatnonzero((plan.base_error != new_error) | changed)
+        _complete_run(conn, result, [(int(new_error[i]), keys[i]) for i in moved], plan.gone, started)
     return result
 
 
@@ -539,18 +542,18 @@ def _begin_run(
 
 
 def _complete_run(
-    conn: sqlite3.Connection, result: AuditReport, keys: list[str], plan: _Plan, new_error: np.ndarray, elapsed: float
+    conn: sqlite3.Connection, result: AuditReport, moved: list[tuple[int, str]], gone: list[str], started: float
 ) -> None:
-    """Move the baseline to this audit and record it, in one transaction."""
-    moved = np.flatnonzero((plan.base_error != new_error) | plan.changed)
+    """Move the baseline to this audit ((error state, key) of each sample whose baseline changes),
+    drop the samples no longer listed, and record the audit, in one transaction."""
     counts = result.report.summary["samples"]
     with conn:
         conn.executemany(
             "UPDATE samples SET base_size = size, base_mtime_ns = mtime_ns, base_hash = hash, base_error = ?"
             " WHERE key = ?",
-            ((int(new_error[i]), keys[i]) for i in moved),
+            moved,
         )
-        conn.executemany("DELETE FROM samples WHERE key = ?", ((key,) for key in plan.gone))
+        conn.executemany("DELETE FROM samples WHERE key = ?", ((key,) for key in gone))
         conn.execute(
             "UPDATE runs SET finished = ?, status = 'complete', listed = ?, checked = ?, reused = ?, with_errors = ?,"
             " with_warnings = ?, added = ?, removed = ?, newly_failing = ?, fixed = ?, changed = ?, elapsed = ?"
@@ -563,7 +566,7 @@ def _complete_run(
                 counts["with_errors"],
                 counts["with_warnings"],
                 *result.diff.counts().values(),
-                round(elapsed, 3),
+                round(time.perf_counter() - started, 3),
                 result.run_id,
             ),
         )
