@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import signal
@@ -324,18 +325,29 @@ def test_audit_killed_mid_run_leaves_a_consistent_store_and_the_next_one_continu
     ]
 
 
-def test_a_second_audit_on_the_same_store_fails_clearly(big, tmp_path):
+def test_a_second_audit_on_the_same_store_fails_clearly_and_leaves_the_first_alone(big, tmp_path):
     db = tmp_path / "audit.sqlite"
     first = start_audit(big, db, tmp_path)
     try:
         wait_for(db, "SELECT count(*) FROM runs WHERE status = 'running'")
-        second = run_cli("audit", str(big), "--db", str(db), "--scheduler", "synchronous", cwd=tmp_path)
-        assert second.returncode == 2
-        assert second.stderr.strip() == (
-            f"error: another audit (pid {first.pid}) is using {db}; run again when it has finished"
-        )
+        with pytest.raises(sanitize.SanitizeError) as refused:
+            run_audit(big, db)
+        assert str(refused.value) == f"another audit (pid {first.pid}) is using {db}; run again when it has finished"
         assert first.wait(timeout=120) == 0
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    assert [r.status for r in sanitize.history(db)] == ["complete"]
+    assert [(r.status, r.checked) for r in sanitize.history(db)] == [("complete", 6000)]
+
+
+def test_cli_audit_on_a_locked_store_exits_2_with_one_line(folder, db, tmp_path):
+    """The test process holds the store's lock file the way a running audit does."""
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        lock.write("4242")
+        lock.flush()
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        locked = run_cli("audit", str(folder), "--db", str(db), "--scheduler", "synchronous", cwd=tmp_path)
+    assert locked.returncode == 2
+    assert locked.stderr == f"error: another audit (pid 4242) is using {db}; run again when it has finished\n"
+    assert not db.exists() or sanitize.history(db) == []
+    assert run_cli("audit", str(folder), "--db", str(db), "--scheduler", "synchronous", cwd=tmp_path).returncode == 0
