@@ -125,7 +125,8 @@ def test_unchanged_reaudit_reuses_results_without_reading_files_and_hashes_catch
 
 
 def test_unchanged_reaudit_makes_no_open_call_under_the_dataset_root(folder, db):
-    """A Python audit hook sees every open(): the first audit opens each file, the second none."""
+    """A Python audit hook sees every open(): the first audit opens each file, the second none
+    (and starts no Dask cluster)."""
     script = """
 import os, sys
 import sanitize
@@ -138,14 +139,14 @@ sys.addaudithook(hook)
 sanitize.audit(root, db, scheduler="synchronous")
 first = len(set(opened))
 opened.clear()
-report = sanitize.audit(root, db, scheduler="synchronous")
-print(first, len(opened), report.reused)
+report = sanitize.audit(root, db)  # the default local cluster, which nothing needs: never started
+print(first, len(opened), report.reused, "distributed" in sys.modules)
 """
     done = subprocess.run(
         [sys.executable, "-c", script, str(folder), str(db)], env=_env(), capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["12", "0", "12"]
+    assert done.stdout.split() == ["12", "0", "12", "False"]
 
 
 def test_modified_files_are_rechecked_and_reported_newly_failing_fixed_changed(folder, db):
@@ -330,6 +331,7 @@ def test_a_second_audit_on_the_same_store_fails_clearly_and_leaves_the_first_alo
     first = start_audit(big, db, tmp_path)
     try:
         wait_for(db, "SELECT count(*) FROM runs WHERE status = 'running'")
+        assert [r.status for r in sanitize.history(db)] == ["running"]  # read-only, beside the running audit
         with pytest.raises(sanitize.SanitizeError) as refused:
             run_audit(big, db)
         assert str(refused.value) == f"another audit (pid {first.pid}) is using {db}; run again when it has finished"
