@@ -318,24 +318,34 @@ def _keys(samples: list[Sample]) -> list[str]:
     return keys
 
 
-def _stored_result(sample: Sample, row: tuple, config: ScanConfig, infos: dict[str, ImageInfo]) -> SampleResult:
-    """A SampleResult rebuilt from a stored row, its label results re-evaluated, as check_batch orders them.
+class _StoredResults:
+    """Turns stored rows back into SampleResults, label results re-evaluated, in check_batch's order.
 
-    `infos` shares one ImageInfo among rows with the same info (nothing changes an ImageInfo after decoding).
+    Rows share one ImageInfo per distinct info, and samples one parse per distinct label text: both
+    are immutable once made (a Finding is frozen; nothing changes an ImageInfo after decoding).
     """
-    stored = [Finding.from_dict(d) for d in json.loads(row[7])] if row[7] else []
-    label_index, label_finding = parse_label(sample.label, config)
-    findings = [f for f in stored if f.check not in ("label", "probe")]
-    if label_finding is not None:
-        findings.append(label_finding)
-    magnitude = loss = None
-    if config.probe:
-        findings.extend(f for f in stored if f.check == "probe")
-        magnitude, loss = row[9], row[10]
-    info = infos.get(row[8])
-    if info is None:
-        info = infos[row[8]] = ImageInfo(**json.loads(row[8]))
-    return SampleResult(sample.index, sample.path, sample.label, findings, info, label_index, magnitude, loss)
+
+    def __init__(self, config: ScanConfig) -> None:
+        self.config = config
+        self.infos: dict[str, ImageInfo] = {}
+        self.labels: dict[str | None, tuple[int | None, Finding | None]] = {}
+
+    def result(self, sample: Sample, row: tuple) -> SampleResult:
+        label = self.labels.get(sample.label)
+        if label is None:
+            label = self.labels[sample.label] = parse_label(sample.label, self.config)
+        info = self.infos.get(row[8])
+        if info is None:
+            info = self.infos[row[8]] = ImageInfo(**json.loads(row[8]))
+        stored = [Finding.from_dict(d) for d in json.loads(row[7])] if row[7] else []
+        findings = [f for f in stored if f.check not in ("label", "probe")]
+        if label[1] is not None:
+            findings.append(label[1])
+        magnitude = loss = None
+        if self.config.probe:
+            findings.extend(f for f in stored if f.check == "probe")
+            magnitude, loss = row[9], row[10]
+        return SampleResult(sample.index, sample.path, sample.label, findings, info, label[0], magnitude, loss)
 
 
 @dataclass
@@ -364,7 +374,9 @@ def _plan(
     matched = bytearray(len(samples))
     plan = _Plan([], {}, np.empty(0), [], [])
     chunk: list[SampleResult] = []
-    infos: dict[str, ImageInfo] = {}
+    stored = _StoredResults(config)
+    verify = hashes is not None
+    hashes = hashes or {}
     for row in conn.execute(f"SELECT {_ROW} FROM samples", (fingerprints.file, fingerprints.probe)):
         index = index_of.get(row[0])
         if index is None:
@@ -377,23 +389,23 @@ def _plan(
         if row[11] is not None:
             base_error[index] = row[11]
         size, mtime_ns = _stat(sample.file)
-        content_hash = hashes.get(index) if hashes is not None else None
-        file_ok = row[4] and row[1] == size and row[2] == mtime_ns and (hashes is None or row[3] == content_hash)
+        content_hash = hashes.get(index)
+        file_ok = row[4] and row[1] == size and row[2] == mtime_ns and (not verify or row[3] == content_hash)
         probe_ok = fingerprints.probe is None or (row[5] and row[6] == sample.label)
         if file_ok and probe_ok:
-            chunk.append(_stored_result(sample, row, config, infos))
+            chunk.append(stored.result(sample, row))
             if len(chunk) >= REUSE_CHUNK:
                 on_reused(chunk)
                 chunk = []
         else:
             plan.to_check.append(sample)
-            plan.keys[index] = (size, mtime_ns, content_hash if hashes is not None else row[3] if file_ok else None)
+            plan.keys[index] = (size, mtime_ns, content_hash if verify else row[3] if file_ok else None)
     if chunk:
         on_reused(chunk)
     for index in (i for i, seen in enumerate(matched) if not seen):
         sample = samples[index]
         plan.to_check.append(sample)
-        plan.keys[index] = (*_stat(sample.file), hashes.get(index) if hashes is not None else None)
+        plan.keys[index] = (*_stat(sample.file), hashes.get(index))
     plan.to_check.sort(key=lambda s: s.index)
     plan.reused = len(samples) - len(plan.to_check)
     plan.base_error = np.frombuffer(base_error, dtype=np.int8)
