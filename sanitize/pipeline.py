@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,15 @@ from sanitize.types import ImageInfo, Loaded, Sample, SampleResult, error
 SYNCHRONOUS = "synchronous"
 #: Samples per task: about 0.1 s of decoding, so per-task overhead (~2 ms) stays small.
 MAX_BATCH = 64
+
+#: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); a task
+#: whose worker dies is failed at once (one worker thread runs one task, so it is the culprit)
+#: and then split by run_on_client, instead of killing up to three more workers first.
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.scheduler.allowed-failures": 0,
+    "logging.distributed": "error",
+}
 
 OnResults = Callable[[list[SampleResult]], None]
 
@@ -89,6 +99,27 @@ def batches(samples: list[Sample], workers: int) -> list[list[Sample]]:
 
 
 @contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Hide the caller's __main__ from the worker processes while they may start.
+
+    Worker processes are spawned, and spawn re-imports the parent's __main__ script in each
+    child: a training script that calls sanitize.scan() without an `if __name__ ==
+    "__main__":` guard would run again in every worker. The workers need nothing from it.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
+    if main is not None:
+        main.__spec__ = None
+        if "__file__" in saved:
+            del main.__file__
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
+
+
+@contextmanager
 def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
     """A distributed Client on the given scheduler, or on a fresh LocalCluster."""
     from distributed import Client, LocalCluster
@@ -103,9 +134,8 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
     saved_environ = dict(os.environ)  # in-process Nannies leave their variables behind
     try:
         with (
-            dask.config.set(
-                {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None, "logging.distributed": "error"}
-            ),
+            _main_module_hidden(),
+            dask.config.set(LOCAL_CLUSTER_CONFIG),
             LocalCluster(
                 n_workers=workers or os.cpu_count() or 1,
                 threads_per_worker=1,
@@ -121,16 +151,22 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
         os.environ.update(saved_environ)
 
 
-def _run_distributed(
-    todo: list[list[Sample]], real_root: Path, config: ScanConfig, client: object, on_results: OnResults
+def run_on_client(
+    todo: list[list[Sample]],
+    real_root: Path,
+    config: ScanConfig,
+    client: object,
+    on_results: OnResults,
+    task: Callable[[list[Sample], Path, ScanConfig], list[SampleResult]] = check_batch,
 ) -> None:
-    """Submit every batch; a batch whose worker died is split until the killer is isolated."""
+    """Submit every batch as `task`; a batch whose worker died is split until the sample that
+    kills a worker is isolated and reported, so the scan goes on."""
     from distributed import as_completed
 
     pending = {}
     stream = as_completed()
     for batch in todo:
-        future = client.submit(check_batch, batch, real_root, config, pure=False)
+        future = client.submit(task, batch, real_root, config, pure=False)
         pending[future.key] = batch
         stream.add(future)
     for future in stream:
@@ -143,7 +179,7 @@ def _run_distributed(
                 continue
             half = len(batch) // 2
             for part in (batch[:half], batch[half:]):
-                retry = client.submit(check_batch, part, real_root, config, pure=False)
+                retry = client.submit(task, part, real_root, config, pure=False)
                 pending[retry.key] = part
                 stream.add(retry)
             continue
@@ -171,4 +207,4 @@ def run(
         return
     with _client(scheduler, workers) as client:
         n_workers = len(client.scheduler_info().get("workers", {})) or workers or 1
-        _run_distributed(batches(samples, n_workers), real_root, config, client, on_results)
+        run_on_client(batches(samples, n_workers), real_root, config, client, on_results)
