@@ -26,7 +26,9 @@ from sanitize.checks.label import parse_label
 from sanitize.config import ScanConfig
 from sanitize.decode import load, pillow_limits
 from sanitize.errors import SanitizeError
+from sanitize.mask_decode import load_mask
 from sanitize.probe import run_probe
+from sanitize.probe_pixels import run_pixel_probe
 from sanitize.types import ImageInfo, Loaded, Sample, SampleResult, error
 
 SYNCHRONOUS = "synchronous"
@@ -39,6 +41,8 @@ OnResults = Callable[[list[SampleResult]], None]
 def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
     path_findings = check_paths(sample, real_root)
     loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
+    if sample.mask_file is not None and not path_findings:
+        load_mask(loaded, config)
     for check in CHECKS:
         loaded.findings.extend(check(loaded, config))
     return loaded
@@ -55,7 +59,8 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 loaded = Loaded(sample, ImageInfo())
                 loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
             loaded_batch.append(loaded)
-    probe_results = run_probe(loaded_batch, config)
+    probe = run_pixel_probe if config.task == "segmentation" else run_probe
+    probe_results = probe(loaded_batch, config)
     results = []
     for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):
         sample = loaded.sample
@@ -69,6 +74,9 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 label_index=parse_label(sample.label, config)[0],
                 magnitude=magnitude,
                 loss=loss,
+                mask=sample.mask,
+                mask_info=loaded.mask.info if loaded.mask else None,
+                mask_values=loaded.mask.values if loaded.mask else None,
             )
         )
     return results
@@ -77,7 +85,7 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
 def crashed_result(sample: Sample, reason: str) -> SampleResult:
     """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
     finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
-    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo())
+    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo(), mask=sample.mask)
 
 
 def batches(samples: list[Sample], workers: int) -> list[list[Sample]]:

@@ -1,0 +1,79 @@
+"""Dataset-wide mask statistics, folded from each sample's pixel counts per value (never a mask).
+
+Besides the per-class pixel histogram, this finds values that look like interpolation
+artefacts: a class value that never covers more than RARE_FRACTION of any mask it appears
+in. A real class fills a region in at least one mask; the in-between values a bilinear resize
+or a JPEG round trip leaves along class edges never do. Only class values are judged (the
+ignore label is meant to be thin, out-of-range values are already errors). Like the probe's
+scale outliers this needs the whole dataset, so the Collector applies it at the end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sanitize.config import ScanConfig
+from sanitize.types import Finding, warning
+
+#: A class value is suspect when no mask has more than this share of its pixels with it.
+RARE_FRACTION = 0.005
+#: How many rare values a message names.
+SHOWN_VALUES = 8
+
+
+class MaskStats:
+    """Per value: total pixels, the largest share of one mask, and, while it still looks rare,
+    the (sample index, pixel count) of each mask that has it."""
+
+    def __init__(self, config: ScanConfig) -> None:
+        self.config = config
+        self.pixels: Counter[int] = Counter()
+        self.largest_share: dict[int, float] = {}
+        self.rare: dict[int, list[tuple[int, int]]] = {}
+
+    def add(self, index: int, values: dict[int, int]) -> None:
+        size = sum(values.values())
+        for value, count in values.items():
+            self.pixels[value] += count
+            if not 0 <= value < self.config.num_classes or value == self.config.mask_ignore_label:
+                continue
+            share = max(self.largest_share.get(value, 0.0), count / size)
+            self.largest_share[value] = share
+            if share <= RARE_FRACTION:
+                self.rare.setdefault(value, []).append((index, count))
+            else:
+                self.rare.pop(value, None)
+
+    def rare_value_findings(self) -> dict[int, Finding]:
+        """The rare-value warning of each sample whose mask holds a suspect value."""
+        by_sample: dict[int, list[tuple[int, int]]] = {}
+        for value, holders in sorted(self.rare.items()):
+            for index, count in holders:
+                by_sample.setdefault(index, []).append((value, count))
+        findings = {}
+        for index, found in by_sample.items():
+            shown = ", ".join(f"{value} ({count:,} px)" for value, count in found[:SHOWN_VALUES])
+            more = f" and {len(found) - SHOWN_VALUES} more" if len(found) > SHOWN_VALUES else ""
+            findings[index] = warning(
+                "mask",
+                "rare_value",
+                f"value(s) {shown}{more} never cover more than {RARE_FRACTION:.1%} of any mask in the dataset:"
+                " interpolation artefacts (a mask resized with bilinear, or saved lossily)?",
+            )
+        return findings
+
+    def summary(self, class_names: list[str] | None) -> dict[str, Any]:
+        classes = range(self.config.num_classes)
+        ignore = self.config.mask_ignore_label
+        return {
+            "ignore_label": ignore,
+            "normalization": self.config.normalization,
+            "class_pixels": {(class_names[i] if class_names else str(i)): self.pixels[i] for i in classes},
+            "ignored_pixels": self.pixels[ignore],
+            "out_of_range_pixels": sum(
+                n for v, n in self.pixels.items() if v != ignore and not 0 <= v < self.config.num_classes
+            ),
+            "never_appear": [(class_names[i] if class_names else i) for i in classes if self.pixels[i] == 0],
+            "rare_values": {str(v): {"masks": len(h), "pixels": self.pixels[v]} for v, h in sorted(self.rare.items())},
+        }
