@@ -40,6 +40,19 @@ def value_counts(index_map: np.ndarray) -> dict[int, int]:
     return dict(zip(values.tolist(), counts.tolist(), strict=True))
 
 
+def region_values(index_map: np.ndarray) -> tuple[int, ...]:
+    """The values with at least one pixel whose 4 neighbours share its value: values that form
+    a region somewhere, not only the thin lines and specks interpolation leaves on edges."""
+    inner = index_map[1:-1, 1:-1]
+    core = (
+        (inner == index_map[:-2, 1:-1])
+        & (inner == index_map[2:, 1:-1])
+        & (inner == index_map[1:-1, :-2])
+        & (inner == index_map[1:-1, 2:])
+    )
+    return tuple(value_counts(inner[core]))
+
+
 def _load_npy(sample: Sample, info: ImageInfo) -> np.ndarray:
     """The mask array, loaded like an image array (allow_pickle=False), findings renamed `mask`."""
     scratch = Loaded(replace(sample, file=sample.mask_file), info)
@@ -140,3 +153,4 @@ def load_mask(loaded: Loaded, config: ScanConfig) -> None:
         return
     loaded.mask.index_map = index_map
     loaded.mask.values = value_counts(index_map)
+    loaded.mask.regions = region_values(index_map)

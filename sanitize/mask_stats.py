@@ -1,11 +1,13 @@
 """Dataset-wide mask statistics, folded from each sample's pixel counts per value (never a mask).
 
 Besides the per-class pixel histogram, this finds values that look like interpolation
-artefacts: a class value that never covers more than RARE_FRACTION of any mask it appears
-in. A real class fills a region in at least one mask; the in-between values a bilinear resize
-or a JPEG round trip leaves along class edges never do. Only class values are judged (the
-ignore label is meant to be thin, out-of-range values are already errors). Like the probe's
-scale outliers this needs the whole dataset, so the Collector applies it at the end.
+artefacts: a class value that, in every mask of the dataset, appears only as thin lines and
+specks, never as a region (no pixel of it has all 4 neighbours of the same value). A real
+class fills a region in at least one mask; the in-between values a bilinear resize or a JPEG
+round trip leaves along class edges never do, whatever the mask size (a pixel-share threshold
+would miss them in small masks and flag small objects in large ones). Only class values are
+judged (the ignore label is meant to be thin, out-of-range values are already errors). Like
+the probe's scale outliers this needs the whole dataset, so the Collector applies it at the end.
 """
 
 from __future__ import annotations
@@ -16,34 +18,30 @@ from typing import Any
 from sanitize.config import ScanConfig
 from sanitize.types import Finding, warning
 
-#: A class value is suspect when no mask has more than this share of its pixels with it.
-RARE_FRACTION = 0.005
 #: How many rare values a message names.
 SHOWN_VALUES = 8
 
 
 class MaskStats:
-    """Per value: total pixels, the largest share of one mask, and, while it still looks rare,
-    the (sample index, pixel count) of each mask that has it."""
+    """Per value: total pixels; the class values seen forming a region; and, for class values
+    not seen forming one yet, the (sample index, pixel count) of each mask that has them."""
 
     def __init__(self, config: ScanConfig) -> None:
         self.config = config
         self.pixels: Counter[int] = Counter()
-        self.largest_share: dict[int, float] = {}
+        self.with_region: set[int] = set()
         self.rare: dict[int, list[tuple[int, int]]] = {}
 
-    def add(self, index: int, values: dict[int, int]) -> None:
-        size = sum(values.values())
+    def add(self, index: int, values: dict[int, int], regions: tuple[int, ...]) -> None:
+        """Fold one mask's pixel counts and region values in."""
+        self.with_region.update(regions)
+        for value in regions:
+            self.rare.pop(value, None)
         for value, count in values.items():
             self.pixels[value] += count
-            if not 0 <= value < self.config.num_classes or value == self.config.mask_ignore_label:
-                continue
-            share = max(self.largest_share.get(value, 0.0), count / size)
-            self.largest_share[value] = share
-            if share <= RARE_FRACTION:
+            is_class = 0 <= value < self.config.num_classes and value != self.config.mask_ignore_label
+            if is_class and value not in self.with_region:
                 self.rare.setdefault(value, []).append((index, count))
-            else:
-                self.rare.pop(value, None)
 
     def rare_value_findings(self) -> dict[int, Finding]:
         """The rare-value warning of each sample whose mask holds a suspect value."""
@@ -58,8 +56,8 @@ class MaskStats:
             findings[index] = warning(
                 "mask",
                 "rare_value",
-                f"value(s) {shown}{more} never cover more than {RARE_FRACTION:.1%} of any mask in the dataset:"
-                " interpolation artefacts (a mask resized with bilinear, or saved lossily)?",
+                f"value(s) {shown}{more} never form a region in any mask of the dataset, only thin lines"
+                " and specks: interpolation artefacts (a mask resized with bilinear, or saved lossily)?",
             )
         return findings
 

@@ -77,6 +77,7 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 mask=sample.mask,
                 mask_info=loaded.mask.info if loaded.mask else None,
                 mask_values=loaded.mask.values if loaded.mask else None,
+                mask_regions=loaded.mask.regions if loaded.mask else (),
             )
         )
     return results

@@ -152,7 +152,7 @@ class Collector:
             elif result.label is not None and not any(f.check == "label" for f in result.findings):
                 self.ignored += 1  # parsed, valid, no class: the ignore label
             if result.mask_values is not None:
-                self.mask_stats.add(result.index, result.mask_values)
+                self.mask_stats.add(result.index, result.mask_values, result.mask_regions)
                 for value in result.mask_values:
                     if 0 <= value < self.config.num_classes:
                         self.class_counts[value] += 1  # segmentation: masks that hold the class

@@ -92,12 +92,14 @@ class LoadedMask:
     """A segmentation mask after it was read and decoded once, at full resolution.
 
     `index_map` is the H x W class-index map a loader would hand to the loss (None when the
-    file cannot give one); `values` counts its pixels per value, so no check recounts them.
+    file cannot give one); `values` counts its pixels per value, so no check recounts them;
+    `regions` are the values that fill at least one pixel together with its 4 neighbours.
     """
 
     info: ImageInfo
     index_map: np.ndarray | None = None
     values: dict[int, int] = field(default_factory=dict)
+    regions: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -132,6 +134,7 @@ class SampleResult:
     mask: str | None = None
     mask_info: ImageInfo | None = None
     mask_values: dict[int, int] | None = None
+    mask_regions: tuple[int, ...] = ()
 
     @property
     def has_error(self) -> bool:
