@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,3 +262,22 @@ def test_a_value_that_forms_a_region_in_any_mask_is_not_rare():
     stats.add(3, {0: 99, 255: 1, 9: 1}, (0,))  # the ignore label and out-of-range values are not judged
     findings = stats.rare_value_findings()
     assert list(findings) == [2] and findings[2].message.startswith("value(s) 4 (1 px) never form a region")
+
+
+def test_sample_data_is_what_its_readme_says():
+    folder = Path(__file__).resolve().parents[1] / "sample_data" / "segmentation"
+    report = sanitize.scan(folder / "train.txt", num_classes=8, **SYNC)
+    assert flagged_codes(report) == {
+        "images/jpeg_mask.jpg": {"mask:lossy", "mask:out_of_range", "mask:rare_value"},
+        "images/bilinear.jpg": {"mask:rare_value"},
+        "images/all_ignored.jpg": {"mask:all_ignored", "probe:nonfinite_loss"},
+        "images/size_mismatch.jpg": {"mask:size_mismatch"},
+        "images/rgb.jpg": {"mask:rgb"},
+        "images/sixteen_bit.jpg": {"mask:out_of_range"},
+        "images/no_mask.jpg": {"paths:mask_missing"},
+        "images/escape.jpg": {"paths:mask_outside_root"},
+    }
+    with_palette = sanitize.scan(folder / "train.txt", num_classes=8, palette=folder / "palette.json", **SYNC)
+    assert "images/rgb.jpg" not in flagged_codes(with_palette)
+    binary = sanitize.scan(folder / "binary.txt", num_classes=2, **SYNC)
+    assert flagged_codes(binary) == {"images/binary_255.jpg": {"mask:binary_255"}}
