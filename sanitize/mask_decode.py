@@ -27,6 +27,9 @@ from sanitize.types import ImageInfo, Loaded, LoadedMask, Sample, error
 
 #: How many unmapped colours a message names.
 SHOWN_COLOURS = 5
+#: More distinct values than this is not a class-index map (noise, an image saved as a mask);
+#: the cap keeps each sample's value counts small on their way to the report.
+MAX_DISTINCT_VALUES = 65_536
 
 
 def value_counts(index_map: np.ndarray) -> dict[int, int]:
@@ -151,6 +154,12 @@ def load_mask(loaded: Loaded, config: ScanConfig) -> None:
     except _Refused as refused:
         loaded.findings.append(refused.finding)
         return
+    values = value_counts(index_map)
+    if len(values) > MAX_DISTINCT_VALUES:
+        loaded.findings.append(
+            error("mask", "not_an_index_map", f"{len(values):,} distinct values: not a class-index map")
+        )
+        return
     loaded.mask.index_map = index_map
-    loaded.mask.values = value_counts(index_map)
+    loaded.mask.values = values
     loaded.mask.regions = region_values(index_map)

@@ -158,3 +158,11 @@ def test_truncated_mask_png_is_corrupt(tmp_path):
     (tmp_path / "mask.png").write_bytes(path.read_bytes()[:-40])
     loaded = load_pair(tmp_path, "image.png", "mask.png", config)
     assert codes(loaded.findings) == {"mask:corrupt_data"}
+
+
+def test_noise_with_too_many_values_is_not_an_index_map(tmp_path):
+    config = seg_config()
+    noise = np.arange(300 * 300, dtype=np.int32).reshape(300, 300)
+    loaded = mask_sample(tmp_path, noise, config, mask_ext=".npy")
+    assert codes(loaded.findings) == {"mask:not_an_index_map"}
+    assert loaded.mask.values == {} and loaded.mask.index_map is None
