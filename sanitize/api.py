@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sanitize import pipeline
-from sanitize.config import ScanConfig
+from sanitize.config import TASKS, ScanConfig
 from sanitize.datasets import Dataset, folderpairs, open_dataset
 from sanitize.errors import SanitizeError
 from sanitize.palette import read_palette
@@ -26,6 +26,41 @@ def resolve_config(dataset: Dataset, num_classes: int | None, options: dict[str,
             "--num-classes is required for list and CSV inputs (inferring it from the labels would hide bad labels)"
         )
     return ScanConfig(num_classes=num_classes, **{**options, "task": dataset.task})
+
+
+def open_input(
+    source: Path | str | None,
+    *,
+    images: Path | str | None = None,
+    masks: Path | str | None = None,
+    image_suffix: str = "",
+    mask_suffix: str = "",
+    task: str | None = None,
+    root: Path | str | None = None,
+    path_column: str = "path",
+    label_column: str = "label",
+    exclude: tuple[Path, ...] = (),
+) -> Dataset:
+    """The dataset named by `source` (see open_dataset), or by an `images`/`masks` folder pair."""
+    if task not in (None, *TASKS):
+        raise SanitizeError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    pairs = images is not None or masks is not None
+    if pairs == (source is not None) or (images is None) != (masks is None):
+        raise SanitizeError("give a DATASET, or --images DIR and --masks DIR (not both)")
+    if not pairs:
+        return open_dataset(
+            source, root=root, path_column=path_column, label_column=label_column, exclude=exclude, task=task
+        )
+    if task == "classification":
+        raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")
+    return folderpairs.read(
+        Path(images),
+        Path(masks),
+        image_suffix=image_suffix,
+        mask_suffix=mask_suffix,
+        root=Path(root) if root is not None else None,
+        exclude=exclude,
+    )
 
 
 def scan(
@@ -60,24 +95,20 @@ def scan(
     started = time.perf_counter()
     if out is not None:
         exclude = (*exclude, Path(out))
-    pairs = images is not None or masks is not None
-    if pairs == (source is not None) or (images is None) != (masks is None):
-        raise SanitizeError("give a DATASET, or --images DIR and --masks DIR (not both)")
-    task = options.pop("task", None)
-    if pairs and task == "classification":
-        raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")
+    dataset = open_input(
+        source,
+        images=images,
+        masks=masks,
+        image_suffix=image_suffix,
+        mask_suffix=mask_suffix,
+        task=options.pop("task", None),
+        root=root,
+        path_column=path_column,
+        label_column=label_column,
+        exclude=exclude,
+    )
     if palette is not None:
         options["palette"] = read_palette(palette)
-    if source is None:
-        dataset = folderpairs.read(
-            Path(images), Path(masks), image_suffix=image_suffix, mask_suffix=mask_suffix,
-            root=Path(root) if root is not None else None, exclude=exclude,
-        )
-    else:
-        dataset = open_dataset(
-            source, root=root, path_column=path_column, label_column=label_column, exclude=exclude,
-            task=task,
-        )
     config = resolve_config(dataset, num_classes, options)
     if not dataset.samples:
         raise SanitizeError(f"no samples found in {source or images}")

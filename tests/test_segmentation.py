@@ -281,3 +281,9 @@ def test_sample_data_is_what_its_readme_says():
     assert "images/rgb.jpg" not in flagged_codes(with_palette)
     binary = sanitize.scan(folder / "binary.txt", num_classes=2, **SYNC)
     assert flagged_codes(binary) == {"images/binary_255.jpg": {"mask:binary_255"}}
+
+
+def test_unknown_task_is_refused_for_every_input(tmp_path):
+    (tmp_path / "cls").mkdir()
+    with pytest.raises(SanitizeError, match="--task must be one of"):
+        sanitize.scan(tmp_path, task="detection", **SYNC)
