@@ -287,3 +287,15 @@ def test_unknown_task_is_refused_for_every_input(tmp_path):
     (tmp_path / "cls").mkdir()
     with pytest.raises(SanitizeError, match="--task must be one of"):
         sanitize.scan(tmp_path, task="detection", **SYNC)
+
+
+def test_images_and_masks_in_one_folder_or_nested(tmp_path):
+    save(tmp_path / "one" / "a.png", photo())
+    save(tmp_path / "one" / "a_mask.png", square_mask())
+    report = sanitize.scan(images=tmp_path / "one", masks=tmp_path / "one", mask_suffix="_mask", num_classes=3, **SYNC)
+    assert [(s.path, s.mask) for s in report.samples] == [("a.png", "a_mask.png")]
+    save(tmp_path / "nest" / "b.jpg", photo(), quality=90)
+    save(tmp_path / "nest" / "labels" / "b.png", square_mask())
+    nested = sanitize.scan(images=tmp_path / "nest", masks=tmp_path / "nest" / "labels", num_classes=3, **SYNC)
+    assert [(s.path, s.mask) for s in nested.samples] == [("b.jpg", "labels/b.png")]
+    assert nested.valid and report.valid

@@ -1,12 +1,14 @@
 """Segmentation from two folders: every image under `images` paired with its mask under `masks`.
 
-An image `images/<sub>/<stem><image_suffix>.<ext>` pairs with the mask `masks/<sub>/<stem><mask_suffix>`:
-when the mask suffix ends in a file extension (`_gtFine_labelIds.png`) it names the mask
-exactly, otherwise the mask may have any sample extension, lossless ones preferred
-(VOC: JPEGImages/2007_000032.jpg -> SegmentationClass/2007_000032.png). An image without a
-mask is a sample with no mask (the mask check reports it); masks without an image are not
-samples. The dataset root is the folders' common parent unless given, so both folders are
-inside it and the paths check can hold image and mask to it.
+An image `images/<sub>/<stem><image_suffix>.<ext>` pairs with the mask
+`masks/<sub>/<stem><mask_suffix>`: when the mask suffix ends in a file extension
+(`_gtFine_labelIds.png`) it names the mask exactly, otherwise the mask may have any sample
+extension, lossless ones preferred (VOC: JPEGImages/2007_000032.jpg ->
+SegmentationClass/2007_000032.png). An image without a mask is a sample with no mask (the mask
+check reports it); masks without an image are not samples. The two folders may be one (`x.jpg`
+beside `x_mask.png`, with `--mask-suffix _mask`): a file that is some image's mask is then not
+an image itself. The dataset root is the folders' common parent unless given, so both folders
+are inside it and the paths check can hold image and mask to it.
 """
 
 from __future__ import annotations
@@ -61,8 +63,17 @@ def read(
             raise SanitizeError(f"{option} {folder} is not inside --root {root}")
     exclude = tuple(Path(os.path.realpath(p)) for p in exclude)
     masks_by_name = {in_folder.as_posix().lower(): rel for rel, in_folder in _files(root, masks, exclude)}
+    real_masks = Path(os.path.realpath(masks))
+    if real_masks != Path(os.path.realpath(images)):
+        exclude = (*exclude, real_masks)  # a mask folder nested in the image folder holds no images
+    pairs = [
+        (rel, _mask_for(in_folder, masks_by_name, image_suffix, mask_suffix))
+        for rel, in_folder in _files(root, images, exclude)
+    ]
+    used = {mask for _, mask in pairs if mask is not None}
     samples = []
-    for rel, in_folder in _files(root, images, (*exclude, Path(os.path.realpath(masks)))):
-        mask = _mask_for(in_folder, masks_by_name, image_suffix, mask_suffix)
-        samples.append(Sample(len(samples), rel, root / rel, None, mask=mask, mask_file=root / mask if mask else None))
+    for rel, mask in pairs:
+        if rel not in used:
+            mask_file = root / mask if mask else None
+            samples.append(Sample(len(samples), rel, root / rel, None, mask=mask, mask_file=mask_file))
     return Dataset("folderpairs", images, root, samples, task="segmentation")
