@@ -18,6 +18,7 @@ from sanitize.datasets import open_dataset
 from sanitize.errors import SanitizeError
 from sanitize.mask_decode import region_values
 from sanitize.mask_stats import MaskStats
+from sanitize.probe import weights
 from sanitize.probe_pixels import pixel_loss
 from tests.segmentation_helpers import (
     disc_mask,
@@ -299,3 +300,20 @@ def test_images_and_masks_in_one_folder_or_nested(tmp_path):
     nested = sanitize.scan(images=tmp_path / "nest", masks=tmp_path / "nest" / "labels", num_classes=3, **SYNC)
     assert [(s.path, s.mask) for s in nested.samples] == [("b.jpg", "labels/b.png")]
     assert nested.valid and report.valid
+
+
+def test_pixel_loss_is_the_mean_loss_of_nearest_upsampled_logits():
+    """Checked against the direct computation: a full-resolution logit map, pixel by pixel."""
+    config = seg_config(num_classes=4, probe_grid=4)
+    rng = np.random.default_rng(1)
+    grid_input = rng.random(3 * 4 * 4).astype(np.float32)
+    mask = rng.integers(0, 4, (10, 13)).astype(np.uint8)
+    mask[0] = 255
+    mask[1, :3] = 9  # out of range: not counted (the range check reports it)
+    cell_logits = grid_input.reshape(3, 16).T.astype(np.float64) @ weights(1, 4, config.probe_seed)
+    full = cell_logits.reshape(4, 4, 4)[(np.arange(10) * 4 // 10)][:, (np.arange(13) * 4 // 13)]
+    log_p = full - np.log(np.exp(full).sum(axis=-1, keepdims=True))
+    counted = mask < 4
+    expected = -log_p[counted, mask[counted]].mean()
+    _, loss, valid = pixel_loss(grid_input, mask, config)
+    assert valid == counted.sum() and loss == pytest.approx(expected, rel=1e-5)
