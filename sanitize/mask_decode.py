@@ -78,7 +78,7 @@ def _load_image(data: bytes, info: ImageInfo, config: ScanConfig) -> np.ndarray:
     info.decoder = "pillow"
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the image's decode reports decoder warnings
+            warnings.simplefilter("ignore")  # size is judged below; truncation raises (pillow_limits)
             image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
             info.format, info.mode, (info.width, info.height) = image.format, image.mode, image.size
             if image.width * image.height > config.max_pixels:
@@ -98,7 +98,7 @@ def _load_image(data: bytes, info: ImageInfo, config: ScanConfig) -> np.ndarray:
     info.channels = len(image.getbands())
     info.frames = getattr(image, "n_frames", 1)
     array = np.asarray(image)
-    return array.astype(np.uint8) if image.mode == "1" else array.astype(array.dtype.newbyteorder("="), copy=False)
+    return array.astype(array.dtype.newbyteorder("="), copy=False)  # I;16B is big-endian
 
 
 def _index_map(array: np.ndarray, config: ScanConfig) -> np.ndarray:

@@ -166,3 +166,13 @@ def test_noise_with_too_many_values_is_not_an_index_map(tmp_path):
     loaded = mask_sample(tmp_path, noise, config, mask_ext=".npy")
     assert codes(loaded.findings) == {"mask:not_an_index_map"}
     assert loaded.mask.values == {} and loaded.mask.index_map is None
+
+
+def test_one_bit_mask_gives_zero_and_one(tmp_path):
+    config = seg_config(num_classes=2)
+    save(tmp_path / "image.png", photo())
+    Image.fromarray(square_mask(value=1) * 255).convert("1").save(tmp_path / "mask.png")
+    loaded = load_pair(tmp_path, "image.png", "mask.png", config)
+    assert loaded.mask.info.mode == "1"
+    np.testing.assert_array_equal(loaded.mask.index_map, square_mask(value=1))
+    assert all_findings(loaded, config) == []
