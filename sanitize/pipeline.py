@@ -21,7 +21,7 @@ from pathlib import Path
 
 import dask
 
-from sanitize.checks import CHECKS, check_paths
+from sanitize.checks import CHECKS, check_mask_path, check_paths
 from sanitize.checks.label import parse_label
 from sanitize.config import ScanConfig
 from sanitize.decode import load, pillow_limits
@@ -41,7 +41,9 @@ OnResults = Callable[[list[SampleResult]], None]
 def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
     path_findings = check_paths(sample, real_root)
     loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
-    if sample.mask_file is not None and not path_findings:
+    mask_path_findings = check_mask_path(sample, real_root)
+    loaded.findings.extend(mask_path_findings)
+    if sample.mask_file is not None and not mask_path_findings:
         load_mask(loaded, config)
     for check in CHECKS:
         loaded.findings.extend(check(loaded, config))

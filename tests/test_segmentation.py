@@ -124,7 +124,19 @@ def test_mask_outside_the_root_is_never_opened(tmp_path):
     (root / "list.txt").write_text("images/a.jpg masks/link.png\nimages/a.jpg ../secret.png\n")
     report = sanitize.scan(root / "list.txt", num_classes=3, **SYNC)
     assert [{f.code for f in r.findings} for r in report.flagged] == [{"mask_outside_root"}] * 2
-    assert all(r.mask_info is None and r.info.format is None for r in report.flagged)  # nothing opened
+    assert all(r.mask_info is None for r in report.flagged)  # the mask was never opened
+    assert all(r.info.format == "JPEG" for r in report.flagged)  # the image still got its checks
+
+
+def test_missing_mask_and_broken_image_are_both_reported(tmp_path):
+    save(tmp_path / "images" / "a.jpg", photo(), quality=90)
+    (tmp_path / "images" / "b.jpg").write_bytes(b"<html>not found</html>")
+    (tmp_path / "list.txt").write_text("images/a.jpg masks/a.png\nimages/b.jpg masks/b.png\n")
+    report = sanitize.scan(tmp_path / "list.txt", num_classes=3, **SYNC)
+    assert flagged_codes(report) == {
+        "images/a.jpg": {"paths:mask_missing"},
+        "images/b.jpg": {"paths:mask_missing", "format:not_an_image"},
+    }
 
 
 def test_folder_pairs_with_suffixes_and_a_missing_mask(tmp_path):

@@ -16,7 +16,7 @@ from sanitize.checks.mask_format import check_mask_format
 from sanitize.checks.mask_ignored import check_mask_ignored
 from sanitize.checks.mask_range import check_mask_range
 from sanitize.checks.mask_size import check_mask_size
-from sanitize.checks.paths import check_paths
+from sanitize.checks.paths import check_mask_path, check_paths
 from sanitize.config import ScanConfig
 from sanitize.types import Finding, Loaded
 
@@ -35,4 +35,4 @@ CHECKS: tuple[Check, ...] = (
     check_mask_binary,
 )
 
-__all__ = ["CHECKS", "Check", "check_paths"]
+__all__ = ["CHECKS", "Check", "check_mask_path", "check_paths"]
