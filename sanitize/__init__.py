@@ -9,6 +9,7 @@ from sanitize.api import scan
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset, open_dataset
 from sanitize.errors import SanitizeError
+from sanitize.palette import read_palette
 from sanitize.report import Report
 from sanitize.types import Finding, ImageInfo, Sample, SampleResult, Severity
 
@@ -23,5 +24,6 @@ __all__ = [
     "ScanConfig",
     "Severity",
     "open_dataset",
+    "read_palette",
     "scan",
 ]

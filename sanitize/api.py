@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from sanitize import pipeline
-from sanitize.config import ScanConfig
-from sanitize.datasets import Dataset, open_dataset
+from sanitize.config import TASKS, ScanConfig
+from sanitize.datasets import Dataset, folderpairs, open_dataset
 from sanitize.errors import SanitizeError
+from sanitize.palette import read_palette
 from sanitize.report import Collector, Report
 
 OnProgress = Callable[[int, int], None]
@@ -24,11 +25,46 @@ def resolve_config(dataset: Dataset, num_classes: int | None, options: dict[str,
         raise SanitizeError(
             "--num-classes is required for list and CSV inputs (inferring it from the labels would hide bad labels)"
         )
-    return ScanConfig(num_classes=num_classes, **options)
+    return ScanConfig(num_classes=num_classes, **{**options, "task": dataset.task})
+
+
+def open_input(
+    source: Path | str | None,
+    *,
+    images: Path | str | None = None,
+    masks: Path | str | None = None,
+    image_suffix: str = "",
+    mask_suffix: str = "",
+    task: str | None = None,
+    root: Path | str | None = None,
+    path_column: str = "path",
+    label_column: str = "label",
+    exclude: tuple[Path, ...] = (),
+) -> Dataset:
+    """The dataset named by `source` (see open_dataset), or by an `images`/`masks` folder pair."""
+    if task not in (None, *TASKS):
+        raise SanitizeError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+    pairs = images is not None or masks is not None
+    if pairs == (source is not None) or (images is None) != (masks is None):
+        raise SanitizeError("give a DATASET, or --images DIR and --masks DIR (not both)")
+    if not pairs:
+        return open_dataset(
+            source, root=root, path_column=path_column, label_column=label_column, exclude=exclude, task=task
+        )
+    if task == "classification":
+        raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")
+    return folderpairs.read(
+        Path(images),
+        Path(masks),
+        image_suffix=image_suffix,
+        mask_suffix=mask_suffix,
+        root=Path(root) if root is not None else None,
+        exclude=exclude,
+    )
 
 
 def scan(
-    source: Path | str,
+    source: Path | str | None = None,
     *,
     num_classes: int | None = None,
     root: Path | str | None = None,
@@ -39,6 +75,11 @@ def scan(
     out: Path | str | None = None,
     exclude: tuple[Path, ...] = (),
     on_progress: OnProgress | None = None,
+    images: Path | str | None = None,
+    masks: Path | str | None = None,
+    image_suffix: str = "",
+    mask_suffix: str = "",
+    palette: Path | str | None = None,
     **options: Any,
 ) -> Report:
     """Check every sample of a dataset and return the Report (also written to `out` if given).
@@ -46,14 +87,31 @@ def scan(
     `options` are ScanConfig fields (ignore_label, allow_mismatch, formats, max_pixels, probe,
     probe_scale, probe_mean). `scheduler` is None for a local cluster on this machine's cores,
     "synchronous" to check in this process, or a Dask scheduler address.
+
+    Segmentation: `source` a list file of `image mask` lines (recognised, or forced with
+    task="segmentation"), or `images` and `masks` folders instead of `source`; `palette` a
+    JSON file mapping RGB mask colours to classes (see sanitize.palette).
     """
     started = time.perf_counter()
     if out is not None:
         exclude = (*exclude, Path(out))
-    dataset = open_dataset(source, root=root, path_column=path_column, label_column=label_column, exclude=exclude)
+    dataset = open_input(
+        source,
+        images=images,
+        masks=masks,
+        image_suffix=image_suffix,
+        mask_suffix=mask_suffix,
+        task=options.pop("task", None),
+        root=root,
+        path_column=path_column,
+        label_column=label_column,
+        exclude=exclude,
+    )
+    if palette is not None:
+        options["palette"] = read_palette(palette)
     config = resolve_config(dataset, num_classes, options)
     if not dataset.samples:
-        raise SanitizeError(f"no samples found in {source}")
+        raise SanitizeError(f"no samples found in {source or images}")
     collector = Collector(dataset, config)
     total = len(dataset.samples)
 

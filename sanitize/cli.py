@@ -79,7 +79,10 @@ Workers = Annotated[int | None, typer.Option(help="Local worker processes. Defau
 
 @app.command()
 def scan(
-    dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(help="An ImageFolder directory, a list file (`image label` or `image mask` lines) or a CSV."),
+    ] = None,
     num_classes: NumClasses = None,
     ignore_label: IgnoreLabel = None,
     root: Root = None,
@@ -105,9 +108,21 @@ def scan(
         "sanitize-report"
     ),
     max_errors: Annotated[int, typer.Option(help="Exit 0 while at most this many samples have errors.")] = 0,
+    task: Annotated[
+        str | None, typer.Option(help="classification or segmentation. Default: what the list file's lines say.")
+    ] = None,
+    images: Annotated[Path | None, typer.Option(help="Segmentation: image folder (with --masks, no DATASET).")] = None,
+    masks: Annotated[Path | None, typer.Option(help="Segmentation: mask folder, matched to --images by name.")] = None,
+    image_suffix: Annotated[str, typer.Option(help="Stripped from image names to match (_leftImg8bit).")] = "",
+    mask_suffix: Annotated[str, typer.Option(help="Added to the image name to find its mask (_labelIds.png).")] = "",
+    normalization: Annotated[
+        str, typer.Option(help="Per-pixel loss normalisation: valid (PyTorch's mean), full, batch_size or none.")
+    ] = "valid",
+    palette: Annotated[Path | None, typer.Option(help='JSON {"R,G,B": class} for RGB colour-coded masks.')] = None,
 ) -> None:
     """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input."""
     options: dict = {"ignore_label": ignore_label, "allow_mismatch": allow_mismatch, "probe": probe}
+    options.update(task=task, normalization=normalization)
     if formats:
         options["formats"] = tuple(f.strip().upper() for f in formats.split(",") if f.strip())
     if max_pixels is not None:
@@ -125,6 +140,11 @@ def scan(
         workers=workers,
         out=out,
         on_progress=Progress(),
+        images=images,
+        masks=masks,
+        image_suffix=image_suffix,
+        mask_suffix=mask_suffix,
+        palette=palette,
         **options,
     )
     typer.echo(report.render(max_errors))

@@ -22,24 +22,28 @@ from pathlib import Path
 
 import dask
 
-from sanitize.checks import CHECKS, check_paths
+from sanitize.checks import CHECKS, check_mask_path, check_paths
 from sanitize.checks.label import parse_label
 from sanitize.config import ScanConfig
 from sanitize.decode import load, pillow_limits
 from sanitize.errors import SanitizeError
+from sanitize.mask_decode import load_mask
 from sanitize.probe import run_probe
+from sanitize.probe_pixels import run_pixel_probe
 from sanitize.types import ImageInfo, Loaded, Sample, SampleResult, error
 
 SYNCHRONOUS = "synchronous"
 #: Samples per task: about 0.1 s of decoding, so per-task overhead (~2 ms) stays small.
 MAX_BATCH = 64
 
-#: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); a task
-#: whose worker dies is failed at once (one worker thread runs one task, so it is the culprit)
-#: and then split by run_on_client, instead of killing up to three more workers first.
+#: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
+#: single-threaded worker holds exactly one task at a time, so when a worker dies the task it
+#: held is the culprit: it is failed at once and split by run_on_client, instead of killing up
+#: to three more workers first (and no innocent task queued beside it is blamed).
 LOCAL_CLUSTER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.scheduler.allowed-failures": 0,
+    "distributed.scheduler.worker-saturation": 1.0,
     "logging.distributed": "error",
 }
 
@@ -49,6 +53,10 @@ OnResults = Callable[[list[SampleResult]], None]
 def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
     path_findings = check_paths(sample, real_root)
     loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
+    mask_path_findings = check_mask_path(sample, real_root)
+    loaded.findings.extend(mask_path_findings)
+    if sample.mask_file is not None and not mask_path_findings:
+        load_mask(loaded, config)
     for check in CHECKS:
         loaded.findings.extend(check(loaded, config))
     return loaded
@@ -65,7 +73,8 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 loaded = Loaded(sample, ImageInfo())
                 loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
             loaded_batch.append(loaded)
-    probe_results = run_probe(loaded_batch, config)
+    probe = run_pixel_probe if config.task == "segmentation" else run_probe
+    probe_results = probe(loaded_batch, config)
     results = []
     for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):
         sample = loaded.sample
@@ -79,6 +88,10 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 label_index=parse_label(sample.label, config)[0],
                 magnitude=magnitude,
                 loss=loss,
+                mask=sample.mask,
+                mask_info=loaded.mask.info if loaded.mask else None,
+                mask_values=loaded.mask.values if loaded.mask else None,
+                mask_regions=loaded.mask.regions if loaded.mask else (),
             )
         )
     return results
@@ -87,7 +100,7 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
 def crashed_result(sample: Sample, reason: str) -> SampleResult:
     """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
     finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
-    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo())
+    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo(), mask=sample.mask)
 
 
 def batches(samples: list[Sample], workers: int) -> list[list[Sample]]:
