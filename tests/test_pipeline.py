@@ -84,3 +84,18 @@ def test_bad_worker_count(tmp_path, workers):
     (tmp_path / "a" / "x.jpg").write_bytes(jpeg_bytes())
     with pytest.raises(sanitize.SanitizeError, match="--workers must be at least 1"):
         sanitize.scan(tmp_path, workers=workers)
+
+
+def test_an_existing_dask_scheduler_is_used_by_address(tmp_path):
+    """--scheduler ADDRESS: the scan runs on a cluster it did not start, and leaves it running."""
+    from distributed import LocalCluster
+
+    (tmp_path / "a").mkdir()
+    for i in range(5):
+        (tmp_path / "a" / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i))
+    (tmp_path / "a" / "bad.jpg").write_bytes(b"<html></html>")
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        report = sanitize.scan(tmp_path, scheduler=cluster.scheduler_address)
+        assert report.summary["runner"]["scheduler"] == cluster.scheduler_address
+        assert [r.path for r in report.flagged] == ["a/bad.jpg"]
+        assert cluster.scheduler.status.name == "running"
