@@ -10,6 +10,7 @@ from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset, open_dataset
 from sanitize.errors import SanitizeError
 from sanitize.palette import read_palette
+from sanitize.quarantine import QuarantineResult, RestoreResult, quarantine, restore
 from sanitize.report import Report
 from sanitize.types import Finding, ImageInfo, Sample, SampleResult, Severity
 
@@ -17,13 +18,17 @@ __all__ = [
     "Dataset",
     "Finding",
     "ImageInfo",
+    "QuarantineResult",
     "Report",
+    "RestoreResult",
     "Sample",
     "SampleResult",
     "SanitizeError",
     "ScanConfig",
     "Severity",
     "open_dataset",
+    "quarantine",
     "read_palette",
+    "restore",
     "scan",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +124,12 @@ def scan(
     pipeline.run(dataset.samples, dataset.root, config, on_results, scheduler=scheduler, workers=workers)
     runner = {"scheduler": scheduler or "local", "workers": workers}
     report = collector.finish(time.perf_counter() - started, runner)
+    report.summary["dataset"].update(  # what `sanitize quarantine` needs to act on the report from anywhere
+        real_root=os.path.realpath(dataset.root),
+        real_source=os.path.realpath(dataset.source),
+        path_column=path_column,
+        exclude=[os.path.realpath(path) for path in exclude],
+    )
     if out is not None:
         report.write(Path(out))
     return report

@@ -119,8 +119,17 @@ def scan(
         str, typer.Option(help="Per-pixel loss normalisation: valid (PyTorch's mean), full, batch_size or none.")
     ] = "valid",
     palette: Annotated[Path | None, typer.Option(help='JSON {"R,G,B": class} for RGB colour-coded masks.')] = None,
+    exclude: Annotated[
+        list[Path] | None, typer.Option(help="A folder inside the dataset that is not part of it (repeatable).")
+    ] = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Then move every sample with an error into this folder (see `quarantine`).")
+    ] = None,
 ) -> None:
-    """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input."""
+    """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input.
+
+    With --quarantine the exit code is the quarantine's: 0 once every sample with an error was moved out.
+    """
     options: dict = {"ignore_label": ignore_label, "allow_mismatch": allow_mismatch, "probe": probe}
     options.update(task=task, normalization=normalization)
     if formats:
@@ -139,6 +148,7 @@ def scan(
         scheduler=scheduler,
         workers=workers,
         out=out,
+        exclude=tuple(exclude or ()),
         on_progress=Progress(),
         images=images,
         masks=masks,
@@ -149,7 +159,50 @@ def scan(
     )
     typer.echo(report.render(max_errors))
     typer.echo(f"report: {out}/")
-    raise typer.Exit(report.exit_code(max_errors))
+    if quarantine is None:
+        raise typer.Exit(report.exit_code(max_errors))
+    moved = sanitize.quarantine(out, quarantine)
+    typer.echo(moved.render())
+    raise typer.Exit(moved.exit_code)
+
+
+Only = Annotated[
+    list[str] | None, typer.Option(help="Move only samples with this finding: CHECK or CHECK:CODE (repeatable).")
+]
+DryRun = Annotated[bool, typer.Option(help="Print what would move; change nothing.")]
+
+
+@app.command("quarantine")
+def quarantine_command(
+    report_dir: Annotated[Path, typer.Argument(help="The report folder a scan wrote (--out).")],
+    to: Annotated[Path, typer.Option(help="The quarantine folder (QDIR); created if needed.")],
+    include_warnings: Annotated[bool, typer.Option(help="Move samples with warnings too.")] = False,
+    only: Only = None,
+    dry_run: DryRun = False,
+    in_place: Annotated[
+        bool, typer.Option(help="Rewrite the list/CSV itself (after a .bak backup) instead of writing NAME.clean.txt.")
+    ] = False,
+) -> None:
+    """Move the samples with errors out of the dataset into QDIR, with a manifest; exit 1 if some could not move."""
+    result = sanitize.quarantine(
+        report_dir, to, include_warnings=include_warnings, only=only or (), dry_run=dry_run, in_place=in_place
+    )
+    typer.echo(result.render())
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("restore")
+def restore_command(
+    qdir: Annotated[Path, typer.Argument(help="A quarantine folder.")],
+    only: Annotated[
+        list[str] | None, typer.Option(help="Restore only this path, as the dataset names it (repeatable).")
+    ] = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Move quarantined files back, byte-identical; never overwrites; exit 1 if some could not go back."""
+    result = sanitize.restore(qdir, only=only or (), dry_run=dry_run)
+    typer.echo(result.render())
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ sample may be in so that no exotic plugin ever runs on untrusted bytes.
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -201,6 +202,8 @@ def load(sample: Sample, config: ScanConfig) -> Loaded:
     loaded = Loaded(sample, ImageInfo(), opened=True)
     try:
         with open(sample.file, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            loaded.info.size, loaded.info.mtime_ns = stat.st_size, stat.st_mtime_ns
             head = handle.read(HEAD_SIZE)
             loaded.info.format = sniff(head)
             if loaded.info.format == "NPY":

@@ -75,7 +75,11 @@ class Sample:
 
 @dataclass(slots=True)
 class ImageInfo:
-    """What decoding learnt about a file, recorded in the report."""
+    """What reading and decoding learnt about a file, recorded in the report.
+
+    `size` and `mtime_ns` are the file's as it was read, so that quarantine can tell a file that
+    changed since the scan from the one the scan judged.
+    """
 
     format: str | None = None
     decoder: str | None = None
@@ -85,6 +89,8 @@ class ImageInfo:
     channels: int | None = None
     bit_depth: int | None = None
     frames: int | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
 
 
 @dataclass(slots=True)
