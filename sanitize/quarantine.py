@@ -183,12 +183,10 @@ def _move(src: Path, dst: Path, sha256: str) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(src, dst)
-        _fsync_dir(dst.parent)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
         _copy_verified(src, dst, sha256)
-    _fsync_dir(src.parent)
 
 
 def _safe_relpath(path: str) -> str:
@@ -229,7 +227,9 @@ class Journal:
 
     Folding it gives what QDIR holds (`present`, keyed by relative path) and the moves in flight
     when a run was killed (`pending`). A line torn by a kill is dropped: the move it announced
-    had not started, or the outcome it recorded is found again from the files.
+    had not started, or the outcome it recorded is found again from the files. For the same
+    reason only intents are fsync'd one by one (outcomes are flushed with the next intent and at
+    the end): an outcome lost to a power cut is found again by looking at the files.
     """
 
     def __init__(self, qdir: Path) -> None:
@@ -261,19 +261,20 @@ class Journal:
     def roots(self) -> set[str]:
         return {r["root"] for r in (*self.present.values(), *(p["record"] for p in self.pending.values()))}
 
-    def _write(self, line: dict[str, Any]) -> None:
+    def _write(self, line: dict[str, Any], durable: bool = False) -> None:
         if self._fd is None:
             self.qdir.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.ftruncate(self._fd, self._valid_length)  # drop a line torn by a kill
             _fsync_dir(self.qdir)
         os.write(self._fd, (json.dumps(line, ensure_ascii=False) + "\n").encode())
-        os.fsync(self._fd)
+        if durable:
+            os.fsync(self._fd)
         self._apply(line)
 
     def intend(self, op: str, record: dict[str, Any]) -> int:
         move_id = self.next_id
-        self._write({"id": move_id, "op": op, "record": record})
+        self._write({"id": move_id, "op": op, "record": record}, durable=True)
         return move_id
 
     def finish(self, move_id: int) -> None:
@@ -284,6 +285,7 @@ class Journal:
 
     def close(self) -> None:
         if self._fd is not None:
+            os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
 
@@ -309,7 +311,6 @@ class Journal:
         if dst.exists() and sha256_of(dst) == record["sha256"]:
             if src.exists() and sha256_of(src) == record["sha256"]:
                 src.unlink()  # the verified copy was placed; only removing the source was left
-                _fsync_dir(src.parent)
             self.finish(move_id)
             return FileOutcome(path, done, f"interrupted {intent['op']} finished", record["size"])
         if src.exists():
