@@ -302,12 +302,16 @@ class Journal:
     def settle_one(self, move_id: int) -> FileOutcome:
         intent = self.pending[move_id]
         record = intent["record"]
-        in_dataset = Path(record["root"]) / record["quarantined"]
-        in_qdir = self.qdir / record["quarantined"]
+        path = record["original"]
+        try:  # a journal edited by hand must not reach outside either
+            relpath = _safe_relpath(record["quarantined"])
+            in_dataset, in_qdir = _inside(Path(record["root"]), relpath), _inside(self.qdir, relpath)
+        except _Skip as skip:
+            self.abort(move_id, skip.reason)
+            return FileOutcome(path, skip.status, skip.reason)
         src, dst = (in_dataset, in_qdir) if intent["op"] == QUARANTINE else (in_qdir, in_dataset)
         done = MOVED if intent["op"] == QUARANTINE else RESTORED
         _partial(dst).unlink(missing_ok=True)  # an unfinished copy; the source is intact
-        path = record["original"]
         if dst.exists() and sha256_of(dst) == record["sha256"]:
             if src.exists() and sha256_of(src) == record["sha256"]:
                 src.unlink()  # the verified copy was placed; only removing the source was left

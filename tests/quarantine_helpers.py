@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PIL import Image
+import numpy as np
 
 import sanitize
+from tests.conftest import png_bytes
 
 
 def make_imagefolder(root: Path, good: int, bad: int) -> None:
@@ -19,7 +20,7 @@ def make_imagefolder(root: Path, good: int, bad: int) -> None:
         (root / name).mkdir(parents=True)
     for i in range(good):
         path = root / "good" / f"{i:04d}.png"
-        Image.new("L", (4, 4), i % 256).save(path)
+        path.write_bytes(png_bytes(np.full((4, 4), i % 256, dtype=np.uint8)))
         os.chmod(path, 0o600 if i % 3 == 0 else 0o644)
     for i in range(bad):
         path = root / "bad" / f"{i:04d}.jpg"

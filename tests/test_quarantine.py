@@ -12,9 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import Image
-from quarantine_helpers import (
+
+import sanitize
+from sanitize.quarantine import ALREADY, CHANGED, CONFLICT, MISSING, MOVED, QUARANTINE, REFUSED, STALE, Journal
+from tests.conftest import png_bytes
+from tests.quarantine_helpers import (
     make_imagefolder,
     quarantined_files,
     run_cli,
@@ -22,9 +26,6 @@ from quarantine_helpers import (
     second_filesystem,
     tree_digest,
 )
-
-import sanitize
-from sanitize.quarantine import ALREADY, CHANGED, CONFLICT, MISSING, MOVED, QUARANTINE, REFUSED, STALE, Journal
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def folder(tmp_path: Path) -> tuple[Path, Path]:
 
 def _png(path: Path, value: int = 0) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("L", (4, 4), value).save(path, format="PNG")
+    path.write_bytes(png_bytes(np.full((4, 4), value, dtype=np.uint8)))
 
 
 def test_round_trip_leaves_the_tree_identical(folder, tmp_path):
@@ -475,8 +476,15 @@ def test_cli_scan_with_quarantine(tmp_path):
     root = tmp_path / "data"
     make_imagefolder(root, good=3, bad=2)
     run = run_cli(
-        "scan", root, "--scheduler", "synchronous", "--no-probe", "--out", tmp_path / "r",
-        "--quarantine", tmp_path / "q",
+        "scan",
+        root,
+        "--scheduler",
+        "synchronous",
+        "--no-probe",
+        "--out",
+        tmp_path / "r",
+        "--quarantine",
+        tmp_path / "q",
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(quarantined_files(tmp_path / "q")) == ["bad/0000.jpg", "bad/0001.jpg"]

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from quarantine_helpers import files_of, make_imagefolder, quarantined_files, scan_to, second_filesystem
 
 import sanitize
+from tests.quarantine_helpers import files_of, make_imagefolder, quarantined_files, scan_to, second_filesystem
 
 GOOD, BAD = 100, 200
 TRIALS = 20
