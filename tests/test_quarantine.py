@@ -499,3 +499,18 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_cli_scan_exclude_allows_a_qdir_inside_the_root(tmp_path):
+    root = tmp_path / "data"
+    make_imagefolder(root, good=2, bad=1)
+    qdir = root / "_quarantine"
+    scan = ("scan", root, "--scheduler", "synchronous", "--no-probe", "--out", tmp_path / "r")
+    refused = run_cli(*scan, "--quarantine", qdir)
+    assert refused.returncode == 2 and "--exclude" in refused.stderr
+    assert (root / "bad" / "0000.jpg").exists()
+
+    moved = run_cli(*scan, "--exclude", qdir, "--quarantine", qdir)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert sorted(quarantined_files(qdir)) == ["bad/0000.jpg"]
+    assert run_cli(*scan, "--exclude", qdir).returncode == 0  # the re-scan does not see QDIR
