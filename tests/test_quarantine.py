@@ -514,3 +514,13 @@ def test_cli_scan_exclude_allows_a_qdir_inside_the_root(tmp_path):
     assert moved.returncode == 0, moved.stdout + moved.stderr
     assert sorted(quarantined_files(qdir)) == ["bad/0000.jpg"]
     assert run_cli(*scan, "--exclude", qdir).returncode == 0  # the re-scan does not see QDIR
+
+
+def test_restore_dry_run_changes_nothing(folder, tmp_path):
+    root, report = folder
+    qdir = tmp_path / "q"
+    sanitize.quarantine(report, qdir)
+    before_root, before_qdir = tree_digest(root), tree_digest(qdir)
+    result = sanitize.restore(qdir, dry_run=True)
+    assert len(result.with_status("restored")) == 4 and "would restore bad/0000.jpg" in result.render()
+    assert (tree_digest(root), tree_digest(qdir)) == (before_root, before_qdir)

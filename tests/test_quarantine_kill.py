@@ -108,3 +108,22 @@ def test_kill_at_random_moments_loses_nothing(dataset, tmp_path):
     assert len(ops_seen) == (4 if shm else 2)
     assert midway >= TRIALS // 2, f"only {midway} of {TRIALS} runs were killed while moving"
     assert settled >= TRIALS // 4, f"only {settled} kills left a move in flight"
+
+
+def test_two_runs_started_together_never_interleave(dataset, tmp_path):
+    root, report = dataset
+    pristine = files_of(root)
+    qdir = tmp_path / "q"
+    runs = [_start("quarantine", report, "--to", qdir) for _ in range(2)]
+    results = [(run.wait(timeout=60), run.stderr.read().decode()) for run in runs]
+
+    codes = sorted(code for code, _ in results)
+    assert codes in ([0, 0], [0, 2]), results
+    for code, stderr in results:
+        assert code == 0 or "locked by another sanitize" in stderr
+    _assert_exactly_once(pristine, root, qdir)
+    assert sorted(quarantined_files(qdir)) == sorted(p for p in pristine if p.startswith("bad/"))
+    journal = [json.loads(line) for line in (qdir / "journal.jsonl").read_text().splitlines()]
+    assert sum("op" in line for line in journal) == BAD  # each file moved once, by one of the runs
+    assert sanitize.restore(qdir).exit_code == 0
+    assert files_of(root) == pristine
