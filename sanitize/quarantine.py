@@ -568,6 +568,7 @@ def _write_cleaned_list(
         os.fsync(handle.fileno())
     os.replace(partial, backup)
     atomic_write_text(dataset.source, cleaned)
+    shutil.copymode(backup, dataset.source)
     return dataset.source, backup
 
 

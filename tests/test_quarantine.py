@@ -175,6 +175,7 @@ def test_list_file_gets_a_cleaned_copy_and_the_original_is_untouched(tmp_path):
 def test_in_place_rewrites_the_list_after_a_backup_never_overwriting_one(tmp_path):
     root, _ = _list_dataset(tmp_path)
     original = (root / "train.txt").read_bytes()
+    os.chmod(root / "train.txt", 0o600)
     scan_to(root / "train.txt", tmp_path / "report", num_classes=2)
 
     first = sanitize.quarantine(tmp_path / "report", tmp_path / "q", in_place=True)
@@ -183,6 +184,7 @@ def test_in_place_rewrites_the_list_after_a_backup_never_overwriting_one(tmp_pat
     assert (root / "train.txt.bak").read_bytes() == original
     assert (root / "train.txt").read_text() == "# training list\nimg/ok.png 0\n\nimg/ok2.png 1\n"
     assert not (root / "train.clean.txt").exists()
+    assert os.stat(root / "train.txt").st_mode & 0o777 == 0o600
     second = sanitize.quarantine(tmp_path / "report", tmp_path / "q", in_place=True)
     assert second.backup == root / "train.txt.bak.1"
     assert (root / "train.txt.bak").read_bytes() == original
