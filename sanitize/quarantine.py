@@ -520,10 +520,12 @@ def quarantine(
         _check_one_root(journal, dataset.root)
         if not dry_run:
             result.recovered = journal.settle()
-        for record in _unique_by_path(dataset.records):
+        seen: set[str] = set()  # a list may name one file twice; it moves once
+        for record in dataset.records:
             findings = _selected_findings(record, include_warnings, selectors)
-            if not findings:
+            if not findings or record["path"] in seen:
                 continue
+            seen.add(record["path"])
             try:
                 result.outcomes.append(_quarantine_one(record, findings, dataset.root, journal, dry_run))
             except _Skip as skip:
@@ -533,15 +535,6 @@ def quarantine(
             if dataset.kind in ("listfile", "csv"):
                 result.cleaned_list, result.backup = _write_cleaned_list(dataset, result.outcomes, in_place)
     return result
-
-
-def _unique_by_path(records: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """A list may name one file twice; it moves once."""
-    seen: set[str] = set()
-    for record in records:
-        if record["path"] not in seen:
-            seen.add(record["path"])
-            yield record
 
 
 # --- cleaned list ------------------------------------------------------------------------------

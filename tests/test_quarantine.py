@@ -526,3 +526,18 @@ def test_restore_dry_run_changes_nothing(folder, tmp_path):
     result = sanitize.restore(qdir, dry_run=True)
     assert len(result.with_status("restored")) == 4 and "would restore bad/0000.jpg" in result.render()
     assert (tree_digest(root), tree_digest(qdir)) == (before_root, before_qdir)
+
+
+def test_a_file_listed_twice_moves_once_for_whichever_line_selects_it(tmp_path):
+    root = tmp_path / "data"
+    _png(root / "a.jpg")  # a PNG named .jpg: a warning on every line that names it
+    _png(root / "ok.png")
+    (root / "train.txt").write_text("a.jpg 0\nok.png 1\na.jpg 7\n")  # label 7 is out of range: an error
+    scan_to(root / "train.txt", tmp_path / "report", num_classes=2, allow_mismatch=True)
+    records = [json.loads(line) for line in (tmp_path / "report" / "findings.jsonl").read_text().splitlines()]
+    assert [(r["path"], r["label"]) for r in records] == [("a.jpg", "0"), ("a.jpg", "7")]
+
+    result = sanitize.quarantine(tmp_path / "report", tmp_path / "q")
+
+    assert [(o.path, o.status) for o in result.outcomes] == [("a.jpg", MOVED)]
+    assert (root / "train.clean.txt").read_text() == "ok.png 1\n"
