@@ -16,6 +16,7 @@ import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 import numpy as np
 import simplejpeg
@@ -197,13 +198,18 @@ def load_npy(loaded: Loaded) -> None:
         loaded.float_frames.append(array)
 
 
+def record_stat(handle: BinaryIO, info: ImageInfo) -> None:
+    """The size and mtime of the file as it is read, so quarantine can tell if it changed since."""
+    stat = os.fstat(handle.fileno())
+    info.size, info.mtime_ns = stat.st_size, stat.st_mtime_ns
+
+
 def load(sample: Sample, config: ScanConfig) -> Loaded:
     """Read and decode one sample; every problem becomes a finding on the result."""
     loaded = Loaded(sample, ImageInfo(), opened=True)
     try:
         with open(sample.file, "rb") as handle:
-            stat = os.fstat(handle.fileno())
-            loaded.info.size, loaded.info.mtime_ns = stat.st_size, stat.st_mtime_ns
+            record_stat(handle, loaded.info)
             head = handle.read(HEAD_SIZE)
             loaded.info.format = sniff(head)
             if loaded.info.format == "NPY":

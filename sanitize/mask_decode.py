@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from sanitize.config import IMAGE_FORMATS, ScanConfig
-from sanitize.decode import Refused, load_npy
+from sanitize.decode import Refused, load_npy, record_stat
 from sanitize.palette import apply_palette
 from sanitize.sniff import HEAD_SIZE, NOT_AN_IMAGE_SUFFIX, is_image_format, sniff
 from sanitize.types import ImageInfo, Loaded, LoadedMask, Sample, error
@@ -145,6 +145,7 @@ def load_mask(loaded: Loaded, config: ScanConfig) -> None:
     loaded.mask = LoadedMask(info)
     try:
         with open(loaded.sample.mask_file, "rb") as handle:
+            record_stat(handle, info)
             head = handle.read(HEAD_SIZE)
             info.format = sniff(head)
             data = b"" if info.format == "NPY" else head + handle.read()

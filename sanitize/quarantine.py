@@ -452,26 +452,45 @@ def _do_move(journal: Journal, op: str, entry: dict[str, Any], src: Path, dst: P
     journal.finish(move_id)
 
 
-def _quarantine_one(
-    record: dict[str, Any], findings: list[dict[str, Any]], root: Path, journal: Journal, dry_run: bool
-) -> FileOutcome:
-    """Move one flagged file into QDIR, or in a dry run only judge whether it would move."""
-    relpath = _safe_relpath(record["path"])
+@dataclass
+class _Planned:
+    """A file of a flagged sample that can move: checked safe, fresh and free in QDIR."""
+
+    name: str
+    relpath: str
+    src: Path
+    dst: Path
+    info: dict[str, Any]
+    size: int
+
+
+def _sample_files(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The files that make up the sample, each with what the scan recorded of it: the image, and its mask."""
+    files = [(record["path"], record.get("info") or {})]
+    if record.get("mask"):
+        files.append((record["mask"], record.get("mask_info") or {}))
+    return files
+
+
+def _plan_file(name: str, info: dict[str, Any], root: Path, journal: Journal) -> _Planned | FileOutcome:
+    relpath = _safe_relpath(name)
     src = _inside(root, relpath)
     dst = _inside(journal.qdir, relpath)
     held = journal.present.get(relpath)
-    if held is not None and held["root"] == str(root) and not os.path.lexists(src):
-        return FileOutcome(record["path"], ALREADY, size=held["size"])
-    now = _check_fresh(src, record.get("info", {}))
+    if held is not None and not os.path.lexists(src):
+        return FileOutcome(name, ALREADY, size=held["size"])
+    now = _check_fresh(src, info)
     if os.path.lexists(dst):
         raise _Skip(CONFLICT, f"{dst} already exists in the quarantine folder; nothing moved")
-    if dry_run:
-        return FileOutcome(record["path"], MOVED, size=now.st_size)
-    sha256 = sha256_of(src)
-    _check_fresh(src, record["info"])  # unchanged while it was hashed
+    return _Planned(name, relpath, src, dst, info, now.st_size)
+
+
+def _quarantine_file(planned: _Planned, findings: list[dict[str, Any]], root: Path, journal: Journal) -> FileOutcome:
+    sha256 = sha256_of(planned.src)
+    now = _check_fresh(planned.src, planned.info)  # unchanged while it was hashed
     entry = {
-        "original": record["path"],
-        "quarantined": relpath,
+        "original": planned.name,
+        "quarantined": planned.relpath,
         "root": str(root),
         "size": now.st_size,
         "mtime_ns": now.st_mtime_ns,
@@ -479,8 +498,43 @@ def _quarantine_one(
         "findings": findings,
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _do_move(journal, QUARANTINE, entry, src, dst)
-    return FileOutcome(record["path"], MOVED, size=now.st_size)
+    _do_move(journal, QUARANTINE, entry, planned.src, planned.dst)
+    return FileOutcome(planned.name, MOVED, size=now.st_size)
+
+
+def _quarantine_sample(
+    record: dict[str, Any], findings: list[dict[str, Any]], root: Path, journal: Journal, dry_run: bool
+) -> list[FileOutcome]:
+    """Move a flagged sample's files into QDIR (in a dry run only judge whether they would move).
+
+    An image and its mask move together: when one of them changed since the scan or collides in
+    QDIR, neither moves. One that is missing or refused does not hold the other back.
+    """
+    outcomes: list[FileOutcome] = []
+    planned: list[_Planned] = []
+    for name, info in _sample_files(record):
+        try:
+            step = _plan_file(name, info, root, journal)
+        except _Skip as skip:
+            outcomes.append(FileOutcome(name, skip.status, skip.reason))
+            continue
+        if isinstance(step, FileOutcome):
+            outcomes.append(step)
+        else:
+            planned.append(step)
+    blocker = next((o for o in outcomes if o.status in (STALE, CONFLICT)), None)
+    for step in planned:
+        try:
+            if blocker is not None:
+                raise _Skip(blocker.status, f"kept with {blocker.path}, which does not move ({blocker.reason})")
+            outcomes.append(
+                FileOutcome(step.name, MOVED, size=step.size)
+                if dry_run
+                else _quarantine_file(step, findings, root, journal)
+            )
+        except _Skip as skip:
+            outcomes.append(FileOutcome(step.name, skip.status, skip.reason))
+    return outcomes
 
 
 def _check_one_root(journal: Journal, root: Path) -> None:
@@ -526,10 +580,7 @@ def quarantine(
             if not findings or record["path"] in seen:
                 continue
             seen.add(record["path"])
-            try:
-                result.outcomes.append(_quarantine_one(record, findings, dataset.root, journal, dry_run))
-            except _Skip as skip:
-                result.outcomes.append(FileOutcome(record["path"], skip.status, skip.reason))
+            result.outcomes += _quarantine_sample(record, findings, dataset.root, journal, dry_run)
         if not dry_run:
             journal.write_manifest()
             if dataset.kind in ("listfile", "csv"):

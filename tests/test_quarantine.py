@@ -17,8 +17,9 @@ import pytest
 
 import sanitize
 from sanitize.quarantine import ALREADY, CHANGED, CONFLICT, MISSING, MOVED, QUARANTINE, REFUSED, STALE, Journal
-from tests.conftest import png_bytes
+from tests.conftest import jpeg_bytes, png_bytes
 from tests.quarantine_helpers import (
+    files_of,
     make_imagefolder,
     quarantined_files,
     run_cli,
@@ -541,3 +542,49 @@ def test_a_file_listed_twice_moves_once_for_whichever_line_selects_it(tmp_path):
 
     assert [(o.path, o.status) for o in result.outcomes] == [("a.jpg", MOVED)]
     assert (root / "train.clean.txt").read_text() == "ok.png 1\n"
+
+
+def _segmentation_list(tmp_path: Path) -> Path:
+    """`image mask` lines: one clean pair, one mask with an out-of-range class, one undecodable image."""
+    root = tmp_path / "data"
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(parents=True)
+    for name, mask_value in (("ok", 1), ("bad_mask", 9), ("bad_image", 2)):
+        (root / "images" / f"{name}.jpg").write_bytes(jpeg_bytes() if name != "bad_image" else b"junk")
+        (root / "masks" / f"{name}.png").write_bytes(png_bytes(np.full((96, 128), mask_value, dtype=np.uint8)))
+    lines = "".join(f"images/{n}.jpg masks/{n}.png\n" for n in ("ok", "bad_mask", "bad_image"))
+    (root / "train.txt").write_text(lines)
+    return root
+
+
+def test_an_image_and_its_mask_move_and_come_back_together(tmp_path):
+    root = _segmentation_list(tmp_path)
+    scan_to(root / "train.txt", tmp_path / "report", num_classes=3)
+    before = files_of(root)
+
+    result = sanitize.quarantine(tmp_path / "report", tmp_path / "q")
+
+    assert result.exit_code == 0
+    moved = [
+        f"{folder}/{name}.{ext}"
+        for name in ("bad_image", "bad_mask")
+        for folder, ext in (("images", "jpg"), ("masks", "png"))
+    ]
+    assert sorted(quarantined_files(tmp_path / "q")) == sorted(moved)
+    assert (root / "train.clean.txt").read_text() == "images/ok.jpg masks/ok.png\n"
+    assert sanitize.restore(tmp_path / "q").exit_code == 0
+    assert files_of(root, skip=("train.clean.txt",)) == before  # bytes, modes and paths
+
+
+def test_a_changed_mask_keeps_its_image_in_place_too(tmp_path):
+    root = _segmentation_list(tmp_path)
+    scan_to(root / "train.txt", tmp_path / "report", num_classes=3)
+    (root / "masks" / "bad_mask.png").write_bytes(png_bytes(np.full((96, 128), 2, dtype=np.uint8)))  # fixed
+
+    result = sanitize.quarantine(tmp_path / "report", tmp_path / "q")
+
+    statuses = {o.path: o.status for o in result.outcomes}
+    assert statuses["masks/bad_mask.png"] == STALE and statuses["images/bad_mask.jpg"] == STALE
+    assert statuses["images/bad_image.jpg"] == MOVED and statuses["masks/bad_image.png"] == MOVED
+    assert (root / "images" / "bad_mask.jpg").exists()
+    assert "images/bad_mask.jpg masks/bad_mask.png" in (root / "train.clean.txt").read_text()
