@@ -46,6 +46,7 @@ MOVED = "moved"
 RESTORED = "restored"
 ALREADY = "already in QDIR"
 STALE = "changed since the scan"
+UNVERIFIED = "unverified"
 REFUSED = "refused"
 MISSING = "missing"
 CONFLICT = "conflict"
@@ -431,7 +432,11 @@ def _check_fresh(src: Path, info: dict[str, Any]) -> os.stat_result:
     """The file's stat, or _Skip when it is not the file the scan judged (size or mtime differ)."""
     now = _regular_file(src)
     if info.get("size") is None or info.get("mtime_ns") is None:
-        raise _Skip(STALE, "the report does not record the file's size and mtime; re-scan, then quarantine")
+        raise _Skip(
+            UNVERIFIED,
+            "the scan recorded no size and mtime for this file (a dataset-wide finding such as"
+            " probe:scale_outlier), so whether it changed since cannot be told; not moved",
+        )
     if (now.st_size, now.st_mtime_ns) != (info["size"], info["mtime_ns"]):
         raise _Skip(STALE, "size or mtime differ from the scan's; re-scan, then quarantine")
     return now
@@ -522,7 +527,7 @@ def _quarantine_sample(
             outcomes.append(step)
         else:
             planned.append(step)
-    blocker = next((o for o in outcomes if o.status in (STALE, CONFLICT)), None)
+    blocker = next((o for o in outcomes if o.status in (STALE, UNVERIFIED, CONFLICT)), None)
     for step in planned:
         try:
             if blocker is not None:
@@ -594,8 +599,8 @@ def quarantine(
 def _write_cleaned_list(
     dataset: _ReportedDataset, outcomes: list[FileOutcome], in_place: bool
 ) -> tuple[Path, Path | None]:
-    """The list without the lines of the samples selected (except those that changed since the scan)."""
-    dropped = {o.path for o in outcomes if o.status != STALE}
+    """The list without the lines of the samples selected, except those kept because they may have changed."""
+    dropped = {o.path for o in outcomes if o.status not in (STALE, UNVERIFIED)}
     text = read_text(dataset.source)
     if dataset.kind == "csv":
         cleaned = _cleaned_csv(text, dataset.path_column, dropped)

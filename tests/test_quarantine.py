@@ -16,7 +16,18 @@ import numpy as np
 import pytest
 
 import sanitize
-from sanitize.quarantine import ALREADY, CHANGED, CONFLICT, MISSING, MOVED, QUARANTINE, REFUSED, STALE, Journal
+from sanitize.quarantine import (
+    ALREADY,
+    CHANGED,
+    CONFLICT,
+    MISSING,
+    MOVED,
+    QUARANTINE,
+    REFUSED,
+    STALE,
+    UNVERIFIED,
+    Journal,
+)
 from tests.conftest import jpeg_bytes, png_bytes
 from tests.quarantine_helpers import (
     files_of,
@@ -588,3 +599,19 @@ def test_a_changed_mask_keeps_its_image_in_place_too(tmp_path):
     assert statuses["images/bad_image.jpg"] == MOVED and statuses["masks/bad_image.png"] == MOVED
     assert (root / "images" / "bad_mask.jpg").exists()
     assert "images/bad_mask.jpg masks/bad_mask.png" in (root / "train.clean.txt").read_text()
+
+
+def test_a_file_the_scan_recorded_no_stat_for_is_not_moved(tmp_path):
+    root, _ = _list_dataset(tmp_path)
+    scan_to(root / "train.txt", tmp_path / "report", num_classes=2)
+    findings = tmp_path / "report" / "findings.jsonl"
+    records = [json.loads(line) for line in findings.read_text().splitlines()]
+    for record in records:  # as for a dataset-wide finding (probe:scale_outlier) on an otherwise clean file
+        record["info"].pop("size", None)
+    findings.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    result = sanitize.quarantine(tmp_path / "report", tmp_path / "q")
+
+    assert {o.path: o.status for o in result.outcomes} == {"img/bad.jpg": UNVERIFIED, "img/missing.png": MISSING}
+    assert (root / "img" / "bad.jpg").exists() and result.exit_code == 1
+    assert "img/bad.jpg 1" in (root / "train.clean.txt").read_text()
