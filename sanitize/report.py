@@ -130,12 +130,16 @@ class Collector:
         self.config = config
         self.flagged: dict[int, SampleResult] = {}
         self.magnitudes = np.full(len(dataset.samples), np.nan, dtype=np.float64)
+        # size and mtime_ns of each sample's file and mask (-1: unknown), so that a sample flagged
+        # only by a dataset-wide statistic can still be verified by quarantine
+        self.file_stats = np.full((len(dataset.samples), 4), -1, dtype=np.int64)
         self.class_counts = [0] * config.num_classes
         self.ignored = 0
         self.scanned = 0
         self.formats: Counter[str] = Counter()
         self.decoders: Counter[str] = Counter()
-        self.losses: list[float] = []
+        self.loss_count, self.loss_sum = 0, 0.0
+        self.loss_min, self.loss_max = math.inf, -math.inf
         self.mask_stats = MaskStats(config)
 
     def add(self, results: list[SampleResult]) -> None:
@@ -146,7 +150,13 @@ class Collector:
             if result.magnitude is not None:
                 self.magnitudes[result.index] = result.magnitude
             if result.loss is not None:
-                self.losses.append(result.loss)
+                self.loss_count += 1
+                self.loss_sum += result.loss
+                self.loss_min = min(self.loss_min, result.loss)
+                self.loss_max = max(self.loss_max, result.loss)
+            for column, info in ((0, result.info), (2, result.mask_info)):
+                if info is not None and info.size is not None and info.mtime_ns is not None:
+                    self.file_stats[result.index, column : column + 2] = (info.size, info.mtime_ns)
             if result.label_index is not None:
                 self.class_counts[result.label_index] += 1
             elif result.label is not None and not any(f.check == "label" for f in result.findings):
@@ -159,11 +169,21 @@ class Collector:
             self.formats[result.info.format or "unknown"] += 1
             self.decoders[result.info.decoder or "none"] += 1
 
+    def _stat_info(self, index: int, column: int) -> ImageInfo:
+        size, mtime_ns = (int(v) for v in self.file_stats[index, column : column + 2])
+        return ImageInfo(size=size, mtime_ns=mtime_ns) if size >= 0 else ImageInfo()
+
     def _flag(self, index: int, finding: Finding) -> None:
         """Add a dataset-wide finding to a sample, flagged or not yet."""
         sample = self.dataset.samples[index]
         result = self.flagged.get(index) or SampleResult(
-            sample.index, sample.path, sample.label, [], ImageInfo(), mask=sample.mask
+            sample.index,
+            sample.path,
+            sample.label,
+            [],
+            self._stat_info(index, 0),
+            mask=sample.mask,
+            mask_info=self._stat_info(index, 2) if sample.mask is not None else None,
         )
         result.findings.append(finding)
         self.flagged[index] = result
@@ -209,7 +229,6 @@ class Collector:
         with_errors = sum(r.has_error for r in flagged)
         with_warnings = sum(r.has_warning for r in flagged)
         names = self.dataset.class_names
-        losses = np.asarray(self.losses, dtype=np.float64)
         n = len(self.dataset.samples)
         return {
             "dataset": {
@@ -241,10 +260,10 @@ class Collector:
                 "enabled": self.config.probe,
                 "expected_untrained_loss": math.log(self.config.num_classes),
                 "loss": {
-                    "count": int(losses.size),
-                    "mean": float(losses.mean()) if losses.size else None,
-                    "min": float(losses.min()) if losses.size else None,
-                    "max": float(losses.max()) if losses.size else None,
+                    "count": self.loss_count,
+                    "mean": self.loss_sum / self.loss_count if self.loss_count else None,
+                    "min": self.loss_min if self.loss_count else None,
+                    "max": self.loss_max if self.loss_count else None,
                 },
                 "findings": {k: v["samples"] for k, v in findings.items() if k.startswith("probe:")},
                 "scale": scale,

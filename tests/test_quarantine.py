@@ -615,3 +615,19 @@ def test_a_file_the_scan_recorded_no_stat_for_is_not_moved(tmp_path):
     assert {o.path: o.status for o in result.outcomes} == {"img/bad.jpg": UNVERIFIED, "img/missing.png": MISSING}
     assert (root / "img" / "bad.jpg").exists() and result.exit_code == 1
     assert "img/bad.jpg 1" in (root / "train.clean.txt").read_text()
+
+
+def test_a_scale_outlier_warning_is_verified_and_moves_with_include_warnings(tmp_path):
+    """A sample flagged only by the dataset-wide statistic still carries its size and mtime."""
+    root = tmp_path / "data"
+    (root / "a").mkdir(parents=True)
+    for i in range(12):
+        (root / "a" / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i))
+    (root / "a" / "deep.png").write_bytes(png_bytes(np.full((16, 16), 8000, dtype=np.uint16)))
+    report = scan_to(root, tmp_path / "report", probe=True, probe_scale=(1 / 255,))
+    (outlier,) = report.flagged
+    assert [f.code for f in outlier.findings] == ["scale_outlier"]
+    assert outlier.info.size == (root / "a" / "deep.png").stat().st_size
+    result = sanitize.quarantine(tmp_path / "report", tmp_path / "q", include_warnings=True)
+    assert [o.path for o in result.with_status(MOVED)] == ["a/deep.png"]
+    assert not (root / "a" / "deep.png").exists()
