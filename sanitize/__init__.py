@@ -10,6 +10,8 @@ from sanitize.audit import AuditDiff, AuditReport, FailOn, RunRecord, audit, his
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset, open_dataset
 from sanitize.errors import SanitizeError
+from sanitize.palette import read_palette
+from sanitize.quarantine import QuarantineResult, RestoreResult, quarantine, restore
 from sanitize.report import Report
 from sanitize.types import Finding, ImageInfo, Sample, SampleResult, Severity
 
@@ -20,7 +22,9 @@ __all__ = [
     "FailOn",
     "Finding",
     "ImageInfo",
+    "QuarantineResult",
     "Report",
+    "RestoreResult",
     "RunRecord",
     "Sample",
     "SampleResult",
@@ -30,5 +34,8 @@ __all__ = [
     "audit",
     "history",
     "open_dataset",
+    "quarantine",
+    "read_palette",
+    "restore",
     "scan",
 ]

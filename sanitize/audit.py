@@ -4,19 +4,22 @@ reports what changed since the previous audit.
 A sample is re-checked (its file opened, through the scan's own pipeline) only when a result
 it needs cannot be reused. What each kind of result depends on, and so when it is reused:
 
-- file results (paths, decode, format and finite findings; the image info): the file's size
-  and mtime_ns (and its blake2b hash with `verify_hashes`), the dataset root, the versions of
-  sanitize, Pillow, numpy and simplejpeg, and FILE_FIELDS of the configuration (allow_mismatch,
-  formats, max_pixels). Reused while all of these are unchanged.
-- label results (label findings, class index): the label text, num_classes and ignore_label.
-  Never stored: re-evaluated from the label text on every audit, which opens no file, so a
-  change of num_classes or ignore_label with the probe off re-checks no file at all.
+- file results (paths, decode, format, finite and mask findings; image and mask info, mask
+  values): the file's size and mtime_ns, and its mask's (and their blake2b hashes with
+  `verify_hashes`), the dataset root, the versions of sanitize, Pillow, numpy and simplejpeg,
+  and FILE_FIELDS of the configuration (allow_mismatch, formats, max_pixels, task, palette);
+  for segmentation also MASK_FIELDS (num_classes, ignore_label, normalization), because the
+  mask checks judge the mask's pixels. Reused while all of these are unchanged.
+- label results of classification (label findings, class index): the label text, num_classes
+  and ignore_label. Never stored: re-evaluated from the label text on every audit, which opens
+  no file, so with the probe off a change of num_classes or ignore_label re-checks no file.
 - probe results (probe findings, magnitude, loss): the pixels, so everything file results
   depend on, plus the label text and PROBE_FIELDS (num_classes, ignore_label, probe_scale,
-  probe_mean, probe_grid, probe_seed). A change to any of these re-checks the sample, because
-  the probe needs its pixels (its file results are recomputed on the way). With the probe off,
-  stored probe results are ignored but kept, for a later audit with the same probe settings.
-- the dataset-wide scale-outlier warning: recomputed on every audit from all magnitudes.
+  probe_mean, probe_grid, probe_seed, normalization). A change to any of these re-checks the
+  sample, because the probe needs its pixels (its file results are recomputed on the way).
+  With the probe off, stored probe results are ignored but kept, for a later audit with the
+  same probe settings.
+- dataset-wide findings (scale outliers, rare mask values): recomputed on every audit.
 
 The store survives kill -9 at any moment: results are committed batch by batch (WAL mode), and
 the baseline the diff is taken against moves, in one transaction, only when an audit completes,
@@ -44,20 +47,31 @@ from typing import Any
 import numpy as np
 
 from sanitize import pipeline
-from sanitize.api import OnProgress, prepare
-from sanitize.checks import check_paths
-from sanitize.checks.label import parse_label
+from sanitize.api import OnProgress, locate, prepare
+from sanitize.checks import check_mask_path, check_paths
+from sanitize.checks.label import check_label, parse_label
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.report import Collector, Report, atomic_write_text, versions
-from sanitize.types import Finding, ImageInfo, Sample, SampleResult
+from sanitize.types import Finding, ImageInfo, Loaded, Sample, SampleResult
 
 SCHEMA_VERSION = "1"
 #: ScanConfig fields the file results depend on.
-FILE_FIELDS = ("allow_mismatch", "formats", "max_pixels")
+FILE_FIELDS = ("allow_mismatch", "formats", "max_pixels", "task", "palette")
+#: ScanConfig fields the mask checks depend on: part of the file results of segmentation.
+MASK_FIELDS = ("num_classes", "ignore_label", "normalization")
 #: ScanConfig fields the probe results depend on (besides the pixels and the label text).
-PROBE_FIELDS = ("num_classes", "ignore_label", "probe", "probe_scale", "probe_mean", "probe_grid", "probe_seed")
+PROBE_FIELDS = (
+    "num_classes",
+    "ignore_label",
+    "probe",
+    "probe_scale",
+    "probe_mean",
+    "probe_grid",
+    "probe_seed",
+    "normalization",
+)
 #: Libraries whose version changes what a file check concludes.
 DECODER_PACKAGES = ("sanitize", "pillow", "numpy", "simplejpeg")
 #: Stored results turned back into SampleResults per Collector.add call.
@@ -67,11 +81,12 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
     key TEXT PRIMARY KEY,          -- the sample's path; a repeated path gets NUL + occurrence
-    size INTEGER, mtime_ns INTEGER, hash TEXT,   -- the file when it was checked (NULL: no file)
+    stamp TEXT NOT NULL,           -- size:mtime_ns of the file (|size:mtime_ns of its mask) when checked
+    hash TEXT,                     -- blake2b of the file (|of its mask), '-' for one never read
     file_fp TEXT NOT NULL, probe_fp TEXT, label TEXT,
-    findings TEXT, info TEXT NOT NULL, magnitude REAL, loss REAL,
+    findings TEXT, info TEXT NOT NULL, mask_result TEXT, magnitude REAL, loss REAL,
     -- as of the last completed audit (base_error NULL: not in it); the diff's reference
-    base_size INTEGER, base_mtime_ns INTEGER, base_hash TEXT, base_error INTEGER
+    base_stamp TEXT, base_hash TEXT, base_error INTEGER
 );
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT, status TEXT NOT NULL, config TEXT NOT NULL,
@@ -80,22 +95,31 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 #: One stored result, with the fingerprint comparisons done by SQLite (1, 0, or NULL when there is none).
-_ROW = "key, size, mtime_ns, hash, file_fp = ?, probe_fp = ?, label, findings, info, magnitude, loss, base_error"
+_ROW = "key, stamp, hash, file_fp = ?, probe_fp = ?, label, findings, info, mask_result, magnitude, loss, base_error"
 #: The content changed since the last completed audit: by hash when both are known, else by size or mtime_ns.
 _CHANGED = (
-    "CASE WHEN hash IS NOT NULL AND base_hash IS NOT NULL THEN hash IS NOT base_hash"
-    " ELSE size IS NOT base_size OR mtime_ns IS NOT base_mtime_ns END"
+    "CASE WHEN hash IS NOT NULL AND base_hash IS NOT NULL THEN hash IS NOT base_hash ELSE stamp IS NOT base_stamp END"
 )
 _UPSERT = (
-    "INSERT INTO samples (key, size, mtime_ns, hash, file_fp, probe_fp, label, findings, info, magnitude, loss)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET size=excluded.size,"
-    " mtime_ns=excluded.mtime_ns, hash=excluded.hash, file_fp=excluded.file_fp, probe_fp=excluded.probe_fp,"
-    " label=excluded.label, findings=excluded.findings, info=excluded.info, magnitude=excluded.magnitude,"
-    " loss=excluded.loss"
+    "INSERT INTO samples (key, stamp, hash, file_fp, probe_fp, label, findings, info, mask_result, magnitude, loss)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET stamp=excluded.stamp,"
+    " hash=excluded.hash, file_fp=excluded.file_fp, probe_fp=excluded.probe_fp, label=excluded.label,"
+    " findings=excluded.findings, info=excluded.info, mask_result=excluded.mask_result,"
+    " magnitude=excluded.magnitude, loss=excluded.loss"
 )
 
-#: (size, mtime_ns, content hash); all None when the file cannot be stat'ed.
-FileKey = tuple[int | None, int | None, str | None]
+#: A file's (size, mtime_ns); both None when it cannot be stat'ed.
+Stat = tuple[int | None, int | None]
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """A sample's files as this audit found them, before any check read them."""
+
+    stamp: str
+    hash: str | None
+    image: Stat
+    mask: Stat | None
 
 
 class FailOn(str, Enum):
@@ -116,7 +140,8 @@ class Fingerprints:
     def of(cls, config: ScanConfig, real_root: Path) -> Fingerprints:
         found = versions()
         libraries = {name: found[name] for name in DECODER_PACKAGES}
-        file = config.fingerprint(FILE_FIELDS, root=str(real_root), versions=libraries)
+        fields = FILE_FIELDS + (MASK_FIELDS if config.task == "segmentation" else ())
+        file = config.fingerprint(fields, root=str(real_root), versions=libraries)
         return cls(file, config.fingerprint(PROBE_FIELDS, file=file) if config.probe else None)
 
 
@@ -280,7 +305,7 @@ def _exclusive(db: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _stat(path: Path) -> tuple[int | None, int | None]:
+def _stat(path: Path) -> Stat:
     try:
         status = os.stat(path)
     except OSError:
@@ -288,23 +313,59 @@ def _stat(path: Path) -> tuple[int | None, int | None]:
     return status.st_size, status.st_mtime_ns
 
 
-def file_hash(path: Path) -> str | None:
-    """blake2b of the file's bytes, or None if it cannot be read."""
+def _file_hash(path: Path) -> str:
+    """blake2b of the file's bytes, or '-' if it cannot be read."""
     digest = hashlib.blake2b(digest_size=16)
     try:
         with open(path, "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     except OSError:
-        return None
+        return "-"
     return digest.hexdigest()
 
 
-def _hashes(samples: list[Sample], real_root: Path) -> dict[int, str | None]:
-    """Content hashes of the samples the paths check lets be opened (never a file outside the root)."""
-    inside = [s for s in samples if not check_paths(s, real_root)]
+def _content_hash(sample: Sample, real_root: Path) -> str:
+    """The hashes of a sample's file and mask; '-' for one the paths check would not let be opened."""
+    image = "-" if check_paths(sample, real_root) else _file_hash(sample.file)
+    if sample.mask_file is None:
+        return image
+    return f"{image}|{'-' if check_mask_path(sample, real_root) else _file_hash(sample.mask_file)}"
+
+
+def _hashes(samples: list[Sample], real_root: Path) -> dict[int, str]:
+    """Every sample's content hash, read by a few threads (hashing and reading release the GIL)."""
     with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
-        return dict(zip((s.index for s in inside), pool.map(lambda s: file_hash(s.file), inside), strict=True))
+        found = pool.map(lambda sample: _content_hash(sample, real_root), samples)
+        return dict(zip((s.index for s in samples), found, strict=True))
+
+
+def _identity(sample: Sample, content_hash: str | None) -> _Identity:
+    image = _stat(sample.file)
+    if sample.mask_file is None:
+        return _Identity(f"{image[0]}:{image[1]}", content_hash, image, None)
+    mask = _stat(sample.mask_file)
+    return _Identity(f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}", content_hash, image, mask)
+
+
+def _info_json(info: ImageInfo, stat: Stat | None) -> dict[str, Any]:
+    """An ImageInfo to store: size and mtime_ns are left out when they are the audit's own stat of
+    the file (they are put back from the stat of the audit that reuses the result)."""
+    data = asdict(info)
+    if (data["size"], data["mtime_ns"]) == stat:
+        del data["size"], data["mtime_ns"]
+    return data
+
+
+def _mask_json(result: SampleResult, stat: Stat | None) -> str | None:
+    if result.mask_info is None and result.mask_values is None:
+        return None
+    mask = {
+        "info": _info_json(result.mask_info, stat) if result.mask_info is not None else None,
+        "values": result.mask_values,
+        "regions": list(result.mask_regions),
+    }
+    return json.dumps(mask)
 
 
 def _keys(samples: list[Sample]) -> list[str]:
@@ -318,34 +379,60 @@ def _keys(samples: list[Sample]) -> list[str]:
     return keys
 
 
+def _with_stat(data: dict[str, Any], stat: Stat | None) -> ImageInfo:
+    size, mtime_ns = stat or (None, None)
+    return ImageInfo(**{"size": size, "mtime_ns": mtime_ns, **data})
+
+
 class _StoredResults:
     """Turns stored rows back into SampleResults, label results re-evaluated, in check_batch's order.
 
-    Rows share one ImageInfo per distinct info, and samples one parse per distinct label text: both
-    are immutable once made (a Finding is frozen; nothing changes an ImageInfo after decoding).
+    One parse per distinct info and per distinct label text: infos and label findings are
+    immutable once made (a Finding is frozen; nothing changes an ImageInfo after decoding).
     """
 
     def __init__(self, config: ScanConfig) -> None:
         self.config = config
-        self.infos: dict[str, ImageInfo] = {}
-        self.labels: dict[str | None, tuple[int | None, Finding | None]] = {}
+        self.infos: dict[str, dict[str, Any]] = {}
+        self.labels: dict[str | None, tuple[int | None, list[Finding]]] = {}
 
-    def result(self, sample: Sample, row: tuple) -> SampleResult:
+    def _label(self, sample: Sample) -> tuple[int | None, list[Finding]]:
         label = self.labels.get(sample.label)
         if label is None:
-            label = self.labels[sample.label] = parse_label(sample.label, self.config)
-        info = self.infos.get(row[8])
+            findings = check_label(Loaded(sample, ImageInfo()), self.config)
+            label = self.labels[sample.label] = (parse_label(sample.label, self.config)[0], findings)
+        return label
+
+    def result(self, sample: Sample, row: tuple, identity: _Identity) -> SampleResult:
+        label_index, label_findings = self._label(sample)
+        info = self.infos.get(row[7])
         if info is None:
-            info = self.infos[row[8]] = ImageInfo(**json.loads(row[8]))
-        stored = [Finding.from_dict(d) for d in json.loads(row[7])] if row[7] else []
-        findings = [f for f in stored if f.check not in ("label", "probe")]
-        if label[1] is not None:
-            findings.append(label[1])
+            info = self.infos[row[7]] = json.loads(row[7])
+        stored = [Finding.from_dict(d) for d in json.loads(row[6])] if row[6] else []
+        findings = [f for f in stored if f.check not in ("label", "probe")] + label_findings
         magnitude = loss = None
         if self.config.probe:
             findings.extend(f for f in stored if f.check == "probe")
             magnitude, loss = row[9], row[10]
-        return SampleResult(sample.index, sample.path, sample.label, findings, info, label[0], magnitude, loss)
+        result = SampleResult(
+            sample.index, sample.path, sample.label, findings, _with_stat(info, identity.image), label_index
+        )
+        result.magnitude, result.loss, result.mask = magnitude, loss, sample.mask
+        if row[8]:
+            mask = json.loads(row[8])
+            result.mask_info = _with_stat(mask["info"], identity.mask) if mask["info"] is not None else None
+            if mask["values"] is not None:
+                result.mask_values = {int(value): count for value, count in mask["values"].items()}
+            result.mask_regions = tuple(mask["regions"])
+        return result
+
+
+def _row(result: SampleResult, key: str, identity: _Identity, fingerprints: Fingerprints) -> tuple:
+    """A freshly checked sample's row for _UPSERT."""
+    findings = json.dumps([f.to_dict() for f in result.findings]) if result.findings else None
+    info = json.dumps(_info_json(result.info, identity.image))
+    head = (key, identity.stamp, identity.hash, fingerprints.file, fingerprints.probe, result.label, findings, info)
+    return (*head, _mask_json(result, identity.mask), result.magnitude, result.loss)
 
 
 @dataclass
@@ -353,7 +440,7 @@ class _Plan:
     """What the store lets this audit reuse, and what the last completed audit said of each sample."""
 
     to_check: list[Sample]
-    keys: dict[int, FileKey]  # the file as it was before checking, per sample to check
+    identities: dict[int, _Identity]  # the files as they were before checking, per sample to check
     base_error: np.ndarray  # per sample: -1 not in the last completed audit, 0 clean, 1 errors
     gone: list[str]  # store keys no longer in the dataset
     removed: list[str]  # their paths, for those in the last completed audit
@@ -366,7 +453,7 @@ def _plan(
     index_of: dict[str, int],
     config: ScanConfig,
     fingerprints: Fingerprints,
-    hashes: dict[int, str | None] | None,
+    hashes: dict[int, str] | None,
     on_reused: Callable[[list[SampleResult]], None],
 ) -> _Plan:
     """One pass over the store: stored results that still hold go to `on_reused`, in chunks."""
@@ -388,24 +475,24 @@ def _plan(
         matched[index] = 1
         if row[11] is not None:
             base_error[index] = row[11]
-        size, mtime_ns = _stat(sample.file)
-        content_hash = hashes.get(index)
-        file_ok = row[4] and row[1] == size and row[2] == mtime_ns and (not verify or row[3] == content_hash)
-        probe_ok = fingerprints.probe is None or (row[5] and row[6] == sample.label)
+        identity = _identity(sample, hashes.get(index))
+        file_ok = row[3] and row[1] == identity.stamp and (not verify or row[2] == identity.hash)
+        probe_ok = fingerprints.probe is None or (row[4] and row[5] == sample.label)
         if file_ok and probe_ok:
-            chunk.append(stored.result(sample, row))
+            chunk.append(stored.result(sample, row, identity))
             if len(chunk) >= REUSE_CHUNK:
                 on_reused(chunk)
                 chunk = []
         else:
+            if file_ok and not verify:  # unchanged by its stamp: its stored hash still stands
+                identity = _Identity(identity.stamp, row[2], identity.image, identity.mask)
             plan.to_check.append(sample)
-            plan.keys[index] = (size, mtime_ns, content_hash if verify else row[3] if file_ok else None)
+            plan.identities[index] = identity
     if chunk:
         on_reused(chunk)
     for index in (i for i, seen in enumerate(matched) if not seen):
-        sample = samples[index]
-        plan.to_check.append(sample)
-        plan.keys[index] = (*_stat(sample.file), hashes.get(index))
+        plan.to_check.append(samples[index])
+        plan.identities[index] = _identity(samples[index], hashes.get(index))
     plan.to_check.sort(key=lambda s: s.index)
     plan.reused = len(samples) - len(plan.to_check)
     plan.base_error = np.frombuffer(base_error, dtype=np.int8)
@@ -441,7 +528,7 @@ def _diff(
 
 
 def audit(
-    source: Path | str,
+    source: Path | str | None,
     db: Path | str,
     *,
     num_classes: int | None = None,
@@ -454,6 +541,11 @@ def audit(
     exclude: tuple[Path, ...] = (),
     verify_hashes: bool = False,
     on_progress: OnProgress | None = None,
+    images: Path | str | None = None,
+    masks: Path | str | None = None,
+    image_suffix: str = "",
+    mask_suffix: str = "",
+    palette: Path | str | None = None,
     **options: Any,
 ) -> AuditReport:
     """Scan a dataset incrementally against the store `db`; return the Report of every sample and
@@ -466,7 +558,19 @@ def audit(
     """
     started = time.perf_counter()
     db = Path(db)
-    dataset, config = prepare(source, num_classes, root, path_column, label_column, exclude, out, options)
+    inputs = {"images": images, "masks": masks, "image_suffix": image_suffix, "mask_suffix": mask_suffix}
+    dataset, config, exclude = prepare(
+        source,
+        num_classes,
+        options,
+        out=out,
+        exclude=exclude,
+        palette=palette,
+        root=root,
+        path_column=path_column,
+        label_column=label_column,
+        **inputs,
+    )
     real_root = Path(os.path.realpath(dataset.root))
     fingerprints = Fingerprints.of(config, real_root)
     db.parent.mkdir(parents=True, exist_ok=True)
@@ -487,22 +591,10 @@ def audit(
         plan = _plan(conn, samples, index_of, config, fingerprints, hashes, progress)
 
         def on_results(results: list[SampleResult]) -> None:
-            rows = [
-                (
-                    keys[r.index],
-                    *plan.keys[r.index],
-                    fingerprints.file,
-                    fingerprints.probe,
-                    r.label,
-                    json.dumps([f.to_dict() for f in r.findings]) if r.findings else None,
-                    json.dumps(asdict(r.info)),
-                    r.magnitude,
-                    r.loss,
-                )
-                for r in results
-            ]
             with conn:
-                conn.executemany(_UPSERT, rows)
+                conn.executemany(
+                    _UPSERT, (_row(r, keys[r.index], plan.identities[r.index], fingerprints) for r in results)
+                )
             progress(results)
 
         if plan.to_check:
@@ -513,6 +605,7 @@ def audit(
             "audit": {"db": str(db), "run": run_id, "checked": len(plan.to_check), "reused": plan.reused},
         }
         report = collector.finish(time.perf_counter() - started, runner)
+        locate(report, dataset, path_column, exclude)
         changed = _changed(conn, index_of, len(samples))
         diff, new_error = _diff(samples, plan, changed, report, previous_run)
         result = AuditReport(report, diff, run_id, len(plan.to_check), plan.reused)
@@ -561,8 +654,7 @@ def _complete_run(
     counts = result.report.summary["samples"]
     with conn:
         conn.executemany(
-            "UPDATE samples SET base_size = size, base_mtime_ns = mtime_ns, base_hash = hash, base_error = ?"
-            " WHERE key = ?",
+            "UPDATE samples SET base_stamp = stamp, base_hash = hash, base_error = ? WHERE key = ?",
             moved,
         )
         conn.executemany("DELETE FROM samples WHERE key = ?", ((key,) for key in gone))

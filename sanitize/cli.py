@@ -79,6 +79,10 @@ Scheduler = Annotated[
 Workers = Annotated[int | None, typer.Option(help="Local worker processes. Default: one per core.")]
 
 
+Dataset = Annotated[
+    Path | None,
+    typer.Argument(help="An ImageFolder directory, a list file (`image label` or `image mask` lines) or a CSV."),
+]
 PathColumn = Annotated[str, typer.Option(help="CSV column holding the sample path.")]
 LabelColumn = Annotated[str, typer.Option(help="CSV column holding the label.")]
 AllowMismatch = Annotated[bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")]
@@ -87,13 +91,47 @@ MaxPixels = Annotated[int | None, typer.Option(help="Decompression-bomb limit in
 Probe = Annotated[bool, typer.Option(help="Run the softmax probe forward pass.")]
 Scale = Annotated[str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")]
 Mean = Annotated[str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")]
-Out = Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")]
+Task = Annotated[
+    str | None, typer.Option(help="classification or segmentation. Default: what the list file's lines say.")
+]
+Images = Annotated[Path | None, typer.Option(help="Segmentation: image folder (with --masks, no DATASET).")]
+Masks = Annotated[Path | None, typer.Option(help="Segmentation: mask folder, matched to --images by name.")]
+ImageSuffix = Annotated[str, typer.Option(help="Stripped from image names to match (_leftImg8bit).")]
+MaskSuffix = Annotated[str, typer.Option(help="Added to the image name to find its mask (_labelIds.png).")]
+Normalization = Annotated[
+    str, typer.Option(help="Per-pixel loss normalisation: valid (PyTorch's mean), full, batch_size or none.")
+]
+Palette = Annotated[Path | None, typer.Option(help='JSON {"R,G,B": class} for RGB colour-coded masks.')]
+Exclude = Annotated[
+    list[Path] | None, typer.Option(help="A folder inside the dataset that is not part of it (repeatable).")
+]
+
+#: Options sanitize.scan (and audit) take as they come from the command line.
+_PASSED_ON = (
+    "num_classes",
+    "root",
+    "path_column",
+    "label_column",
+    "scheduler",
+    "workers",
+    "out",
+    "images",
+    "masks",
+    "image_suffix",
+    "mask_suffix",
+    "palette",
+    "ignore_label",
+    "allow_mismatch",
+    "probe",
+    "task",
+    "normalization",
+)
 
 
 def _scan_arguments(params: dict[str, Any]) -> dict[str, Any]:
     """sanitize.scan's keyword arguments (audit's too) from a command's parsed options."""
-    passed_on = ("num_classes", "root", "path_column", "label_column", "scheduler", "workers", "out")
-    arguments = {name: params[name] for name in (*passed_on, "ignore_label", "allow_mismatch", "probe")}
+    arguments = {name: params[name] for name in _PASSED_ON}
+    arguments["exclude"] = tuple(params["exclude"] or ())
     if params["formats"]:
         arguments["formats"] = tuple(f.strip().upper() for f in params["formats"].split(",") if f.strip())
     if params["max_pixels"] is not None:
@@ -107,7 +145,7 @@ def _scan_arguments(params: dict[str, Any]) -> dict[str, Any]:
 @app.command()
 def scan(
     ctx: typer.Context,
-    dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
+    dataset: Dataset = None,
     num_classes: NumClasses = None,
     ignore_label: IgnoreLabel = None,
     root: Root = None,
@@ -121,15 +159,34 @@ def scan(
     mean: Mean = None,
     scheduler: Scheduler = None,
     workers: Workers = None,
-    out: Out = Path("sanitize-report"),
+    out: Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = Path(
+        "sanitize-report"
+    ),
     max_errors: Annotated[int, typer.Option(help="Exit 0 while at most this many samples have errors.")] = 0,
+    task: Task = None,
+    images: Images = None,
+    masks: Masks = None,
+    image_suffix: ImageSuffix = "",
+    mask_suffix: MaskSuffix = "",
+    normalization: Normalization = "valid",
+    palette: Palette = None,
+    exclude: Exclude = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Then move every sample with an error into this folder (see `quarantine`).")
+    ] = None,
 ) -> None:
-    """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input."""
-    arguments = _scan_arguments(ctx.params)
-    report = sanitize.scan(dataset, on_progress=Progress(), **arguments)
+    """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input.
+
+    With --quarantine the exit code is the quarantine's: 0 once every sample with an error was moved out.
+    """
+    report = sanitize.scan(dataset, on_progress=Progress(), **_scan_arguments(ctx.params))
     typer.echo(report.render(max_errors))
     typer.echo(f"report: {out}/")
-    raise typer.Exit(report.exit_code(max_errors))
+    if quarantine is None:
+        raise typer.Exit(report.exit_code(max_errors))
+    moved = sanitize.quarantine(out, quarantine)
+    typer.echo(moved.render())
+    raise typer.Exit(moved.exit_code)
 
 
 class _AuditGroup(TyperGroup):
@@ -153,8 +210,8 @@ Db = Annotated[Path, typer.Option(help="The audit store (SQLite), created on the
 @audit_app.command("run")
 def audit_run(
     ctx: typer.Context,
-    dataset: Annotated[Path, typer.Argument(help="An ImageFolder directory, a Caffe list file or a CSV file.")],
-    db: Db,
+    dataset: Dataset = None,
+    db: Db = Path("audit.sqlite"),
     num_classes: NumClasses = None,
     ignore_label: IgnoreLabel = None,
     root: Root = None,
@@ -171,6 +228,14 @@ def audit_run(
     out: Annotated[Path, typer.Option(help="Report folder: the scan's files plus diff.json.")] = Path(
         "sanitize-report"
     ),
+    task: Task = None,
+    images: Images = None,
+    masks: Masks = None,
+    image_suffix: ImageSuffix = "",
+    mask_suffix: MaskSuffix = "",
+    normalization: Normalization = "valid",
+    palette: Palette = None,
+    exclude: Exclude = None,
     verify_hashes: Annotated[
         bool, typer.Option(help="Also compare each file's blake2b hash (catches same-size, same-mtime rewrites).")
     ] = False,
@@ -187,10 +252,49 @@ def audit_run(
 
 
 @audit_app.command("history")
-def audit_history(db: Db) -> None:
+def audit_history(db: Db = Path("audit.sqlite")) -> None:
     """One line per past audit of the store, oldest first."""
     for record in sanitize.history(db):
         typer.echo(record.render())
+
+
+Only = Annotated[
+    list[str] | None, typer.Option(help="Move only samples with this finding: CHECK or CHECK:CODE (repeatable).")
+]
+DryRun = Annotated[bool, typer.Option(help="Print what would move; change nothing.")]
+
+
+@app.command("quarantine")
+def quarantine_command(
+    report_dir: Annotated[Path, typer.Argument(help="The report folder a scan wrote (--out).")],
+    to: Annotated[Path, typer.Option(help="The quarantine folder (QDIR); created if needed.")],
+    include_warnings: Annotated[bool, typer.Option(help="Move samples with warnings too.")] = False,
+    only: Only = None,
+    dry_run: DryRun = False,
+    in_place: Annotated[
+        bool, typer.Option(help="Rewrite the list/CSV itself (after a .bak backup) instead of writing NAME.clean.txt.")
+    ] = False,
+) -> None:
+    """Move the samples with errors out of the dataset into QDIR, with a manifest; exit 1 if some could not move."""
+    result = sanitize.quarantine(
+        report_dir, to, include_warnings=include_warnings, only=only or (), dry_run=dry_run, in_place=in_place
+    )
+    typer.echo(result.render())
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("restore")
+def restore_command(
+    qdir: Annotated[Path, typer.Argument(help="A quarantine folder.")],
+    only: Annotated[
+        list[str] | None, typer.Option(help="Restore only this path, as the dataset names it (repeatable).")
+    ] = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Move quarantined files back, byte-identical; never overwrites; exit 1 if some could not go back."""
+    result = sanitize.restore(qdir, only=only or (), dry_run=dry_run)
+    typer.echo(result.render())
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -27,6 +27,14 @@ EXTENSION_FORMATS = {
     ".npy": "NPY",
 }
 
+#: What a sample's label is: one class per image, or a class per pixel (a mask).
+TASKS = ("classification", "segmentation")
+#: How a per-pixel loss is divided (Caffe's NormalizationMode): by the non-ignored pixels
+#: (PyTorch's mean; 0/0 for an all-ignored mask), by all pixels, by the batch size, or not.
+NORMALIZATIONS = ("valid", "full", "batch_size", "none")
+#: The ignore label of masks unless one is given (VOC's boundary value).
+MASK_IGNORE_LABEL = 255
+
 
 @dataclass(frozen=True)
 class ScanConfig:
@@ -42,6 +50,14 @@ class ScanConfig:
     probe_mean: tuple[float, ...] = (0.0,)
     probe_grid: int = 16
     probe_seed: int = 0
+    task: str = "classification"
+    normalization: str = "valid"
+    #: RGB mask colours to classes as (r, g, b, class) rows; see sanitize.palette.
+    palette: tuple[tuple[int, int, int, int], ...] | None = None
+
+    @property
+    def mask_ignore_label(self) -> int:
+        return MASK_IGNORE_LABEL if self.ignore_label is None else self.ignore_label
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
@@ -53,6 +69,10 @@ class ScanConfig:
                 raise SanitizeError(f"{name} takes one value or three (one per channel), got {len(values)}")
         if self.probe_grid < 1:
             raise SanitizeError(f"the probe grid must be at least 1, got {self.probe_grid}")
+        choices = (("--task", self.task, TASKS), ("--normalization", self.normalization, NORMALIZATIONS))
+        for name, value, known in choices:
+            if value not in known:
+                raise SanitizeError(f"{name} must be one of {', '.join(known)}, got {value!r}")
         unknown = sorted(set(self.formats) - set(ALL_FORMATS))
         if unknown:
             raise SanitizeError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(ALL_FORMATS)}")

@@ -11,10 +11,12 @@ sample may be in so that no exotic plugin ever runs on untrusted bytes.
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import BinaryIO
 
 import numpy as np
 import simplejpeg
@@ -44,7 +46,7 @@ _LOADER_MODES = {"P": "RGB", "PA": "RGBA", "1": "L", "CMYK": "RGB", "YCbCr": "RG
 _BIT_DEPTH = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """Decoding stops here; the finding says why."""
 
     def __init__(self, finding: Finding) -> None:
@@ -66,7 +68,7 @@ def pillow_limits(config: ScanConfig) -> Iterator[None]:
 
 def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
     if width * height > config.max_pixels:
-        raise _Refused(
+        raise Refused(
             error(
                 "decode",
                 "decompression_bomb",
@@ -100,7 +102,7 @@ def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfi
         if is_benign_jpeg_warning(message):
             loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
         elif not any(s in message for s in _UNSUPPORTED_JPEG):
-            raise _Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
+            raise Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
         _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {message}")
         return
     info.decoder = "libjpeg-turbo"
@@ -137,16 +139,16 @@ def _decode_pillow(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanCon
                     loaded.pixels = _loader_array(image)
                 if image.mode == "F":
                     loaded.float_frames.append(np.asarray(image))
-        except _Refused:
+        except Refused:
             raise
         except Image.DecompressionBombError as exc:
-            raise _Refused(error("decode", "decompression_bomb", str(exc))) from None
+            raise Refused(error("decode", "decompression_bomb", str(exc))) from None
         except Image.UnidentifiedImageError:
             reason = _why_unidentified(data, info.format)
-            raise _Refused(error("decode", "unidentified", f"Pillow cannot open it{reason}{suffix}")) from None
+            raise Refused(error("decode", "unidentified", f"Pillow cannot open it{reason}{suffix}")) from None
         except Exception as exc:  # noqa: BLE001 - any decoder failure is a finding, never a crash
             detail = str(exc) or type(exc).__name__
-            raise _Refused(error("decode", "corrupt_data", f"Pillow: {detail}{suffix}")) from None
+            raise Refused(error("decode", "corrupt_data", f"Pillow: {detail}{suffix}")) from None
     info.channels = len(image.getbands())
     info.bit_depth = _BIT_DEPTH.get(image.mode, 8)
     loaded.findings.extend(
@@ -172,7 +174,7 @@ def _why_unidentified(data: bytes, detected: str | None) -> str:
     return ""
 
 
-def _load_npy(loaded: Loaded) -> None:
+def load_npy(loaded: Loaded) -> None:
     """Memory-map a .npy array; pickled object arrays are refused, never unpickled."""
     info = loaded.info
     info.decoder = "numpy"
@@ -180,20 +182,26 @@ def _load_npy(loaded: Loaded) -> None:
         array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Python objects" in str(exc):
-            raise _Refused(
+            raise Refused(
                 error("decode", "pickled_object", "object array (pickled Python objects): refused, never unpickled")
             ) from None
-        raise _Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
+        raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
     except Exception as exc:  # noqa: BLE001 - a broken array is a finding, never a crash
-        raise _Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
+        raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
     info.mode = f"{array.dtype.name} {'x'.join(map(str, array.shape))}"
     if array.dtype.kind not in "biuf":
-        raise _Refused(error("decode", "unsupported_dtype", f"dtype {array.dtype} is not numeric"))
+        raise Refused(error("decode", "unsupported_dtype", f"dtype {array.dtype} is not numeric"))
     if array.size == 0:
-        raise _Refused(error("decode", "empty", f"empty array of shape {array.shape}"))
+        raise Refused(error("decode", "empty", f"empty array of shape {array.shape}"))
     loaded.pixels = array
     if array.dtype.kind == "f":
         loaded.float_frames.append(array)
+
+
+def record_stat(handle: BinaryIO, info: ImageInfo) -> None:
+    """The size and mtime of the file as it is read, so quarantine can tell if it changed since."""
+    stat = os.fstat(handle.fileno())
+    info.size, info.mtime_ns = stat.st_size, stat.st_mtime_ns
 
 
 def load(sample: Sample, config: ScanConfig) -> Loaded:
@@ -201,13 +209,14 @@ def load(sample: Sample, config: ScanConfig) -> Loaded:
     loaded = Loaded(sample, ImageInfo(), opened=True)
     try:
         with open(sample.file, "rb") as handle:
+            record_stat(handle, loaded.info)
             head = handle.read(HEAD_SIZE)
             loaded.info.format = sniff(head)
             if loaded.info.format == "NPY":
-                _load_npy(loaded)
+                load_npy(loaded)
                 return loaded
             data = head + handle.read()
-    except _Refused as refused:
+    except Refused as refused:
         loaded.findings.append(refused.finding)
         return loaded
     except OSError as exc:
@@ -221,7 +230,7 @@ def load(sample: Sample, config: ScanConfig) -> Loaded:
                 _decode_jpeg(data, loaded.info, loaded, config)
             else:
                 _decode_pillow(data, loaded.info, loaded, config)
-        except _Refused as refused:
+        except Refused as refused:
             loaded.pixels = None
             loaded.float_frames.clear()
             loaded.findings.append(refused.finding)

@@ -15,23 +15,37 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dask
 
-from sanitize.checks import CHECKS, check_paths
+from sanitize.checks import CHECKS, check_mask_path, check_paths
 from sanitize.checks.label import parse_label
 from sanitize.config import ScanConfig
 from sanitize.decode import load, pillow_limits
 from sanitize.errors import SanitizeError
+from sanitize.mask_decode import load_mask
 from sanitize.probe import run_probe
+from sanitize.probe_pixels import run_pixel_probe
 from sanitize.types import ImageInfo, Loaded, Sample, SampleResult, error
 
 SYNCHRONOUS = "synchronous"
 #: Samples per task: about 0.1 s of decoding, so per-task overhead (~2 ms) stays small.
 MAX_BATCH = 64
+
+#: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
+#: single-threaded worker holds exactly one task at a time, so when a worker dies the task it
+#: held is the culprit: it is failed at once and split by run_on_client, instead of killing up
+#: to three more workers first (and no innocent task queued beside it is blamed).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.scheduler.worker-saturation": 1.0,
+    "logging.distributed": "error",
+}
 
 OnResults = Callable[[list[SampleResult]], None]
 
@@ -39,6 +53,10 @@ OnResults = Callable[[list[SampleResult]], None]
 def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
     path_findings = check_paths(sample, real_root)
     loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
+    mask_path_findings = check_mask_path(sample, real_root)
+    loaded.findings.extend(mask_path_findings)
+    if sample.mask_file is not None and not mask_path_findings:
+        load_mask(loaded, config)
     for check in CHECKS:
         loaded.findings.extend(check(loaded, config))
     return loaded
@@ -55,7 +73,8 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 loaded = Loaded(sample, ImageInfo())
                 loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
             loaded_batch.append(loaded)
-    probe_results = run_probe(loaded_batch, config)
+    probe = run_pixel_probe if config.task == "segmentation" else run_probe
+    probe_results = probe(loaded_batch, config)
     results = []
     for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):
         sample = loaded.sample
@@ -69,6 +88,10 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 label_index=parse_label(sample.label, config)[0],
                 magnitude=magnitude,
                 loss=loss,
+                mask=sample.mask,
+                mask_info=loaded.mask.info if loaded.mask else None,
+                mask_values=loaded.mask.values if loaded.mask else None,
+                mask_regions=loaded.mask.regions if loaded.mask else (),
             )
         )
     return results
@@ -77,7 +100,7 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
 def crashed_result(sample: Sample, reason: str) -> SampleResult:
     """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
     finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
-    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo())
+    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo(), mask=sample.mask)
 
 
 def batches(samples: list[Sample], workers: int) -> list[list[Sample]]:
@@ -86,6 +109,27 @@ def batches(samples: list[Sample], workers: int) -> list[list[Sample]]:
         return []
     size = max(1, min(MAX_BATCH, math.ceil(len(samples) / (workers * 4))))
     return [samples[i : i + size] for i in range(0, len(samples), size)]
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Hide the caller's __main__ from the worker processes while they may start.
+
+    Worker processes are spawned, and spawn re-imports the parent's __main__ script in each
+    child: a training script that calls sanitize.scan() without an `if __name__ ==
+    "__main__":` guard would run again in every worker. The workers need nothing from it.
+    """
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
+    if main is not None:
+        main.__spec__ = None
+        if "__file__" in saved:
+            del main.__file__
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 @contextmanager
@@ -103,9 +147,8 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
     saved_environ = dict(os.environ)  # in-process Nannies leave their variables behind
     try:
         with (
-            dask.config.set(
-                {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None, "logging.distributed": "error"}
-            ),
+            _main_module_hidden(),
+            dask.config.set(LOCAL_CLUSTER_CONFIG),
             LocalCluster(
                 n_workers=workers or os.cpu_count() or 1,
                 threads_per_worker=1,
@@ -121,16 +164,22 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
         os.environ.update(saved_environ)
 
 
-def _run_distributed(
-    todo: list[list[Sample]], real_root: Path, config: ScanConfig, client: object, on_results: OnResults
+def run_on_client(
+    todo: list[list[Sample]],
+    real_root: Path,
+    config: ScanConfig,
+    client: object,
+    on_results: OnResults,
+    task: Callable[[list[Sample], Path, ScanConfig], list[SampleResult]] = check_batch,
 ) -> None:
-    """Submit every batch; a batch whose worker died is split until the killer is isolated."""
+    """Submit every batch as `task`; a batch whose worker died is split until the sample that
+    kills a worker is isolated and reported, so the scan goes on."""
     from distributed import as_completed
 
     pending = {}
     stream = as_completed()
     for batch in todo:
-        future = client.submit(check_batch, batch, real_root, config, pure=False)
+        future = client.submit(task, batch, real_root, config, pure=False)
         pending[future.key] = batch
         stream.add(future)
     for future in stream:
@@ -143,7 +192,7 @@ def _run_distributed(
                 continue
             half = len(batch) // 2
             for part in (batch[:half], batch[half:]):
-                retry = client.submit(check_batch, part, real_root, config, pure=False)
+                retry = client.submit(task, part, real_root, config, pure=False)
                 pending[retry.key] = part
                 stream.add(retry)
             continue
@@ -171,4 +220,4 @@ def run(
         return
     with _client(scheduler, workers) as client:
         n_workers = len(client.scheduler_info().get("workers", {})) or workers or 1
-        _run_distributed(batches(samples, n_workers), real_root, config, client, on_results)
+        run_on_client(batches(samples, n_workers), real_root, config, client, on_results)

@@ -52,18 +52,48 @@ def as_hwc(array: np.ndarray) -> np.ndarray:
     return array
 
 
+#: Up to this many pixels, block means are two small matrix products (fast for the ~63x47
+#: DCT-downscaled JPEGs); above it, two reduceat passes (linear in the pixel count).
+MATMUL_MAX_PIXELS = 65_536
+
+
+@lru_cache(maxsize=256)
+def _blocks(n: int, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start index and size of each of `grid` near-equal blocks over n (size >= 1)."""
+    starts = np.linspace(0, n, grid + 1).astype(np.int64)[:-1]
+    counts = np.diff(np.append(starts, n)).clip(min=1).astype(np.float64)
+    return starts, counts
+
+
+@lru_cache(maxsize=256)
+def _pooling(n: int, grid: int, dtype: type) -> np.ndarray:
+    """grid x n matrix whose product with a length-n axis gives the block means."""
+    starts, counts = _blocks(n, grid)
+    matrix = np.zeros((grid, n), dtype=dtype)
+    for row, (start, count) in enumerate(zip(starts, counts, strict=True)):
+        matrix[row, start : start + int(count)] = 1.0 / count
+    return matrix
+
+
 def block_mean(array: np.ndarray, grid: int) -> np.ndarray:
-    """Average an HWC array to grid x grid x C in float64; NaN and Inf propagate."""
-    out = array
-    for axis in (0, 1):
-        n = out.shape[axis]
-        starts = np.linspace(0, n, grid + 1).astype(np.int64)[:-1]
-        counts = np.diff(np.append(starts, n)).clip(min=1)
-        out = np.add.reduceat(out, starts, axis=axis, dtype=np.float64)
-        shape = [1, 1, 1]
-        shape[axis] = grid
-        out = out / counts.reshape(shape)
-    return out
+    """Average an HWC array to grid x grid x C; NaN and Inf propagate (never hidden).
+
+    Integer data is averaged in float32 (exact enough, cannot overflow); float data in
+    float64, so that a block of finite values near float32's limit stays finite.
+    """
+    height, width, channels = array.shape
+    dtype = np.float64 if array.dtype.kind == "f" else np.float32
+    if height * width <= MATMUL_MAX_PIXELS:
+        with np.errstate(invalid="ignore", over="ignore"):
+            rows = _pooling(height, grid, dtype) @ array.reshape(height, width * channels).astype(dtype)
+            cols = _pooling(width, grid, dtype) @ rows.reshape(grid, width, channels).transpose(1, 0, 2).reshape(
+                width, grid * channels
+            )
+        return cols.reshape(grid, grid, channels).transpose(1, 0, 2)
+    rows, row_counts = _blocks(height, grid)
+    cols, col_counts = _blocks(width, grid)
+    sums = np.add.reduceat(np.add.reduceat(array, rows, axis=0, dtype=dtype), cols, axis=1)
+    return sums / row_counts[:, None, None] / col_counts[None, :, None]
 
 
 def default_scale(pixels: np.ndarray) -> float:
@@ -87,9 +117,9 @@ def preprocess(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray, floa
     mean = _per_channel(config.probe_mean, CHANNELS)
     grid = block_mean(hwc, config.probe_grid).astype(np.float32) * scale - mean
     with np.errstate(invalid="ignore", over="ignore"):
-        low = hwc.min(axis=(0, 1)).astype(np.float32) * scale - mean
-        high = hwc.max(axis=(0, 1)).astype(np.float32) * scale - mean
-        magnitude = float(np.max(np.maximum(np.abs(low), np.abs(high))))
+        # the extremes over all channels bound every channel's preprocessed extremes
+        extremes = np.array([hwc.min(), hwc.max()], dtype=np.float32)[:, None] * scale - mean
+        magnitude = float(np.max(np.abs(extremes)))
     return grid.transpose(2, 0, 1).reshape(-1), magnitude
 
 

@@ -21,8 +21,9 @@ import numpy as np
 
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
+from sanitize.mask_stats import MaskStats
 from sanitize.probe import scale_outliers
-from sanitize.types import ImageInfo, Sample, SampleResult, warning
+from sanitize.types import Finding, ImageInfo, Sample, SampleResult, warning
 
 EXAMPLES_PER_CODE = 3
 
@@ -80,6 +81,9 @@ class Report:
     def clean_lines(self) -> Iterator[str]:
         """clean.txt in Caffe list format; labels normalised to plain integers."""
         for sample in self.clean_samples():
+            if sample.mask is not None:
+                yield f"{sample.path} {sample.mask}\n"
+                continue
             yield f"{sample.path} {int(sample.label)}\n" if sample.label is not None else f"{sample.path}\n"
 
     def write(self, out: Path) -> None:
@@ -126,12 +130,17 @@ class Collector:
         self.config = config
         self.flagged: dict[int, SampleResult] = {}
         self.magnitudes = np.full(len(dataset.samples), np.nan, dtype=np.float64)
+        # size and mtime_ns of each sample's file and mask (-1: unknown), so that a sample flagged
+        # only by a dataset-wide statistic can still be verified by quarantine
+        self.file_stats = np.full((len(dataset.samples), 4), -1, dtype=np.int64)
         self.class_counts = [0] * config.num_classes
         self.ignored = 0
         self.scanned = 0
         self.formats: Counter[str] = Counter()
         self.decoders: Counter[str] = Counter()
-        self.losses: list[float] = []
+        self.loss_count, self.loss_sum = 0, 0.0
+        self.loss_min, self.loss_max = math.inf, -math.inf
+        self.mask_stats = MaskStats(config)
 
     def add(self, results: list[SampleResult]) -> None:
         for result in results:
@@ -141,34 +150,64 @@ class Collector:
             if result.magnitude is not None:
                 self.magnitudes[result.index] = result.magnitude
             if result.loss is not None:
-                self.losses.append(result.loss)
+                self.loss_count += 1
+                self.loss_sum += result.loss
+                self.loss_min = min(self.loss_min, result.loss)
+                self.loss_max = max(self.loss_max, result.loss)
+            for column, info in ((0, result.info), (2, result.mask_info)):
+                if info is not None and info.size is not None and info.mtime_ns is not None:
+                    self.file_stats[result.index, column : column + 2] = (info.size, info.mtime_ns)
             if result.label_index is not None:
                 self.class_counts[result.label_index] += 1
             elif result.label is not None and not any(f.check == "label" for f in result.findings):
                 self.ignored += 1  # parsed, valid, no class: the ignore label
+            if result.mask_values is not None:
+                self.mask_stats.add(result.index, result.mask_values, result.mask_regions)
+                for value in result.mask_values:
+                    if 0 <= value < self.config.num_classes:
+                        self.class_counts[value] += 1  # segmentation: masks that hold the class
             self.formats[result.info.format or "unknown"] += 1
             self.decoders[result.info.decoder or "none"] += 1
+
+    def _stat_info(self, index: int, column: int) -> ImageInfo:
+        size, mtime_ns = (int(v) for v in self.file_stats[index, column : column + 2])
+        return ImageInfo(size=size, mtime_ns=mtime_ns) if size >= 0 else ImageInfo()
+
+    def _flag(self, index: int, finding: Finding) -> None:
+        """Add a dataset-wide finding to a sample, flagged or not yet."""
+        sample = self.dataset.samples[index]
+        result = self.flagged.get(index) or SampleResult(
+            sample.index,
+            sample.path,
+            sample.label,
+            [],
+            self._stat_info(index, 0),
+            mask=sample.mask,
+            mask_info=self._stat_info(index, 2) if sample.mask is not None else None,
+        )
+        result.findings.append(finding)
+        self.flagged[index] = result
 
     def _flag_scale_outliers(self) -> dict[str, Any]:
         mask, median, factor = scale_outliers(self.magnitudes)
         for index in np.flatnonzero(mask):
-            sample = self.dataset.samples[index]
-            result = self.flagged.get(index) or SampleResult(sample.index, sample.path, sample.label, [], ImageInfo())
-            result.findings.append(
+            self._flag(
+                int(index),
                 warning(
                     "probe",
                     "scale_outlier",
                     f"max |input| {self.magnitudes[index]:.4g} is more than {factor:.3g}x off the"
                     f" dataset median {median:.4g}: wrong bit depth or value range?",
-                )
+                ),
             )
-            self.flagged[index] = result
         return {"median_magnitude": median, "outlier_factor": factor}
 
     def finish(self, elapsed: float, runner: dict[str, Any]) -> Report:
         if self.scanned != len(self.dataset.samples):
             raise RuntimeError(f"scanned {self.scanned} samples of {len(self.dataset.samples)} listed")
         scale = self._flag_scale_outliers() if self.config.probe else {}
+        for index, finding in self.mask_stats.rare_value_findings().items():
+            self._flag(index, finding)
         flagged = [self.flagged[i] for i in sorted(self.flagged)]
         error_indices = {r.index for r in flagged if r.has_error}
         return Report(self.dataset, self.config, flagged, self._summary(flagged, elapsed, runner, scale), error_indices)
@@ -190,7 +229,6 @@ class Collector:
         with_errors = sum(r.has_error for r in flagged)
         with_warnings = sum(r.has_warning for r in flagged)
         names = self.dataset.class_names
-        losses = np.asarray(self.losses, dtype=np.float64)
         n = len(self.dataset.samples)
         return {
             "dataset": {
@@ -198,6 +236,7 @@ class Collector:
                 "source": str(self.dataset.source),
                 "root": str(self.dataset.root),
                 "class_names": names,
+                "task": self.config.task,
             },
             "samples": {
                 "listed": n,
@@ -214,16 +253,17 @@ class Collector:
                 "ignored": self.ignored,
                 "empty": [(names[i] if names else i) for i, c in enumerate(self.class_counts) if c == 0],
             },
+            **({"masks": self.mask_stats.summary(names)} if self.config.task == "segmentation" else {}),
             "formats": dict(self.formats.most_common()),
             "decoders": dict(self.decoders.most_common()),
             "probe": {
                 "enabled": self.config.probe,
                 "expected_untrained_loss": math.log(self.config.num_classes),
                 "loss": {
-                    "count": int(losses.size),
-                    "mean": float(losses.mean()) if losses.size else None,
-                    "min": float(losses.min()) if losses.size else None,
-                    "max": float(losses.max()) if losses.size else None,
+                    "count": self.loss_count,
+                    "mean": self.loss_sum / self.loss_count if self.loss_count else None,
+                    "min": self.loss_min if self.loss_count else None,
+                    "max": self.loss_max if self.loss_count else None,
                 },
                 "findings": {k: v["samples"] for k, v in findings.items() if k.startswith("probe:")},
                 "scale": scale,

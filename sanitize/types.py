@@ -61,17 +61,25 @@ class Sample:
 
     `path` is the entry exactly as the dataset names it (the report's key); `file` is where
     it resolves on disk; `label` is the raw label text (None when the entry has none).
+    A segmentation sample names its label map in `mask` (as the dataset names it) and
+    `mask_file` (on disk) instead of a label.
     """
 
     index: int
     path: str
     file: Path
     label: str | None
+    mask: str | None = None
+    mask_file: Path | None = None
 
 
 @dataclass(slots=True)
 class ImageInfo:
-    """What decoding learnt about a file, recorded in the report."""
+    """What reading and decoding learnt about a file, recorded in the report.
+
+    `size` and `mtime_ns` are the file's as it was read, so that quarantine can tell a file that
+    changed since the scan from the one the scan judged.
+    """
 
     format: str | None = None
     decoder: str | None = None
@@ -81,6 +89,23 @@ class ImageInfo:
     channels: int | None = None
     bit_depth: int | None = None
     frames: int | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+
+
+@dataclass(slots=True)
+class LoadedMask:
+    """A segmentation mask after it was read and decoded once, at full resolution.
+
+    `index_map` is the H x W class-index map a loader would hand to the loss (None when the
+    file cannot give one); `values` counts its pixels per value, so no check recounts them;
+    `regions` are the values that fill at least one pixel together with its 4 neighbours.
+    """
+
+    info: ImageInfo
+    index_map: np.ndarray | None = None
+    values: dict[int, int] = field(default_factory=dict)
+    regions: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -99,6 +124,7 @@ class Loaded:
     pixels: np.ndarray | None = None
     float_frames: list[np.ndarray] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    mask: LoadedMask | None = None
 
 
 @dataclass(slots=True)
@@ -113,6 +139,10 @@ class SampleResult:
     label_index: int | None = None
     magnitude: float | None = None
     loss: float | None = None
+    mask: str | None = None
+    mask_info: ImageInfo | None = None
+    mask_values: dict[int, int] | None = None
+    mask_regions: tuple[int, ...] = ()
 
     @property
     def has_error(self) -> bool:
@@ -124,9 +154,17 @@ class SampleResult:
 
     def to_record(self) -> dict[str, Any]:
         """The findings.jsonl line for this sample."""
-        return {
+        record = {
             "path": self.path,
             "label": self.label,
             "findings": [f.to_dict() for f in self.findings],
-            "info": {k: v for k, v in asdict(self.info).items() if v is not None},
+            "info": _set_fields(self.info),
         }
+        if self.mask is not None:
+            record["mask"] = self.mask
+            record["mask_info"] = _set_fields(self.mask_info) if self.mask_info else {}
+        return record
+
+
+def _set_fields(info: ImageInfo) -> dict[str, Any]:
+    return {k: v for k, v in asdict(info).items() if v is not None}

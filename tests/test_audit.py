@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 import sanitize
-from sanitize.audit import FILE_FIELDS, PROBE_FIELDS
+from sanitize.audit import FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS
 from sanitize.config import ScanConfig
 from tests.conftest import jpeg_bytes, photo, png_bytes
+from tests.segmentation_helpers import save, square_mask, write_pair
 
 REPO = Path(__file__).resolve().parents[1]
 NOT_AN_IMAGE = b"<!doctype html><html><body>rate limited</body></html>"
@@ -91,8 +92,10 @@ def test_first_audit_reports_like_scan_and_stores_every_sample(folder, db, tmp_p
     for name in ("findings.jsonl", "clean.txt"):
         assert (tmp_path / "audit" / name).read_text() == (tmp_path / "scan" / name).read_text()
     audit_summary, scan_summary = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("audit", "scan"))
-    for key in VOLATILE:
-        audit_summary.pop(key), scan_summary.pop(key)
+    for summary, out in ((audit_summary, "audit"), (scan_summary, "scan")):
+        for key in VOLATILE:
+            summary.pop(key)
+        assert summary["dataset"].pop("exclude") == [os.path.realpath(tmp_path / out)]
     assert audit_summary == scan_summary
     assert (result.checked, result.reused) == (13, 0)
     stored = rows(db)
@@ -244,8 +247,29 @@ def test_probe_and_file_options_invalidate_what_depends_on_them(listfile, db):
     ]
 
 
+def test_segmentation_pairs_reuse_mask_results_and_a_changed_mask_is_rechecked(tmp_path, db):
+    lines = [write_pair(tmp_path, f"s{i}", square_mask(value=1 + i % 2)) for i in range(8)]
+    (tmp_path / "train.txt").write_text("".join(lines))
+    first = run_audit(tmp_path / "train.txt", db, num_classes=3, out=tmp_path / "first")
+    sanitize.scan(tmp_path / "train.txt", num_classes=3, scheduler="synchronous", out=tmp_path / "scan")
+    assert (tmp_path / "first" / "clean.txt").read_text() == (tmp_path / "scan" / "clean.txt").read_text()
+    again = run_audit(tmp_path / "train.txt", db, num_classes=3, out=tmp_path / "again")
+    assert (again.checked, again.reused) == (0, 8)
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("scan", "first", "again")]
+    assert summaries[0]["masks"] == summaries[1]["masks"] == summaries[2]["masks"]  # mask values restored
+    assert summaries[0]["classes"] == summaries[2]["classes"] and first.report.valid
+    mask = tmp_path / "masks" / "s3.png"
+    before = mask.stat().st_mtime_ns
+    save(mask, square_mask(value=7))
+    os.utime(mask, ns=(before + 10**9, before + 10**9))
+    broken = run_audit(tmp_path / "train.txt", db, num_classes=3)
+    assert broken.checked == 1
+    assert [(r.path, r.findings[0].check) for r in broken.diff.newly_failing] == [("images/s3.jpg", "mask")]
+    assert run_audit(tmp_path / "train.txt", db, num_classes=8, probe=False).checked == 8  # the masks' pixels
+
+
 def test_every_config_option_belongs_to_a_fingerprint():
-    assert {f.name for f in dataclasses.fields(ScanConfig)} == set(FILE_FIELDS) | set(PROBE_FIELDS)
+    assert {f.name for f in dataclasses.fields(ScanConfig)} == {*FILE_FIELDS, *MASK_FIELDS, *PROBE_FIELDS}
 
 
 def test_csv_input_and_repeated_paths_are_reused(tmp_path, db):

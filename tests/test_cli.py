@@ -69,3 +69,28 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args, messag
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_progress_bar_goes_to_stderr_only_when_it_is_a_terminal(folder, tmp_path):
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "sanitize", "scan", str(folder), "--scheduler", "synchronous"]
+    with open(terminal, "wb", closefd=True) as stderr:
+        result = subprocess.run(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=120)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if b"\n" in chunk:
+            break
+    os.close(controller)
+    assert result.returncode == 0
+    assert b"6/6 samples" in shown and b"samples/s" in shown
+    assert b"samples/s" not in run_cli("scan", str(folder), "--scheduler", "synchronous", cwd=tmp_path).stderr.encode()

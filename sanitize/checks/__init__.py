@@ -11,7 +11,12 @@ from collections.abc import Callable
 from sanitize.checks.finite import check_finite
 from sanitize.checks.format import check_format
 from sanitize.checks.label import check_label
-from sanitize.checks.paths import check_paths
+from sanitize.checks.mask_binary import check_mask_binary
+from sanitize.checks.mask_format import check_mask_format
+from sanitize.checks.mask_ignored import check_mask_ignored
+from sanitize.checks.mask_range import check_mask_range
+from sanitize.checks.mask_size import check_mask_size
+from sanitize.checks.paths import check_mask_path, check_paths
 from sanitize.config import ScanConfig
 from sanitize.types import Finding, Loaded
 
@@ -23,6 +28,11 @@ CHECKS: tuple[Check, ...] = (
     check_format,
     check_finite,
     check_label,
+    check_mask_format,
+    check_mask_size,
+    check_mask_range,
+    check_mask_ignored,
+    check_mask_binary,
 )
 
-__all__ = ["CHECKS", "Check", "check_paths"]
+__all__ = ["CHECKS", "Check", "check_mask_path", "check_paths"]

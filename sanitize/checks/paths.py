@@ -12,14 +12,24 @@ from pathlib import Path
 from sanitize.types import Finding, Sample, error
 
 
+def _check_file(file: Path, real_root: Path, code_prefix: str, what: str) -> list[Finding]:
+    real = Path(os.path.realpath(file))
+    if not real.is_relative_to(real_root):
+        how = "a symlink that resolves" if file.is_symlink() else "resolves"
+        message = f"{what}{how} outside the dataset root ({real}); never opened"
+        return [error("paths", f"{code_prefix}outside_root", message)]
+    if not real.exists():
+        return [error("paths", f"{code_prefix}missing", f"{what}no such file")]
+    if not real.is_file():
+        return [error("paths", f"{code_prefix}not_a_file", f"{what}not a regular file")]
+    return []
+
+
 def check_paths(sample: Sample, real_root: Path) -> list[Finding]:
     """`real_root` is the dataset root with every symlink resolved."""
-    real = Path(os.path.realpath(sample.file))
-    if not real.is_relative_to(real_root):
-        how = "a symlink that resolves" if sample.file.is_symlink() else "resolves"
-        return [error("paths", "outside_root", f"{how} outside the dataset root ({real}); never opened")]
-    if not real.exists():
-        return [error("paths", "missing", "no such file")]
-    if not real.is_file():
-        return [error("paths", "not_a_file", "not a regular file")]
-    return []
+    return _check_file(sample.file, real_root, "", "")
+
+
+def check_mask_path(sample: Sample, real_root: Path) -> list[Finding]:
+    """A segmentation sample's mask, held to the same rules (`mask_outside_root`, `mask_missing`, ...)."""
+    return [] if sample.mask_file is None else _check_file(sample.mask_file, real_root, "mask_", "mask: ")

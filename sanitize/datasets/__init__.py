@@ -22,6 +22,7 @@ class Dataset:
     root: Path
     samples: list[Sample]
     class_names: list[str] | None = None
+    task: str = "classification"
 
     @property
     def num_classes(self) -> int | None:
@@ -36,13 +37,19 @@ def open_dataset(
     path_column: str = "path",
     label_column: str = "label",
     exclude: tuple[Path, ...] = (),
+    task: str | None = None,
 ) -> Dataset:
-    """Read a dataset: a directory is an ImageFolder, a .csv a CSV, anything else a list file."""
+    """Read a dataset: a directory is an ImageFolder, a .csv a CSV, anything else a list file.
+
+    `task` None lets a list file say what it is (`image mask` lines are segmentation).
+    """
     from sanitize.datasets import csvfile, imagefolder, listfile
 
     source = Path(source)
     if not source.exists():
         raise SanitizeError(f"dataset not found: {source}")
+    if task == "segmentation" and (source.is_dir() or source.suffix.lower() == ".csv"):
+        raise SanitizeError("segmentation takes a list file of `image mask` lines, or --images DIR --masks DIR")
     if source.is_dir():
         if root is not None:
             raise SanitizeError("--root applies to list and CSV files, not to a folder")
@@ -52,7 +59,7 @@ def open_dataset(
         raise SanitizeError(f"--root is not a directory: {root_dir}")
     if source.suffix.lower() == ".csv":
         return csvfile.read(source, root_dir, path_column=path_column, label_column=label_column)
-    return listfile.read(source, root_dir)
+    return listfile.read(source, root_dir, task=task)
 
 
 def read_text(source: Path) -> str:

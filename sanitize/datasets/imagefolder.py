@@ -21,7 +21,7 @@ def _is_excluded(directory: Path, exclude: tuple[Path, ...]) -> bool:
     return any(real == ex or real.is_relative_to(ex) for ex in exclude)
 
 
-def _class_files(root: Path, class_dir: Path, exclude: tuple[Path, ...]) -> list[str]:
+def sample_files(root: Path, class_dir: Path, exclude: tuple[Path, ...]) -> list[str]:
     """Relative paths (with `/`) of the sample files below one class folder, sorted."""
     found: list[str] = []
     seen: set[str] = set()
@@ -49,6 +49,6 @@ def read(root: Path, *, exclude: tuple[Path, ...] = ()) -> Dataset:
         raise SanitizeError(f"{root} has no class folders (expected ImageFolder: root/<class>/<file>)")
     samples: list[Sample] = []
     for label, name in enumerate(class_dirs):
-        for rel in _class_files(root, root / name, exclude):
+        for rel in sample_files(root, root / name, exclude):
             samples.append(Sample(len(samples), rel, root / rel, str(label)))
     return Dataset("imagefolder", root, root, samples, class_names=class_dirs)

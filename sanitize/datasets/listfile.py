@@ -3,12 +3,17 @@
 The label is the last whitespace-separated field, so paths may contain spaces. Blank lines
 and `#` comments are skipped. A line with a single field is a sample with no label (the
 label check reports it) rather than a reason to stop.
+
+A segmentation list (VOC/Caffe style) has `image mask` per line instead; it is recognised by
+its first sample line, whose last field is a path with a sample extension rather than a
+label. Its samples carry the mask path and no label.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sanitize.config import EXTENSION_FORMATS
 from sanitize.datasets import Dataset, read_text
 from sanitize.types import Sample
 
@@ -21,12 +26,25 @@ def parse_line(line: str) -> tuple[str, str | None]:
     return fields[0], fields[1]
 
 
-def read(source: Path, root: Path) -> Dataset:
-    samples = []
+def names_a_mask(last_field: str | None) -> bool:
+    """Whether a line's last field is a mask path (has a sample extension) rather than a label."""
+    return last_field is not None and Path(last_field).suffix.lower() in EXTENSION_FORMATS
+
+
+def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
+    """`task` "segmentation" forces `image mask` lines, "classification" `image label` lines."""
+    entries = []
     for raw in read_text(source).splitlines():
         line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        path, label = parse_line(line)
-        samples.append(Sample(len(samples), path, root / path, label))
-    return Dataset("listfile", source, root, samples)
+        if line and not line.startswith("#"):
+            entries.append(parse_line(line))
+    if task is None:
+        task = "segmentation" if entries and names_a_mask(entries[0][1]) else "classification"
+    if task == "segmentation":
+        samples = [
+            Sample(i, path, root / path, None, mask=mask, mask_file=root / mask if mask else None)
+            for i, (path, mask) in enumerate(entries)
+        ]
+    else:
+        samples = [Sample(i, path, root / path, label) for i, (path, label) in enumerate(entries)]
+    return Dataset("listfile", source, root, samples, task=task)

@@ -1,0 +1,77 @@
+"""Dataset-wide mask statistics, folded from each sample's pixel counts per value (never a mask).
+
+Besides the per-class pixel histogram, this finds values that look like interpolation
+artefacts: a class value that, in every mask of the dataset, appears only as thin lines and
+specks, never as a region (no pixel of it has all 4 neighbours of the same value). A real
+class fills a region in at least one mask; the in-between values a bilinear resize or a JPEG
+round trip leaves along class edges never do, whatever the mask size (a pixel-share threshold
+would miss them in small masks and flag small objects in large ones). Only class values are
+judged (the ignore label is meant to be thin, out-of-range values are already errors). Like
+the probe's scale outliers this needs the whole dataset, so the Collector applies it at the end.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sanitize.config import ScanConfig
+from sanitize.types import Finding, warning
+
+#: How many rare values a message names.
+SHOWN_VALUES = 8
+
+
+class MaskStats:
+    """Per value: total pixels; the class values seen forming a region; and, for class values
+    not seen forming one yet, the (sample index, pixel count) of each mask that has them."""
+
+    def __init__(self, config: ScanConfig) -> None:
+        self.config = config
+        self.pixels: Counter[int] = Counter()
+        self.with_region: set[int] = set()
+        self.rare: dict[int, list[tuple[int, int]]] = {}
+
+    def add(self, index: int, values: dict[int, int], regions: tuple[int, ...]) -> None:
+        """Fold one mask's pixel counts and region values in."""
+        self.with_region.update(regions)
+        for value in regions:
+            self.rare.pop(value, None)
+        for value, count in values.items():
+            self.pixels[value] += count
+            is_class = 0 <= value < self.config.num_classes and value != self.config.mask_ignore_label
+            if is_class and value not in self.with_region:
+                self.rare.setdefault(value, []).append((index, count))
+
+    def rare_value_findings(self) -> dict[int, Finding]:
+        """The rare-value warning of each sample whose mask holds a suspect value."""
+        by_sample: dict[int, list[tuple[int, int]]] = {}
+        for value, holders in sorted(self.rare.items()):
+            for index, count in holders:
+                by_sample.setdefault(index, []).append((value, count))
+        findings = {}
+        for index, found in by_sample.items():
+            shown = ", ".join(f"{value} ({count:,} px)" for value, count in found[:SHOWN_VALUES])
+            more = f" and {len(found) - SHOWN_VALUES} more" if len(found) > SHOWN_VALUES else ""
+            findings[index] = warning(
+                "mask",
+                "rare_value",
+                f"value(s) {shown}{more} never form a region in any mask of the dataset, only thin lines"
+                " and specks: interpolation artefacts (a mask resized with bilinear, or saved lossily)?",
+            )
+        return findings
+
+    def summary(self, class_names: list[str] | None) -> dict[str, Any]:
+        classes = range(self.config.num_classes)
+        ignore = self.config.mask_ignore_label
+        return {
+            "ignore_label": ignore,
+            "normalization": self.config.normalization,
+            "class_pixels": {(class_names[i] if class_names else str(i)): self.pixels[i] for i in classes},
+            "ignored_pixels": self.pixels[ignore],
+            "out_of_range_pixels": sum(
+                n for v, n in self.pixels.items() if v != ignore and not 0 <= v < self.config.num_classes
+            ),
+            "never_appear": [(class_names[i] if class_names else i) for i in classes if self.pixels[i] == 0],
+            "rare_values": {str(v): {"masks": len(h), "pixels": self.pixels[v]} for v, h in sorted(self.rare.items())},
+        }
