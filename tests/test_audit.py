@@ -169,6 +169,18 @@ def test_modified_files_are_rechecked_and_reported_newly_failing_fixed_changed(f
     assert run_audit(folder, db).diff.counts() == NO_CHANGES  # the baseline moved
 
 
+def test_quarantine_acts_on_a_reused_audit_report(folder, db, tmp_path):
+    """A reused result carries the file's size and mtime_ns, so quarantine can verify and move it."""
+    (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
+    run_audit(folder, db)
+    assert run_audit(folder, db, out=tmp_path / "report").reused == 13
+    moved = sanitize.quarantine(tmp_path / "report", tmp_path / "qdir")
+    assert moved.exit_code == 0, moved.render()
+    assert not (folder / "dog" / "bad.jpg").exists() and any((tmp_path / "qdir").rglob("bad.jpg"))
+    after = run_audit(folder, db)
+    assert after.diff.removed == ["dog/bad.jpg"] and after.report.valid
+
+
 def test_deleted_files_are_removed_from_the_store_and_reported_once(folder, db):
     (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
     run_audit(folder, db)
