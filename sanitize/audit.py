@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -112,8 +112,7 @@ _UPSERT = (
 Stat = tuple[int | None, int | None]
 
 
-@dataclass(frozen=True)
-class _Identity:
+class _Identity(NamedTuple):
     """A sample's files as this audit found them, before any check read them."""
 
     stamp: str
@@ -485,7 +484,7 @@ def _plan(
                 chunk = []
         else:
             if file_ok and not verify:  # unchanged by its stamp: its stored hash still stands
-                identity = _Identity(identity.stamp, row[2], identity.image, identity.mask)
+                identity = identity._replace(hash=row[2])
             plan.to_check.append(sample)
             plan.identities[index] = identity
     if chunk:
