@@ -122,7 +122,10 @@ import sys
 
 import dask
 from distributed import LocalCluster
-with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+
+from sanitize.pipeline import LOCAL_CLUSTER_CONFIG
+
+with dask.config.set(LOCAL_CLUSTER_CONFIG):
     cluster = LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
 print(cluster.scheduler_address, flush=True)
 sys.stdin.read()
