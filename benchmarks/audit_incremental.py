@@ -8,10 +8,11 @@ first ratio: a full check of them is cheap, so the fixed costs of the re-audit w
 
 Each audit runs in a fresh process, as a nightly job would; the ratios use the time spent in
 sanitize.audit(), and the whole process's time (interpreter start and imports included) and its
-peak RSS are printed too. Two runners, each with its own store:
-  local      the default: each audit that has something to check starts a local Dask cluster
-  scheduler  every audit uses one Dask cluster started once, in another process (a nightly
-             job's standing cluster, reached with --scheduler)
+peak RSS are printed too. Three runners, each with its own store:
+  local        the default: each audit that has something to check starts a local Dask cluster
+  scheduler    every audit uses one Dask cluster started once, in another process (a nightly
+               job's standing cluster, reached with --scheduler)
+  synchronous  --scheduler synchronous: checks in the audit's own process, on one core
 
     python benchmarks/audit_incremental.py --n 20000
 """
@@ -107,13 +108,13 @@ def three_audits(root: Path, paths: list[Path], work: Path, scheduler: str | Non
 def report(name: str, runs: list[dict]) -> None:
     first, unchanged, one_percent = (run["seconds"] for run in runs)
     print(
-        f"{name:<10} first {first:6.2f} s   unchanged {unchanged:5.3f} s   1% touched {one_percent:5.3f} s"
+        f"{name:<11} first {first:6.2f} s   unchanged {unchanged:5.3f} s   1% touched {one_percent:5.3f} s"
         f"   first/unchanged {first / unchanged:5.1f}x (target >= 20)"
         f"   1%/unchanged {one_percent / unchanged:4.2f}x (target <= 2)"
     )
     walls = "   ".join(f"{run['wall']:.2f} s" for run in runs)
     rss = "   ".join(f"{run['rss_mb']:.0f} MB" for run in runs)
-    print(f"{'':<10} whole processes (with start-up and imports): {walls};   peak RSS: {rss}")
+    print(f"{'':<11} whole processes (with start-up and imports): {walls};   peak RSS: {rss}")
 
 
 #: A standing cluster in its own process, as a nightly job's would be (the embedded cluster's settings).
@@ -145,13 +146,14 @@ def main() -> None:
         root = Path(tmp) / "data"
         paths = make_dataset(root, args.n)
         print(f"{args.n:,} images of 32x32 generated in {time.perf_counter() - started:.1f} s; {os.cpu_count()} cores")
-        for name in ("local", "scheduler"):
+        for name in ("local", "scheduler", "synchronous"):
             (Path(tmp) / name).mkdir()
         report("local", three_audits(root, paths, Path(tmp) / "local", None))
         with subprocess.Popen([sys.executable, "-c", STANDING_CLUSTER], stdin=PIPE, stdout=PIPE, text=True) as cluster:
             address = cluster.stdout.readline().strip()
             report("scheduler", three_audits(root, paths, Path(tmp) / "scheduler", address))
             cluster.stdin.close()
+        report("synchronous", three_audits(root, paths, Path(tmp) / "synchronous", "synchronous"))
 
 
 if __name__ == "__main__":
