@@ -130,6 +130,7 @@ with dask.config.set(LOCAL_CLUSTER_CONFIG):
     cluster = LocalCluster(threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
 print(cluster.scheduler_address, flush=True)
 sys.stdin.read()
+cluster.close()
 """
 
 
