@@ -1,7 +1,7 @@
 """How much an incremental `sanitize audit` saves: first audit vs unchanged vs 1% touched.
 
-Generates N tiny images (32x32, half PNG, half JPEG, in 4 ImageFolder classes), then times
-three audits against one store: (1) the first, which checks everything, (2) a re-audit with
+Generates N tiny images (32x32 unless --side; half PNG, half JPEG; 4 ImageFolder classes), then
+times three audits against one store: (1) the first, which checks everything, (2) a re-audit with
 nothing changed, (3) a re-audit after touching 1% of the files (new mtime, so they are
 re-checked). Targets: (1)/(2) >= 20, (3)/(2) <= 2. Tiny images are the hard case for the
 first ratio: a full check of them is cheap, so the fixed costs of the re-audit weigh most.
@@ -40,27 +40,28 @@ CLASSES = 4
 VARIANTS = 256
 
 
-def tiny_images() -> list[tuple[str, bytes]]:
-    """VARIANTS distinct 32x32 photo-like images, alternately PNG and JPEG."""
-    images = []
+def images(side: int) -> list[tuple[str, bytes]]:
+    """VARIANTS distinct side x side photo-like images, alternately PNG and JPEG."""
+    found = []
     for seed in range(VARIANTS):
         rng = np.random.default_rng(seed)
-        y, x = np.mgrid[0:32, 0:32]
-        base = np.stack([x * 8, y * 8, (x + y) * 4], axis=-1) + rng.normal(0, 12, (32, 32, 3))
+        y, x = np.mgrid[0:side, 0:side]
+        base = np.stack([x * 255 / side, y * 255 / side, (x + y) * 127 / side], axis=-1)
         buffer = io.BytesIO()
         kind = ("PNG", ".png") if seed % 2 == 0 else ("JPEG", ".jpg")
-        Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(buffer, format=kind[0])
-        images.append((kind[1], buffer.getvalue()))
-    return images
+        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(buffer, format=kind[0])
+        found.append((kind[1], buffer.getvalue()))
+    return found
 
 
-def make_dataset(root: Path, n: int) -> list[Path]:
-    images = tiny_images()
+def make_dataset(root: Path, n: int, side: int) -> list[Path]:
+    variants = images(side)
     for k in range(CLASSES):
         (root / f"class{k}").mkdir(parents=True)
     paths = []
     for i in range(n):
-        suffix, data = images[i % VARIANTS]
+        suffix, data = variants[i % VARIANTS]
         path = root / f"class{i % CLASSES}" / f"{i:06d}{suffix}"
         path.write_bytes(data)
         paths.append(path)
@@ -137,6 +138,7 @@ cluster.close()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="number of images (at least 20,000 for the issue)")
+    parser.add_argument("--side", type=int, default=32, help="image width and height in pixels")
     parser.add_argument("--one", nargs=4, metavar=("ROOT", "DB", "OUT", "SCHEDULER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -145,8 +147,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         root = Path(tmp) / "data"
-        paths = make_dataset(root, args.n)
-        print(f"{args.n:,} images of 32x32 generated in {time.perf_counter() - started:.1f} s; {os.cpu_count()} cores")
+        paths = make_dataset(root, args.n, args.side)
+        generated = time.perf_counter() - started
+        print(f"{args.n:,} images of {args.side}x{args.side} generated in {generated:.1f} s; {os.cpu_count()} cores")
         for name in ("local", "scheduler", "synchronous"):
             (Path(tmp) / name).mkdir()
         report("local", three_audits(root, paths, Path(tmp) / "local", None))
