@@ -82,13 +82,21 @@ def audit_once(root: Path, db: Path, out: Path, scheduler: str | None) -> dict:
     return {**measured, "wall": time.perf_counter() - started}
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS: VmHWM, which (unlike ru_maxrss) does not carry the parent's over exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def one(root: str, db: str, out: str, scheduler: str) -> None:
     started = time.perf_counter()
     result = sanitize.audit(root, db, scheduler=scheduler or None, out=out)
     elapsed = time.perf_counter() - started
     assert result.report.valid, result.render()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": elapsed, "checked": result.checked, "rss_mb": rss}))
+    print(json.dumps({"seconds": elapsed, "checked": result.checked, "rss_mb": peak_rss_mb()}))
 
 
 def three_audits(root: Path, paths: list[Path], work: Path, scheduler: str | None) -> list[dict]:
