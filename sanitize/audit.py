@@ -386,8 +386,8 @@ def _with_stat(data: dict[str, Any], stat: Stat | None) -> ImageInfo:
 class _StoredResults:
     """Turns stored rows back into SampleResults, label results re-evaluated, in check_batch's order.
 
-    One parse per distinct info and per distinct label text: infos and label findings are
-    immutable once made (a Finding is frozen; nothing changes an ImageInfo after decoding).
+    One JSON parse per distinct stored info and one label check per distinct label text (a
+    Finding is frozen, so samples with the same label share theirs).
     """
 
     def __init__(self, config: ScanConfig) -> None:
