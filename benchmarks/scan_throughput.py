@@ -75,6 +75,7 @@ def peak_rss_mb(who: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000, help="number of JPEGs")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are shown)")
     parser.add_argument("--workers", type=int, default=None, help="local workers (default: one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,19 +83,20 @@ def main() -> None:
         paths = make_dataset(root, args.n)
         for path in paths:  # warm the page cache for every contender alike
             path.read_bytes()
-        baseline = [pillow_loop(paths)]
-        with_probe = sanitize_scan(root, args.n, workers=args.workers)
-        baseline.append(pillow_loop(paths))
-        without_probe = sanitize_scan(root, args.n, workers=args.workers, probe=False)
-        baseline.append(pillow_loop(paths))
+        baseline, with_probe, without_probe = [], [], []
+        for _ in range(args.rounds):  # interleaved, medians: the machine's noise hits all alike
+            baseline.append(pillow_loop(paths))
+            with_probe.append(sanitize_scan(root, args.n, workers=args.workers))
+            without_probe.append(sanitize_scan(root, args.n, workers=args.workers, probe=False))
         single = root / "single"
         (single / "class0").mkdir(parents=True)
         (single / "class0" / "one.jpg").write_bytes(paths[0].read_bytes())
         fixed = sanitize_scan(single, 1, workers=args.workers)
         base = float(np.median(baseline))
+        with_probe, without_probe = float(np.median(with_probe)), float(np.median(without_probe))
         n = args.n
         print(f"images: {n} JPEGs 500x375 q90")
-        print(f"(a) Pillow open+load, 1 process:      {base:7.0f} images/s (median of 3)")
+        print(f"(a) Pillow open+load, 1 process:      {base:7.0f} images/s (median of {args.rounds})")
         for name, seconds in (
             ("(b) sanitize scan, all checks+probe:", with_probe),
             ("(c) sanitize scan, no probe:", without_probe),
