@@ -13,7 +13,7 @@ from sanitize.config import TASKS, ScanConfig
 from sanitize.datasets import Dataset, folderpairs, open_dataset
 from sanitize.errors import SanitizeError
 from sanitize.palette import read_palette
-from sanitize.report import Collector, Report
+from sanitize.report import Collector, Report, prepare_output
 
 OnProgress = Callable[[int, int], None]
 
@@ -77,6 +77,7 @@ def prepare(
     """(the dataset, its check configuration, what was excluded): the report folder `out` is
     never part of the dataset. `inputs` are open_input's keyword arguments."""
     if out is not None:
+        prepare_output(Path(out))  # fail before the work, not after it
         exclude = (*exclude, Path(out))
     dataset = open_input(source, task=options.pop("task", None), exclude=exclude, **inputs)
     if palette is not None:

@@ -162,7 +162,7 @@ def scan(
     out: Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = Path(
         "sanitize-report"
     ),
-    max_errors: Annotated[int, typer.Option(help="Exit 0 while at most this many samples have errors.")] = 0,
+    max_errors: Annotated[int, typer.Option(min=0, help="Exit 0 while at most this many samples have errors.")] = 0,
     task: Task = None,
     images: Images = None,
     masks: Masks = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 
 from PIL import Image
@@ -11,7 +12,7 @@ from PIL import Image
 from sanitize.errors import SanitizeError
 
 #: Formats a sample may be in, by the name the format check detects from magic bytes.
-IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP")
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 ALL_FORMATS = (*IMAGE_FORMATS, "NPY")
 
 #: The file extensions a dataset sample may have, and the format each one promises.
@@ -24,6 +25,8 @@ EXTENSION_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".webp": "WEBP",
+    ".ppm": "PPM",  # torchvision's ImageFolder loads .ppm and .pgm too
+    ".pgm": "PPM",
     ".npy": "NPY",
 }
 
@@ -34,6 +37,10 @@ TASKS = ("classification", "segmentation")
 NORMALIZATIONS = ("valid", "full", "batch_size", "none")
 #: The ignore label of masks unless one is given (VOC's boundary value).
 MASK_IGNORE_LABEL = 255
+
+
+#: The largest class count: labels are int32, and the probe's layer has 768 x N weights.
+MAX_CLASSES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -60,13 +67,19 @@ class ScanConfig:
         return MASK_IGNORE_LABEL if self.ignore_label is None else self.ignore_label
 
     def __post_init__(self) -> None:
-        if self.num_classes < 1:
-            raise SanitizeError(f"--num-classes must be at least 1, got {self.num_classes}")
+        if not 1 <= self.num_classes <= MAX_CLASSES:
+            raise SanitizeError(f"--num-classes must be from 1 to {MAX_CLASSES:,}, got {self.num_classes}")
         if self.max_pixels < 1:
             raise SanitizeError(f"--max-pixels must be at least 1, got {self.max_pixels}")
         for name, values in (("--scale", self.probe_scale or (1.0,)), ("--mean", self.probe_mean)):
             if len(values) not in (1, 3):
                 raise SanitizeError(f"{name} takes one value or three (one per channel), got {len(values)}")
+            if not all(math.isfinite(v) for v in values):
+                raise SanitizeError(f"{name} values must be finite numbers, got {', '.join(map(str, values))}")
+        if self.probe_scale and 0 in self.probe_scale:
+            raise SanitizeError("--scale 0 would blank every input; use --no-probe to switch the probe off")
+        if not self.formats:
+            raise SanitizeError(f"--formats names no format; known: {', '.join(ALL_FORMATS)}")
         if self.probe_grid < 1:
             raise SanitizeError(f"the probe grid must be at least 1, got {self.probe_grid}")
         choices = (("--task", self.task, TASKS), ("--normalization", self.normalization, NORMALIZATIONS))

@@ -29,14 +29,20 @@ from sanitize.types import Finding, ImageInfo, Loaded, Sample, error, warning
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
 JPEG_MIN_SIDE = 16
 
-#: libjpeg warnings about damage that leaves every pixel intact: junk between header markers,
-#: a broken ICC profile. Junk before an RST or EOI marker means the entropy-coded data did not
-#: end where it should: that is corrupt pixel data, an error.
-_BENIGN_JPEG = re.compile(r"extraneous bytes before marker 0x(?!d[0-79])[0-9a-f]{2}|bad ICC marker")
+#: libjpeg warnings about damage that leaves every pixel intact: a broken ICC profile, and junk
+#: between the header markers of a single-scan JPEG. Junk before an RST or EOI marker means the
+#: entropy-coded data did not end where it should; in a multi-scan (progressive) JPEG, junk
+#: before the next table or scan marker means the same for the previous scan: corrupt pixels.
+_BENIGN_ANYWHERE = re.compile(r"bad ICC marker")
+_JUNK_BEFORE_HEADER_MARKER = re.compile(r"extraneous bytes before marker 0x(?!d[0-79])[0-9a-f]{2}")
+_START_OF_SCAN = b"\xff\xda"
 
 
-def is_benign_jpeg_warning(message: str) -> bool:
-    return _BENIGN_JPEG.search(message) is not None
+def is_benign_jpeg_warning(message: str, scans: int = 1) -> bool:
+    """Whether libjpeg's `message` about a JPEG with `scans` SOS markers leaves pixels intact."""
+    if _BENIGN_ANYWHERE.search(message):
+        return True
+    return scans <= 1 and _JUNK_BEFORE_HEADER_MARKER.search(message) is not None
 
 
 #: libjpeg messages meaning "I do not support this", not "this is broken": Pillow judges.
@@ -66,16 +72,18 @@ def pillow_limits(config: ScanConfig) -> Iterator[None]:
         Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
+def _bomb(pixels: int, config: ScanConfig, size: str = "") -> Finding:
+    return error(
+        "decode",
+        "decompression_bomb",
+        f"declares {size}{pixels:,} pixels, over the limit of {config.max_pixels:,};"
+        " refused before decoding (raise it with --max-pixels)",
+    )
+
+
 def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
     if width * height > config.max_pixels:
-        raise Refused(
-            error(
-                "decode",
-                "decompression_bomb",
-                f"declares {width}x{height} = {width * height:,} pixels, over the limit of"
-                f" {config.max_pixels:,}; refused before decoding (raise it with --max-pixels)",
-            )
-        )
+        raise Refused(_bomb(width * height, config, size=f"{width}x{height} = "))
 
 
 def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig) -> None:
@@ -85,6 +93,7 @@ def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfi
     except (ValueError, KeyError) as exc:
         _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {exc}")
         return
+    info.decoder, info.width, info.height = "libjpeg-turbo", width, height
     _check_bomb(width, height, config)
     gray = colorspace == "Gray"
     try:
@@ -99,14 +108,13 @@ def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfi
         )
     except ValueError as exc:
         message = str(exc)
-        if is_benign_jpeg_warning(message):
+        if is_benign_jpeg_warning(message, scans=data.count(_START_OF_SCAN)):
             loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
         elif not any(s in message for s in _UNSUPPORTED_JPEG):
             raise Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
         _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {message}")
         return
-    info.decoder = "libjpeg-turbo"
-    info.width, info.height, info.frames = width, height, 1
+    info.frames = 1
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
     loaded.pixels = pixels
 
@@ -142,7 +150,10 @@ def _decode_pillow(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanCon
         except Refused:
             raise
         except Image.DecompressionBombError as exc:
-            raise Refused(error("decode", "decompression_bomb", str(exc))) from None
+            declared = re.search(r"\((\d+) pixels\)", str(exc))
+            raise Refused(
+                _bomb(int(declared.group(1)), config) if declared else error("decode", "decompression_bomb", str(exc))
+            ) from None
         except Image.UnidentifiedImageError:
             reason = _why_unidentified(data, info.format)
             raise Refused(error("decode", "unidentified", f"Pillow cannot open it{reason}{suffix}")) from None

@@ -28,7 +28,7 @@ from sanitize.config import ScanConfig
 from sanitize.decode import load, pillow_limits
 from sanitize.errors import SanitizeError
 from sanitize.mask_decode import load_mask
-from sanitize.probe import run_probe
+from sanitize.probe import ProbeResult, run_probe
 from sanitize.probe_pixels import run_pixel_probe
 from sanitize.types import ImageInfo, Loaded, Sample, SampleResult, error
 
@@ -70,6 +70,23 @@ def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
     return loaded
 
 
+def _probe_isolating_failures(batch: list[Loaded], config: ScanConfig) -> list[ProbeResult]:
+    """The batch's probe results; if the batched probe fails (a bug, MemoryError), each sample is
+    probed alone and the ones that still fail get an error: unvetted samples never pass."""
+    probe = run_pixel_probe if config.task == "segmentation" else run_probe
+    try:
+        return probe(batch, config)
+    except Exception:  # noqa: BLE001 - isolate the sample responsible below
+        pass
+    results: list[ProbeResult] = []
+    for loaded in batch:
+        try:
+            results.extend(probe([loaded], config))
+        except Exception as exc:  # noqa: BLE001 - a probe failure is a finding, never a crash
+            results.append((None, None, [error("internal", "probe_failed", f"{type(exc).__name__}: {exc}")]))
+    return results
+
+
 def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> list[SampleResult]:
     """Check a batch of samples: the unit of work of one Dask task."""
     loaded_batch: list[Loaded] = []
@@ -81,8 +98,7 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 loaded = Loaded(sample, ImageInfo())
                 loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
             loaded_batch.append(loaded)
-    probe = run_pixel_probe if config.task == "segmentation" else run_probe
-    probe_results = probe(loaded_batch, config)
+    probe_results = _probe_isolating_failures(loaded_batch, config)
     results = []
     for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):
         sample = loaded.sample
@@ -149,8 +165,8 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
         try:
             with Client(scheduler, timeout="10s") as client:
                 yield client
-        except (OSError, TimeoutError) as exc:
-            raise SanitizeError(f"cannot reach Dask scheduler {scheduler}: {exc}") from None
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise SanitizeError(f"cannot reach Dask scheduler {scheduler!r}: {exc}") from None
         return
     saved_environ = dict(os.environ)  # in-process Nannies leave their variables behind
     try:

@@ -24,9 +24,12 @@ CHANNELS = 3
 FLT_MIN = np.finfo(np.float32).tiny
 #: The loss Caffe reports when a probability underflows to 0 and is clamped to FLT_MIN.
 CAFFE_STUCK_LOSS = float(-np.log(np.float64(FLT_MIN)))
-#: A sample is a scale outlier when its magnitude is this many times off the dataset median
-#: (in log space, and beyond 5 robust deviations).
+#: A sample is a scale outlier when its magnitude is this many times above the dataset median
+#: (in log space, and beyond 5 robust deviations): a 16-bit image among 8-bit ones is 257x.
 OUTLIER_FACTOR = 16.0
+#: Below the median only a much larger factor counts (a [0,1] image among [0,255] ones is 255x),
+#: so that dark images are not flagged; an all-zero image has no scale at all and never is.
+LOW_OUTLIER_FACTOR = 128.0
 
 ProbeResult = tuple[float | None, float | None, list[Finding]]
 
@@ -213,13 +216,14 @@ def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
     Robust: median and MAD of log10 magnitudes, so one 16-bit image among a million 8-bit
     ones cannot move the reference. Needs at least 8 finite magnitudes.
     """
-    finite = np.isfinite(magnitudes)
+    scaled = np.isfinite(magnitudes) & (magnitudes > 0)
     mask = np.zeros(len(magnitudes), dtype=bool)
-    if finite.sum() < 8:
+    if scaled.sum() < 8:
         return mask, float("nan"), float("nan")
-    logs = np.log10(np.maximum(magnitudes[finite], 1e-12))
+    logs = np.log10(magnitudes[scaled])
     median = float(np.median(logs))
-    mad = float(np.median(np.abs(logs - median))) * 1.4826
-    allowed = max(5 * mad, math.log10(OUTLIER_FACTOR))
-    mask[finite] = np.abs(logs - median) > allowed
-    return mask, 10**median, 10**allowed
+    spread = 5 * float(np.median(np.abs(logs - median))) * 1.4826
+    above = max(spread, math.log10(OUTLIER_FACTOR))
+    below = max(spread, math.log10(LOW_OUTLIER_FACTOR))
+    mask[scaled] = (logs - median > above) | (median - logs > below)
+    return mask, 10**median, 10**above

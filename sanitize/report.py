@@ -21,11 +21,13 @@ import numpy as np
 
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
+from sanitize.errors import SanitizeError
 from sanitize.mask_stats import MaskStats
 from sanitize.probe import scale_outliers
 from sanitize.types import Finding, ImageInfo, Sample, SampleResult, warning
 
 EXAMPLES_PER_CODE = 3
+EMPTY_CLASSES_SHOWN = 20
 
 
 def versions() -> dict[str, str]:
@@ -38,9 +40,19 @@ def versions() -> dict[str, str]:
     return found
 
 
+def prepare_output(out: Path) -> None:
+    """Create the report folder, or say in one line why it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SanitizeError(f"cannot create the report folder {out}: {exc.strerror or exc}") from None
+    if not os.access(out, os.W_OK):
+        raise SanitizeError(f"cannot write to the report folder {out}")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
@@ -72,6 +84,8 @@ class Report:
 
     def exit_code(self, max_errors: int = 0) -> int:
         """0 when at most `max_errors` samples have errors, else 1."""
+        if max_errors < 0:
+            raise SanitizeError(f"--max-errors must be 0 or more, got {max_errors}")
         return 0 if self.error_count <= max_errors else 1
 
     def clean_samples(self) -> Iterator[Sample]:
@@ -88,7 +102,13 @@ class Report:
 
     def write(self, out: Path) -> None:
         """findings.jsonl, summary.json and clean.txt into `out`, each written atomically."""
-        out.mkdir(parents=True, exist_ok=True)
+        prepare_output(out)
+        try:
+            self._write_files(out)
+        except OSError as exc:
+            raise SanitizeError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+
+    def _write_files(self, out: Path) -> None:
         atomic_write_text(
             out / "findings.jsonl",
             "".join(json.dumps(r.to_record(), ensure_ascii=False) + "\n" for r in self.flagged),
@@ -111,7 +131,9 @@ class Report:
         counts = self.summary["samples"]
         empty = self.summary["classes"]["empty"]
         if empty:
-            lines.append(f"classes with no samples: {', '.join(map(str, empty))}")
+            shown = ", ".join(map(str, empty[:EMPTY_CLASSES_SHOWN]))
+            more = f" and {len(empty) - EMPTY_CLASSES_SHOWN:,} more" if len(empty) > EMPTY_CLASSES_SHOWN else ""
+            lines.append(f"classes with no samples ({len(empty):,}): {shown}{more}")
         rate = self.summary["samples_per_second"]
         verdict = "PASS" if self.exit_code(max_errors) == 0 else "FAIL"
         tolerance = f" (--max-errors {max_errors})" if max_errors else ""
@@ -168,6 +190,11 @@ class Collector:
                         self.class_counts[value] += 1  # segmentation: masks that hold the class
             self.formats[result.info.format or "unknown"] += 1
             self.decoders[result.info.decoder or "none"] += 1
+
+    def _class_name(self, index: int) -> str:
+        """The folder name of an ImageFolder class, else the index (also past the folders)."""
+        names = self.dataset.class_names or []
+        return names[index] if index < len(names) else str(index)
 
     def _stat_info(self, index: int, column: int) -> ImageInfo:
         size, mtime_ns = (int(v) for v in self.file_stats[index, column : column + 2])
@@ -249,9 +276,9 @@ class Collector:
             "findings": dict(sorted(findings.items(), key=lambda kv: (kv[1]["severity"], kv[0]))),
             "by_check": dict(sorted(by_check.items())),
             "classes": {
-                "counts": {(names[i] if names else str(i)): c for i, c in enumerate(self.class_counts)},
+                "counts": {self._class_name(i): c for i, c in enumerate(self.class_counts)},
                 "ignored": self.ignored,
-                "empty": [(names[i] if names else i) for i, c in enumerate(self.class_counts) if c == 0],
+                "empty": [self._class_name(i) for i, c in enumerate(self.class_counts) if c == 0],
             },
             **({"masks": self.mask_stats.summary(names)} if self.config.task == "segmentation" else {}),
             "formats": dict(self.formats.most_common()),

@@ -56,11 +56,22 @@ def test_broken_sample_exits_1_and_max_errors_tolerates_it(folder, tmp_path):
     [
         (["scan", "nowhere"], "error: dataset not found: nowhere"),
         (["scan", "list.txt"], "error: --num-classes is required"),
-        (["scan", "list.txt", "--num-classes", "0"], "error: --num-classes must be at least 1"),
+        (["scan", "list.txt", "--num-classes", "0"], "error: --num-classes must be from 1 to"),
         (["scan", "list.txt", "--num-classes", "2", "--scale", "a,b"], "error: --scale takes numbers"),
         (["scan", "list.txt", "--num-classes", "2", "--formats", "JPEG,HEIF"], "error: unknown format(s) HEIF"),
         (["scan", "list.txt", "--num-classes", "2", "--scheduler", "tcp://127.0.0.1:9"], "error: cannot reach Dask"),
         (["scan", "--num-classes", "x", "list.txt"], "Invalid value"),
+        (
+            ["scan", "list.txt", "--num-classes", "2", "--scheduler", "bogus"],
+            "error: cannot reach Dask scheduler 'bogus'",
+        ),
+        (["scan", "list.txt", "--num-classes", "2", "--max-errors", "-1"], "Invalid value"),
+        (["scan", "list.txt", "--num-classes", "50000000"], "error: --num-classes must be from 1 to 1,000,000"),
+        (["scan", "list.txt", "--num-classes", "2", "--scale", "nan"], "error: --scale values must be finite"),
+        (["scan", "list.txt", "--num-classes", "2", "--scale", "0"], "error: --scale 0 would blank every input"),
+        (["scan", "list.txt", "--num-classes", "2", "--formats", ","], "error: --formats names no format"),
+        (["scan", "list.txt", "--num-classes", "2", "--out", "list.txt"], "error: cannot create the report folder"),
+        (["scan", "list.txt", "--num-classes", "2", "--out", "/proc/nope"], "error: cannot create the report folder"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args, message):

@@ -90,3 +90,22 @@ def test_folder_without_class_folders(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x")
     with pytest.raises(SanitizeError, match="no class folders"):
         open_dataset(tmp_path)
+
+
+def test_a_path_with_a_space_and_no_label_does_not_turn_a_list_into_segmentation(tmp_path):
+    (tmp_path / "train.txt").write_text("clean/cat 00.jpg\nclean/dog.jpg 1\nclean/bird.jpg 2\n")
+    dataset = open_dataset(tmp_path / "train.txt")
+    assert dataset.task == "classification"
+    assert (dataset.samples[0].path, dataset.samples[0].label) == ("clean/cat", "00.jpg")
+
+
+def test_most_lines_decide_that_a_list_holds_image_mask_pairs(tmp_path):
+    (tmp_path / "seg.txt").write_text("a.jpg a.png\nb.jpg b.png\nc.jpg 3\n")
+    assert open_dataset(tmp_path / "seg.txt").task == "segmentation"
+
+
+def test_imagefolder_takes_netpbm_files_like_torchvision(tmp_path):
+    (tmp_path / "a").mkdir()
+    for name in ("x.ppm", "y.PGM", "z.txt"):
+        (tmp_path / "a" / name).write_bytes(b"x")
+    assert [s.path for s in open_dataset(tmp_path).samples] == ["a/x.ppm", "a/y.PGM"]

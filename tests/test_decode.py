@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import zlib
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from tests.conftest import (
     float_tiff_bytes,
     gif_bytes,
     jpeg_bytes,
+    photo,
     png_bytes,
     png_chunk,
     png_chunks,
@@ -76,6 +78,31 @@ def test_junk_between_header_markers_is_a_warning_with_the_libjpeg_message(load_
 )
 def test_only_damage_outside_the_pixel_data_is_benign(message, benign):
     assert is_benign_jpeg_warning(message) is benign
+
+
+def test_junk_before_a_marker_of_a_progressive_jpeg_is_an_error():
+    """Between the scans of a progressive JPEG, junk before a table or scan marker means the
+    previous scan's data is broken."""
+    message = "Corrupt JPEG data: 255 extraneous bytes before marker 0xc4"
+    assert is_benign_jpeg_warning(message, scans=1)
+    assert not is_benign_jpeg_warning(message, scans=6)
+
+
+def test_damaged_progressive_jpegs_are_errors(load_bytes):
+    verdicts = Counter()
+    for seed in range(30):
+        buffer = io.BytesIO()
+        Image.fromarray(photo(240, 320, seed=seed)).save(buffer, format="JPEG", quality=90, progressive=True)
+        damaged = flip_entropy_bytes(buffer.getvalue(), count=3, seed=seed)
+        verdicts[frozenset(f"{f.severity.value}:{f.code}" for f in load_bytes(damaged).findings)] += 1
+    assert frozenset({"warning:jpeg_warning"}) not in verdicts
+    assert sum(n for v, n in verdicts.items() if "error:corrupt_data" in v) >= 10
+
+
+def test_a_refused_jpeg_still_records_its_decoder_and_size(load_bytes):
+    data = jpeg_bytes(size=(96, 128))
+    loaded = load_bytes(data[: len(data) // 2])
+    assert (loaded.info.decoder, loaded.info.width, loaded.info.height) == ("libjpeg-turbo", 128, 96)
 
 
 @pytest.mark.parametrize("fraction", [0.3, 0.6, 0.95])
@@ -190,3 +217,8 @@ def test_unreadable_path_is_a_finding_not_a_crash(tmp_path, config):
 
     loaded = load(Sample(0, "dir.jpg", tmp_path, "0"), config)  # a directory
     assert codes(loaded.findings) == {"decode:unreadable"}
+
+
+def test_a_bomb_pillow_refuses_at_open_is_reported_against_the_configured_limit(load_bytes):
+    loaded = load_bytes(bomb_png(200_000, 200_000), "huge.png")
+    assert loaded.findings[0].message.startswith("declares 40,000,000,000 pixels, over the limit of 89,478,485")

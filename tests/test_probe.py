@@ -167,3 +167,9 @@ def test_block_mean_never_hides_nan_or_inf(shape):
 
 def test_block_mean_of_huge_finite_floats_stays_finite():
     assert np.isfinite(block_mean(np.full((40, 40, 1), 3e38, np.float32), 16)).all()
+
+
+def test_black_and_dark_images_are_not_scale_outliers_but_a_0_1_image_among_0_255_is():
+    typical = [255.0, 250.0, 240.0, 255.0, 230.0, 255.0, 248.0, 255.0, 251.0, 255.0]
+    mask, _, _ = scale_outliers(np.array([*typical, 0.0, 7.0, 1.0]))
+    assert np.flatnonzero(mask).tolist() == [12]  # all-black (0) and dark (7) pass; max 1.0 is 255x off

@@ -106,3 +106,21 @@ def test_local_cluster_gives_the_same_results(listed_dataset, tmp_path):
     clustered = sanitize.scan(listed_dataset, num_classes=3, ignore_label=255, workers=2)
     assert [(r.path, r.findings) for r in clustered.flagged] == [(r.path, r.findings) for r in inline.flagged]
     assert clustered.summary["samples"] == inline.summary["samples"]
+
+
+def test_more_classes_than_folders_names_the_extra_classes_by_index(tmp_path):
+    (tmp_path / "only").mkdir()
+    (tmp_path / "only" / "a.jpg").write_bytes(jpeg_bytes())
+    report = sanitize.scan(tmp_path, num_classes=3, scheduler="synchronous")
+    assert report.summary["classes"]["counts"] == {"only": 1, "1": 0, "2": 0}
+    assert report.summary["classes"]["empty"] == ["1", "2"]
+
+
+def test_a_failing_probe_leaves_its_samples_unvetted_not_the_scan_stopped(listed_dataset):
+    """A probe that cannot run (here: a layer of 1e6 x 2e5 weights, which numpy refuses to
+    allocate) is an error for every sample it should have vetted; the scan still finishes."""
+    report = sanitize.scan(listed_dataset, num_classes=200_000, scheduler="synchronous", probe_grid=600)
+    failed = [r.path for r in report.flagged if any(f.code == "probe_failed" for f in r.findings)]
+    assert "images/ok 3.jpg" in failed and len(failed) >= 12
+    assert report.summary["samples"]["scanned"] == 20
+    assert sum(1 for _ in report.clean_samples()) == 0  # nothing unvetted counts as clean

@@ -12,7 +12,7 @@ from sanitize.config import ScanConfig
 from sanitize.types import Finding, Loaded, error
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # not \\d: Unicode digits are no label to atoi
 
 
 def parse_label(text: str | None, config: ScanConfig) -> tuple[int | None, Finding | None]:

@@ -33,9 +33,7 @@ def sample_files(root: Path, class_dir: Path, exclude: tuple[Path, ...]) -> list
         seen.add(real)
         dirs.sort()
         rel_dir = Path(current).relative_to(root).as_posix()
-        found.extend(
-            f"{rel_dir}/{name}" for name in files if os.path.splitext(name)[1].lower() in EXTENSION_FORMATS
-        )
+        found.extend(f"{rel_dir}/{name}" for name in files if os.path.splitext(name)[1].lower() in EXTENSION_FORMATS)
     return sorted(found)
 
 

@@ -26,9 +26,11 @@ def parse_line(line: str) -> tuple[str, str | None]:
     return fields[0], fields[1]
 
 
-def names_a_mask(last_field: str | None) -> bool:
-    """Whether a line's last field is a mask path (has a sample extension) rather than a label."""
-    return last_field is not None and Path(last_field).suffix.lower() in EXTENSION_FORMATS
+def names_a_mask(path: str, last_field: str | None) -> bool:
+    """Whether a line is `image mask` (both fields name sample files) rather than `image label`."""
+    return last_field is not None and all(
+        Path(field).suffix.lower() in EXTENSION_FORMATS for field in (path, last_field)
+    )
 
 
 def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
@@ -39,7 +41,8 @@ def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
         if line and not line.startswith("#"):
             entries.append(parse_line(line))
     if task is None:
-        task = "segmentation" if entries and names_a_mask(entries[0][1]) else "classification"
+        pairs = sum(names_a_mask(path, last) for path, last in entries)
+        task = "segmentation" if pairs * 2 > len(entries) else "classification"  # most lines decide
     if task == "segmentation":
         samples = [
             Sample(i, path, root / path, None, mask=mask, mask_file=root / mask if mask else None)

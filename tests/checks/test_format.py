@@ -56,3 +56,18 @@ def test_info_records_mode_size_channels_bit_depth(load_bytes):
     loaded = load_bytes(png_bytes(np.full((5, 7), 60000, np.uint16)), "deep.png")
     info = loaded.info
     assert (info.format, info.width, info.height, info.channels, info.bit_depth) == ("PNG", 7, 5, 1, 16)
+
+
+def test_netpbm_files_are_decoded_and_a_broken_one_is_an_error(load_bytes, config):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8), 9, np.uint8)).save(buffer, format="PPM")
+    good = load_bytes(buffer.getvalue(), "a.pgm")
+    assert good.findings == [] and check_format(good, config) == []
+    assert good.info.format == "PPM"
+    broken = load_bytes(buffer.getvalue()[:-20], "b.pgm")
+    assert "decode:corrupt_data" in codes(broken.findings)

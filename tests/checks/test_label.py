@@ -52,3 +52,9 @@ def test_ignore_label_can_be_negative():
 
 def test_without_an_ignore_label_255_is_out_of_range():
     assert parse_label("255", ScanConfig(num_classes=10))[1].code == "out_of_range"
+
+
+@pytest.mark.parametrize("text", ["\u0661", "\uff11", "\u00b2"])
+def test_unicode_digits_are_not_labels(text):
+    """Caffe's atoi reads them as 0; Python's int() would accept the first two."""
+    assert parse_label(text, CONFIG)[1].code == "not_integer"
