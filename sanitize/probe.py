@@ -169,7 +169,7 @@ def run_probe(batch: list[Loaded], config: ScanConfig) -> list[ProbeResult]:
         logits = np.stack(inputs) @ weights(config.probe_grid, config.num_classes, config.probe_seed)
     log_p = stable_log_softmax(logits)
     has_label = np.array([label is not None for label in labels])
-    label_idx = np.array([label or 0 for label in labels])
+    label_idx = np.array([0 if label is None else label for label in labels])  # 0: a placeholder, unused
     stable = -log_p[np.arange(len(rows)), label_idx]
     naive = naive_softmax_loss(logits, label_idx)
     grad_sq = gradient_norm_sq(np.stack(inputs), log_p, label_idx) * has_label
