@@ -74,6 +74,9 @@ PROBE_FIELDS = (
 )
 #: Libraries whose version changes what a file check concludes.
 DECODER_PACKAGES = ("sanitize", "pillow", "numpy", "simplejpeg")
+#: Findings of a check that failed instead of judging the file (pipeline.crashed_result, check_batch's
+#: internal error): often a one-off, so their row gets no file fingerprint and every audit checks again.
+UNSETTLED = {("decode", "crashed"), ("internal", "check_failed")}
 #: Stored results turned back into SampleResults per Collector.add call.
 REUSE_CHUNK = 4096
 
@@ -290,7 +293,10 @@ def _exclusive(db: Path) -> Iterator[None]:
     import fcntl  # POSIX only; imported here so that `import sanitize` still works elsewhere
 
     lock_path = db.with_name(db.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise SanitizeError(f"cannot open the audit store's lock {lock_path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -427,10 +433,12 @@ class _StoredResults:
 
 
 def _row(result: SampleResult, key: str, identity: _Identity, fingerprints: Fingerprints) -> tuple:
-    """A freshly checked sample's row for _UPSERT."""
+    """A freshly checked sample's row for _UPSERT; an UNSETTLED result's file fingerprint is '' (never reused)."""
     findings = json.dumps([f.to_dict() for f in result.findings]) if result.findings else None
     info = json.dumps(_info_json(result.info, identity.image))
-    head = (key, identity.stamp, identity.hash, fingerprints.file, fingerprints.probe, result.label, findings, info)
+    settled = not any((f.check, f.code) in UNSETTLED for f in result.findings)
+    file_fp = fingerprints.file if settled else ""
+    head = (key, identity.stamp, identity.hash, file_fp, fingerprints.probe, result.label, findings, info)
     return (*head, _mask_json(result, identity.mask), result.magnitude, result.loss)
 
 
@@ -572,7 +580,7 @@ def audit(
     )
     real_root = Path(os.path.realpath(dataset.root))
     fingerprints = Fingerprints.of(config, real_root)
-    db.parent.mkdir(parents=True, exist_ok=True)
+    _make_dirs(db.parent, *([Path(out)] if out is not None else []))  # before the run is recorded
     with _exclusive(db), closing(_connect(db)) as conn:
         _claim(conn, db, dataset)
         previous_run, run_id = _begin_run(conn, dataset, config, fingerprints, verify_hashes)
@@ -608,11 +616,23 @@ def audit(
         changed = _changed(conn, index_of, len(samples))
         diff, new_error = _diff(samples, plan, changed, report, previous_run)
         result = AuditReport(report, diff, run_id, len(plan.to_check), plan.reused)
-        if out is not None:
-            result.write(Path(out))  # before the baseline moves: a crash here repeats the diff, never loses it
+        if out is not None:  # before the baseline moves: a crash here repeats the diff, never loses it
+            try:
+                result.write(Path(out))
+            except OSError as exc:
+                raise SanitizeError(f"cannot write the audit report to {out}: {exc}") from None
         moved = np.flatnonzero((plan.base_error != new_error) | changed)
         _complete_run(conn, result, [(int(new_error[i]), keys[i]) for i in moved], plan.gone, started)
     return result
+
+
+def _make_dirs(*directories: Path) -> None:
+    """Create the folders the audit writes to, or SanitizeError, before it does any work."""
+    for directory in directories:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SanitizeError(f"cannot create the folder {directory}: {exc.strerror}") from None
 
 
 def _claim(conn: sqlite3.Connection, db: Path, dataset: Dataset) -> None:

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import pkgutil
 import shutil
 import stat
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sanitize import checks
 from sanitize.datasets import read_text
 from sanitize.datasets.listfile import parse_line
 from sanitize.errors import SanitizeError
@@ -133,7 +135,8 @@ class RestoreResult(MoveResult):
     root: Path | None = None
 
     def render(self) -> str:
-        return "\n".join(self._render(RESTORED, "restore", f"to {self.root}"))
+        where = f"to {self.root}" if self.root else f"(nothing left in {self.qdir} to restore)"
+        return "\n".join(self._render(RESTORED, "restore", where))
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -145,6 +148,16 @@ def sha256_of(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _sha256_of_source(path: Path) -> str:
+    """sha256_of, or _Skip when the file vanished or cannot be read since it was selected."""
+    try:
+        return sha256_of(path)
+    except FileNotFoundError:
+        raise _Skip(MISSING, f"{path} vanished before it was moved") from None
+    except OSError as exc:
+        raise _Skip(REFUSED, f"cannot read {path}: {exc.strerror}") from None
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -215,6 +228,8 @@ def _regular_file(path: Path) -> os.stat_result:
         info = os.lstat(path)
     except FileNotFoundError:
         raise _Skip(MISSING, f"no file at {path}") from None
+    except OSError as exc:
+        raise _Skip(REFUSED, f"cannot stat {path}: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):
         raise _Skip(REFUSED, f"{path} is not a regular file")
     return info
@@ -241,16 +256,21 @@ class Journal:
         self.next_id = 0
         self._fd: int | None = None
         text = self.path.read_bytes() if self.path.exists() else b""
-        self._valid_length = text.rfind(b"\n") + 1
-        for line in text[: self._valid_length].splitlines():
-            self._apply(json.loads(line))
+        self._valid_length = text.rfind(b"\n") + 1  # a last line without its newline was cut off by a kill
+        for number, raw in enumerate(text[: self._valid_length].splitlines(), 1):
+            try:
+                self._apply(_journal_line(raw))
+            except ValueError as exc:
+                raise SanitizeError(f"{self.path} line {number} is not a quarantine journal line: {exc}") from None
 
     def _apply(self, line: dict[str, Any]) -> None:
         self.next_id = max(self.next_id, line["id"] + 1)
         if "op" in line:
             self.pending[line["id"]] = line
             return
-        intent = self.pending.pop(line["id"])
+        intent = self.pending.pop(line["id"], None)
+        if intent is None:
+            raise ValueError(f"the outcome of move {line['id']}, which no earlier line announces")
         if line.get("done"):
             record = intent["record"]
             if intent["op"] == QUARANTINE:
@@ -326,6 +346,25 @@ class Journal:
         return FileOutcome(path, MISSING, reason)
 
 
+#: What a move's record must hold, and of which type: restore and recovery rely on each.
+_RECORD_FIELDS = {"original": str, "quarantined": str, "root": str, "sha256": str, "size": int}
+
+
+def _journal_line(raw: bytes) -> dict[str, Any]:
+    """One journal line parsed, or ValueError when it is not one this module writes."""
+    line = json.loads(raw)
+    if not isinstance(line, dict) or type(line.get("id")) is not int:
+        raise ValueError("no integer id")
+    if "op" in line:
+        record = line.get("record")
+        if line["op"] not in (QUARANTINE, RESTORE) or not isinstance(record, dict):
+            raise ValueError("a move without a known op and its record")
+        wrong = [name for name, kind in _RECORD_FIELDS.items() if not isinstance(record.get(name), kind)]
+        if wrong:
+            raise ValueError(f"a move record without a valid {', '.join(wrong)}")
+    return line
+
+
 def _by_path(record: dict[str, Any]) -> str:
     return record["quarantined"]
 
@@ -374,26 +413,47 @@ def _read_report(report_dir: Path) -> _ReportedDataset:
     try:
         summary = json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
         lines = (report_dir / "findings.jsonl").read_text(encoding="utf-8").splitlines()
-        records = [json.loads(line) for line in lines if line.strip()]
+        records = [_findings_record(line, number) for number, line in enumerate(lines, 1) if line.strip()]
         dataset = summary["dataset"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise SanitizeError(f"{report_dir} is not a readable scan report: {exc}") from None
-    root = Path(dataset.get("real_root") or os.path.realpath(dataset["root"]))
-    if not root.is_dir():
-        raise SanitizeError(f"the dataset root of this report is not a directory: {root}")
-    return _ReportedDataset(
-        kind=dataset["kind"],
-        source=Path(dataset.get("real_source") or dataset["source"]),
-        root=root,
-        path_column=dataset.get("path_column", "path"),
-        exclude=[Path(p) for p in dataset.get("exclude", [])],
-        records=records,
+        reported = _ReportedDataset(
+            kind=dataset["kind"],
+            source=Path(dataset.get("real_source") or dataset["source"]),
+            root=Path(dataset.get("real_root") or os.path.realpath(dataset["root"])),
+            path_column=dataset.get("path_column", "path"),
+            exclude=[Path(p) for p in dataset.get("exclude", [])],
+            records=records,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SanitizeError(f"{report_dir} is not a readable scan report: {exc!r}") from None
+    if not reported.root.is_dir():
+        raise SanitizeError(f"the dataset root of this report is not a directory: {reported.root}")
+    return reported
+
+
+def _findings_record(line: str, number: int) -> dict[str, Any]:
+    """One findings.jsonl record, checked to hold what quarantine reads of it (ValueError if not)."""
+    record = json.loads(line)
+    valid = (
+        isinstance(record, dict)
+        and isinstance(record.get("path"), str)
+        and isinstance(record.get("findings"), list)
+        and all(
+            isinstance(f, dict) and all(isinstance(f.get(key), str) for key in ("check", "code", "severity"))
+            for f in record["findings"]
+        )
+        and isinstance(record.get("mask"), str | None)
+        and all(isinstance(record.get(key), dict | None) for key in ("info", "mask_info"))
     )
+    if not valid:
+        raise ValueError(f"findings.jsonl line {number} is not a findings record (path, findings, info)")
+    return record
 
 
 def _check_qdir(qdir: Path, dataset: _ReportedDataset) -> Path:
     """QDIR resolved; refused inside the dataset root (a re-scan would see it) unless the scan excluded it."""
     real = Path(os.path.realpath(qdir))
+    if os.path.exists(real) and not real.is_dir():
+        raise SanitizeError(f"the quarantine folder {qdir} exists and is not a folder")
     if dataset.root.is_relative_to(real):
         raise SanitizeError(f"the quarantine folder {qdir} contains the dataset root {dataset.root}")
     excluded = any(real.is_relative_to(ex) for ex in dataset.exclude)
@@ -405,13 +465,23 @@ def _check_qdir(qdir: Path, dataset: _ReportedDataset) -> Path:
     return real
 
 
+def check_names() -> set[str]:
+    """The CHECK part a finding's code can have: one per module of sanitize.checks (the mask_* modules
+    are all `mask`), plus the findings of decoding, of the probe, and of a check that failed."""
+    modules = {module.name.partition("_")[0] for module in pkgutil.iter_modules(checks.__path__)}
+    return modules | {"decode", "probe", "internal"}
+
+
 def parse_only(only: Iterable[str]) -> list[tuple[str, str | None]]:
-    """`CHECK` or `CHECK:CODE` selectors."""
+    """`CHECK` or `CHECK:CODE` selectors; an unknown CHECK (a typo would select nothing) is an error."""
     selectors = []
+    known = check_names()
     for text in only:
         check, _, code = text.partition(":")
         if not check or (":" in text and not code):
             raise SanitizeError(f"--only takes CHECK or CHECK:CODE (e.g. decode or decode:truncated), got {text!r}")
+        if check not in known:
+            raise SanitizeError(f"--only {text!r}: no check is called {check!r} (known: {', '.join(sorted(known))})")
         selectors.append((check, code or None))
     return selectors
 
@@ -472,7 +542,7 @@ class _Planned:
 def _sample_files(record: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The files that make up the sample, each with what the scan recorded of it: the image, and its mask."""
     files = [(record["path"], record.get("info") or {})]
-    if record.get("mask"):
+    if record.get("mask") and os.path.normpath(record["mask"]) != os.path.normpath(record["path"]):
         files.append((record["mask"], record.get("mask_info") or {}))
     return files
 
@@ -491,7 +561,7 @@ def _plan_file(name: str, info: dict[str, Any], root: Path, journal: Journal) ->
 
 
 def _quarantine_file(planned: _Planned, findings: list[dict[str, Any]], root: Path, journal: Journal) -> FileOutcome:
-    sha256 = sha256_of(planned.src)
+    sha256 = _sha256_of_source(planned.src)
     now = _check_fresh(planned.src, planned.info)  # unchanged while it was hashed
     entry = {
         "original": planned.name,
@@ -573,7 +643,10 @@ def quarantine(
     result = QuarantineResult(Path(to), dry_run)
     with ExitStack() as stack:
         if not dry_run:
-            qdir.mkdir(parents=True, exist_ok=True)
+            try:
+                qdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SanitizeError(f"cannot create the quarantine folder {to}: {exc.strerror}") from None
             stack.enter_context(_locked(dataset.root, qdir))
         journal = stack.enter_context(_journal(qdir))
         _check_one_root(journal, dataset.root)
@@ -657,7 +730,7 @@ def _restore_one(record: dict[str, Any], root: Path, journal: Journal, dry_run: 
     _regular_file(src)
     if os.path.lexists(dst):
         raise _Skip(CONFLICT, f"{dst} exists now; not overwritten, the quarantined copy stays in QDIR")
-    if sha256_of(src) != record["sha256"]:
+    if _sha256_of_source(src) != record["sha256"]:
         raise _Skip(CHANGED, f"{src} no longer has the sha256 the manifest records; left in QDIR")
     if not dry_run:
         _do_move(journal, RESTORE, record, src, dst)
@@ -678,13 +751,17 @@ def restore(qdir: Path | str, *, only: Iterable[str] = (), dry_run: bool = False
     if len(roots) > 1:
         raise SanitizeError(f"{qdir} holds files from several dataset roots: {', '.join(sorted(roots))}")
     result = RestoreResult(qdir, dry_run)
-    if not roots:
-        return result
-    root = Path(roots.pop())
+    wanted = set(only)
+    matched = _restore_held(result, Path(roots.pop()), real_qdir, wanted, dry_run) if roots else set()
+    result.outcomes += [FileOutcome(path, MISSING, "not in the manifest") for path in sorted(wanted - matched)]
+    return result
+
+
+def _restore_held(result: RestoreResult, root: Path, real_qdir: Path, wanted: set[str], dry_run: bool) -> set[str]:
+    """Restore what QDIR holds from `root` (only `wanted`, if any) into result; the names it matched."""
     result.root = root
     if not root.is_dir():
         raise SanitizeError(f"the dataset root {root} is not a directory")
-    wanted = set(only)
     matched: set[str] = set()
     with ExitStack() as stack:
         if not dry_run:
@@ -704,8 +781,7 @@ def restore(qdir: Path | str, *, only: Iterable[str] = (), dry_run: bool = False
         if not dry_run:
             journal.write_manifest()
             _remove_empty_dirs(real_qdir)
-    result.outcomes += [FileOutcome(path, MISSING, "not in the manifest") for path in sorted(wanted - matched)]
-    return result
+    return matched
 
 
 def _remove_empty_dirs(qdir: Path) -> None:

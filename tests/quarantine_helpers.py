@@ -33,6 +33,13 @@ def scan_to(source: Path, out: Path, **options) -> sanitize.Report:
     return sanitize.scan(source, scheduler="synchronous", out=out, **options)
 
 
+def scanned_imagefolder(tmp_path: Path, good: int, bad: int) -> tuple[Path, Path]:
+    """(tmp_path/data, made by make_imagefolder; tmp_path/report, its scan report)."""
+    make_imagefolder(tmp_path / "data", good=good, bad=bad)
+    scan_to(tmp_path / "data", tmp_path / "report")
+    return tmp_path / "data", tmp_path / "report"
+
+
 def files_of(top: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[str, int]]:
     """Relative path -> (sha256, mode) of every file below `top`, skipping top-level names in `skip`."""
     found = {}

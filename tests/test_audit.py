@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import sanitize
-from sanitize.audit import FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS
+from sanitize import pipeline
+from sanitize.audit import _UPSERT, FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, _identity, _row
 from sanitize.config import ScanConfig
 from tests.conftest import jpeg_bytes, photo, png_bytes
 from tests.segmentation_helpers import save, square_mask, write_pair
@@ -389,3 +390,52 @@ def test_cli_audit_on_a_locked_store_exits_2_with_one_line(folder, db, tmp_path)
     assert locked.stderr == f"error: another audit (pid 4242) is using {db}; run again when it has finished\n"
     assert not db.exists() or sanitize.history(db) == []
     assert run_cli("audit", str(folder), "--db", str(db), "--scheduler", "synchronous", cwd=tmp_path).returncode == 0
+
+
+def _store_as_the_pipeline_would(db: Path, folder: Path, path: str, result_of) -> None:
+    """Store `result_of(sample)` for the sample at `path`, as the audit stores each result the
+    pipeline hands it (audit._row into _UPSERT, under the fingerprints the last audit recorded)."""
+    sample = next(s for s in sanitize.open_dataset(folder).samples if s.path == path)
+    with sqlite3.connect(db) as conn:
+        (settings,) = conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        fingerprints = Fingerprints(**json.loads(settings)["fingerprints"])
+        conn.execute(_UPSERT, _row(result_of(sample), path, _identity(sample, None), fingerprints))
+
+
+def _check_failed(sample: sanitize.Sample) -> sanitize.SampleResult:
+    """A real internal:check_failed: check_batch catching a check that raised (here on a missing file object)."""
+    (result,) = pipeline.check_batch([dataclasses.replace(sample, file=None)], Path("/"), ScanConfig(num_classes=2))
+    return result
+
+
+@pytest.mark.parametrize(
+    "result_of, code",
+    [
+        (lambda sample: pipeline.crashed_result(sample, "KilledWorker"), "decode:crashed"),
+        (_check_failed, "internal:check_failed"),
+    ],
+)
+def test_a_crashed_or_failed_check_is_never_reused(folder, db, result_of, code):
+    """A worker crash or a check that raised says nothing about the file: the next audit checks it again."""
+    run_audit(folder, db)
+    _store_as_the_pipeline_would(db, folder, "cat/2.jpg", result_of)
+    stored = json.loads(rows(db)["cat/2.jpg"][0])
+    assert [f"{f['check']}:{f['code']}" for f in stored] == [code]
+
+    again = run_audit(folder, db)
+
+    assert (again.checked, again.reused) == (1, 11)
+    assert again.report.valid and rows(db)["cat/2.jpg"][0] is None
+    assert run_audit(folder, db).checked == 0  # the sound result is reused like any other
+
+
+def test_a_db_or_out_that_cannot_be_written_is_a_one_line_error_before_any_work(folder, db, tmp_path):
+    run_audit(folder, db)
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("keep me\n")
+    for args in (("--db", "/proc/x/a.sqlite"), ("--db", str(db), "--out", str(not_a_folder))):
+        failed = run_cli("audit", str(folder), *args, "--scheduler", "synchronous", cwd=tmp_path)
+        assert failed.returncode == 2, failed.stderr
+        assert failed.stderr.startswith("error: cannot create") and len(failed.stderr.splitlines()) == 1
+    assert not_a_folder.read_text() == "keep me\n"
+    assert [run.status for run in sanitize.history(db)] == ["complete"]  # no run left 'running'

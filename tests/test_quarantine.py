@@ -35,6 +35,7 @@ from tests.quarantine_helpers import (
     quarantined_files,
     run_cli,
     scan_to,
+    scanned_imagefolder,
     second_filesystem,
     tree_digest,
 )
@@ -43,10 +44,7 @@ from tests.quarantine_helpers import (
 @pytest.fixture
 def folder(tmp_path: Path) -> tuple[Path, Path]:
     """An ImageFolder with 6 good and 4 bad samples, and its scan report."""
-    root = tmp_path / "data"
-    make_imagefolder(root, good=6, bad=4)
-    scan_to(root, tmp_path / "report")
-    return root, tmp_path / "report"
+    return scanned_imagefolder(tmp_path, good=6, bad=4)
 
 
 def _png(path: Path, value: int = 0) -> None:
