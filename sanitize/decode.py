@@ -86,12 +86,13 @@ def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
         raise Refused(_bomb(width * height, config, size=f"{width}x{height} = "))
 
 
-def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig) -> None:
+def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
     """Strict libjpeg-turbo decode, DCT-downscaled; falls back to Pillow where unsupported."""
+    info = loaded.info
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data, strict=False)
     except (ValueError, KeyError) as exc:
-        _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {exc}")
+        _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {exc}")
         return
     info.decoder, info.width, info.height = "libjpeg-turbo", width, height
     _check_bomb(width, height, config)
@@ -112,7 +113,7 @@ def _decode_jpeg(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfi
             loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
         elif not any(s in message for s in _UNSUPPORTED_JPEG):
             raise Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
-        _decode_pillow(data, info, loaded, config, also_failed=f"libjpeg-turbo: {message}")
+        _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {message}")
         return
     info.frames = 1
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
@@ -125,8 +126,9 @@ def _loader_array(frame: Image.Image) -> np.ndarray:
     return np.asarray(frame.convert(target) if target else frame)
 
 
-def _decode_pillow(data: bytes, info: ImageInfo, loaded: Loaded, config: ScanConfig, also_failed: str = "") -> None:
+def _decode_pillow(data: bytes, loaded: Loaded, config: ScanConfig, also_failed: str = "") -> None:
     """Decode every frame with Pillow; `also_failed` is why libjpeg-turbo did not judge."""
+    info = loaded.info
     suffix = f" ({also_failed})" if also_failed else ""
     info.decoder = "pillow"
     with warnings.catch_warnings(record=True) as caught:
@@ -238,9 +240,9 @@ def load(sample: Sample, config: ScanConfig) -> Loaded:
     elif is_image_format(loaded.info.format) or loaded.info.format is None:
         try:
             if loaded.info.format == "JPEG":
-                _decode_jpeg(data, loaded.info, loaded, config)
+                _decode_jpeg(data, loaded, config)
             else:
-                _decode_pillow(data, loaded.info, loaded, config)
+                _decode_pillow(data, loaded, config)
         except Refused as refused:
             loaded.pixels = None
             loaded.float_frames.clear()
