@@ -310,7 +310,7 @@ def _exclusive(db: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _stat(path: Path) -> Stat:
+def _stat(path: str) -> Stat:
     try:
         status = os.stat(path)
     except OSError:
@@ -318,7 +318,7 @@ def _stat(path: Path) -> Stat:
     return status.st_size, status.st_mtime_ns
 
 
-def _file_hash(path: Path) -> str:
+def _file_hash(path: str) -> str:
     """blake2b of the file's bytes, or '-' if it cannot be read."""
     digest = hashlib.blake2b(digest_size=16)
     try:

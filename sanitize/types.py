@@ -6,9 +6,9 @@ and is written to the report as JSON.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,15 +62,23 @@ class Sample:
     `path` is the entry exactly as the dataset names it (the report's key); `file` is where
     it resolves on disk; `label` is the raw label text (None when the entry has none).
     A segmentation sample names its label map in `mask` (as the dataset names it) and
-    `mask_file` (on disk) instead of a label.
+    `mask_file` (on disk) instead of a label. On-disk names are plain strings: a
+    pathlib.Path per sample would cost more than listing the dataset.
     """
 
     index: int
     path: str
-    file: Path
+    file: str
     label: str | None
     mask: str | None = None
-    mask_file: Path | None = None
+    mask_file: str | None = None
+
+    @classmethod
+    def under(
+        cls, root: str | os.PathLike[str], index: int, path: str, label: str | None = None, mask: str | None = None
+    ) -> Sample:
+        """The sample `path` (and `mask`) names relative to the dataset `root` (an absolute name stays as it is)."""
+        return cls(index, path, os.path.join(root, path), label, mask, os.path.join(root, mask) if mask else None)
 
 
 @dataclass(slots=True)

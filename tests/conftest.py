@@ -103,7 +103,7 @@ def load_bytes(tmp_path: Path, config: ScanConfig) -> Callable[..., Loaded]:
         path.write_bytes(data)
         cfg = cfg or config
         with pillow_limits(cfg):
-            return load(Sample(0, name, path, label), cfg)
+            return load(Sample(0, name, str(path), label), cfg)
 
     return _load
 

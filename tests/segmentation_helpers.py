@@ -78,7 +78,7 @@ def write_pair(
 
 def load_pair(root: Path, image: str, mask: str | None, config: ScanConfig) -> Loaded:
     """Load an image and its mask exactly as the pipeline does (each file read once)."""
-    sample = Sample(0, image, root / image, None, mask=mask, mask_file=root / mask if mask else None)
+    sample = Sample.under(root, 0, image, mask=mask)
     with pillow_limits(config):
         loaded = load(sample, config)
         if sample.mask_file is not None:

@@ -53,7 +53,7 @@ def test_list_file_paths_with_spaces_comments_and_blank_lines(tmp_path):
         ("img/c.jpg", "1"),
         ("img/d.jpg", None),
     ]
-    assert dataset.samples[0].file == tmp_path / "img/a b.jpg"
+    assert dataset.samples[0].file == str(tmp_path / "img/a b.jpg")
     assert dataset.num_classes is None
 
 
@@ -61,7 +61,7 @@ def test_list_file_root_option(tmp_path):
     (tmp_path / "lists").mkdir()
     (tmp_path / "lists" / "train.txt").write_text("a.jpg 0\n")
     dataset = open_dataset(tmp_path / "lists" / "train.txt", root=tmp_path)
-    assert dataset.samples[0].file == tmp_path / "a.jpg"
+    assert dataset.samples[0].file == str(tmp_path / "a.jpg")
 
 
 def test_csv_default_and_custom_columns(tmp_path):

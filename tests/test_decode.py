@@ -215,7 +215,7 @@ def test_unreadable_path_is_a_finding_not_a_crash(tmp_path, config):
     from sanitize.decode import load
     from sanitize.types import Sample
 
-    loaded = load(Sample(0, "dir.jpg", tmp_path, "0"), config)  # a directory
+    loaded = load(Sample(0, "dir.jpg", str(tmp_path), "0"), config)  # a directory
     assert codes(loaded.findings) == {"decode:unreadable"}
 
 

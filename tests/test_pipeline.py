@@ -26,7 +26,7 @@ def check_or_die(samples: list[Sample], real_root: Path, config: ScanConfig):
 
 
 def test_batches_are_bounded_and_balanced():
-    samples = [Sample(i, f"{i}.jpg", Path(f"{i}.jpg"), "0") for i in range(1000)]
+    samples = [Sample(i, f"{i}.jpg", f"{i}.jpg", "0") for i in range(1000)]
     parts = pipeline.batches(samples, workers=2)
     assert max(map(len, parts)) == pipeline.MAX_BATCH
     assert [s for part in parts for s in part] == samples
@@ -38,7 +38,7 @@ def test_a_sample_that_kills_its_worker_is_isolated_and_the_scan_goes_on(tmp_pat
     names = [f"{i}.jpg" for i in range(11)] + ["boom.jpg"]
     for name in names:
         (tmp_path / name).write_bytes(jpeg_bytes())
-    samples = [Sample(i, name, tmp_path / name, "0") for i, name in enumerate(names)]
+    samples = [Sample.under(tmp_path, i, name, "0") for i, name in enumerate(names)]
     results = []
     with pipeline._client(None, 2) as client:
         pipeline.run_on_client(

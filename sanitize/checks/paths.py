@@ -12,10 +12,10 @@ from pathlib import Path
 from sanitize.types import Finding, Sample, error
 
 
-def _check_file(file: Path, real_root: Path, code_prefix: str, what: str) -> list[Finding]:
+def _check_file(file: str, real_root: Path, code_prefix: str, what: str) -> list[Finding]:
     real = Path(os.path.realpath(file))
     if not real.is_relative_to(real_root):
-        how = "a symlink that resolves" if file.is_symlink() else "resolves"
+        how = "a symlink that resolves" if os.path.islink(file) else "resolves"
         message = f"{what}{how} outside the dataset root ({real}); never opened"
         return [error("paths", f"{code_prefix}outside_root", message)]
     if not real.exists():

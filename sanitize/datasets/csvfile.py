@@ -25,5 +25,5 @@ def read(source: Path, root: Path, *, path_column: str, label_column: str) -> Da
         if not path:
             continue
         label = (row.get(label_column) or "").strip() or None
-        samples.append(Sample(len(samples), path, root / path, label))
+        samples.append(Sample.under(root, len(samples), path, label))
     return Dataset("csv", source, root, samples)

@@ -74,6 +74,5 @@ def read(
     samples = []
     for rel, mask in pairs:
         if rel not in used:
-            mask_file = root / mask if mask else None
-            samples.append(Sample(len(samples), rel, root / rel, None, mask=mask, mask_file=mask_file))
+            samples.append(Sample.under(root, len(samples), rel, mask=mask))
     return Dataset("folderpairs", images, root, samples, task="segmentation")

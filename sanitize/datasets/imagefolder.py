@@ -50,5 +50,5 @@ def read(root: Path, *, exclude: tuple[Path, ...] = ()) -> Dataset:
     samples: list[Sample] = []
     for label, name in enumerate(class_dirs):
         for rel in sample_files(root, root / name, exclude):
-            samples.append(Sample(len(samples), rel, root / rel, str(label)))
+            samples.append(Sample.under(root, len(samples), rel, str(label)))
     return Dataset("imagefolder", root, root, samples, class_names=class_dirs)

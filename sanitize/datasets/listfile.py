@@ -44,10 +44,7 @@ def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
         pairs = sum(names_a_mask(path, last) for path, last in entries)
         task = "segmentation" if pairs * 2 > len(entries) else "classification"  # most lines decide
     if task == "segmentation":
-        samples = [
-            Sample(i, path, root / path, None, mask=mask, mask_file=root / mask if mask else None)
-            for i, (path, mask) in enumerate(entries)
-        ]
+        samples = [Sample.under(root, i, path, mask=mask) for i, (path, mask) in enumerate(entries)]
     else:
-        samples = [Sample(i, path, root / path, label) for i, (path, label) in enumerate(entries)]
+        samples = [Sample.under(root, i, path, label) for i, (path, label) in enumerate(entries)]
     return Dataset("listfile", source, root, samples, task=task)

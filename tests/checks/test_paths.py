@@ -10,7 +10,7 @@ from sanitize.types import Sample
 
 
 def _check(root: Path, name: str) -> set[str]:
-    sample = Sample(0, name, root / name, "0")
+    sample = Sample.under(root, 0, name, "0")
     return {f.code for f in check_paths(sample, Path(os.path.realpath(root)))}
 
 
@@ -38,7 +38,7 @@ def test_symlink_pointing_out(tmp_path):
     root.mkdir()
     (tmp_path / "secret.jpg").write_bytes(b"x")
     (root / "link.jpg").symlink_to(tmp_path / "secret.jpg")
-    sample = Sample(0, "link.jpg", root / "link.jpg", "0")
+    sample = Sample.under(root, 0, "link.jpg", "0")
     (finding,) = check_paths(sample, Path(os.path.realpath(root)))
     assert finding.code == "outside_root"
     assert "symlink" in finding.message
