@@ -35,6 +35,7 @@ import os
 import sqlite3
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -53,7 +54,7 @@ from sanitize.checks.label import check_label, parse_label
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
-from sanitize.report import Collector, Report, atomic_write_text, versions
+from sanitize.report import CleanSamples, Collector, Report, atomic_write_text, versions
 from sanitize.types import Finding, ImageInfo, Loaded, Sample, SampleResult
 
 SCHEMA_VERSION = "1"
@@ -345,12 +346,20 @@ def _hashes(samples: list[Sample], real_root: Path) -> dict[int, str]:
         return dict(zip((s.index for s in samples), found, strict=True))
 
 
-def _identity(sample: Sample, content_hash: str | None) -> _Identity:
-    image = _stat(sample.file)
-    if sample.mask_file is None:
-        return _Identity(f"{image[0]}:{image[1]}", content_hash, image, None)
-    mask = _stat(sample.mask_file)
-    return _Identity(f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}", content_hash, image, mask)
+class _Files:
+    """Every sample's files as this audit found them (one stat each), before any check read them."""
+
+    def __init__(self, samples: list[Sample], hashes: dict[int, str] | None) -> None:
+        self.hashes = hashes or {}
+        self.images = [_stat(sample.file) for sample in samples]
+        self.masks = [None if sample.mask_file is None else _stat(sample.mask_file) for sample in samples]
+        self.stamps = [
+            f"{image[0]}:{image[1]}" if mask is None else f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}"
+            for image, mask in zip(self.images, self.masks, strict=True)
+        ]
+
+    def identity(self, index: int) -> _Identity:
+        return _Identity(self.stamps[index], self.hashes.get(index), self.images[index], self.masks[index])
 
 
 def _info_json(info: ImageInfo, stat: Stat | None) -> dict[str, Any]:
@@ -401,18 +410,23 @@ class _StoredResults:
         self.infos: dict[str, dict[str, Any]] = {}
         self.labels: dict[str | None, tuple[int | None, list[Finding]]] = {}
 
-    def _label(self, sample: Sample) -> tuple[int | None, list[Finding]]:
+    def label(self, sample: Sample) -> tuple[int | None, list[Finding]]:
+        """(class index, label findings) of the sample's label text under this audit's configuration."""
         label = self.labels.get(sample.label)
         if label is None:
             findings = check_label(Loaded(sample, ImageInfo()), self.config)
             label = self.labels[sample.label] = (parse_label(sample.label, self.config)[0], findings)
         return label
 
-    def result(self, sample: Sample, row: tuple, identity: _Identity) -> SampleResult:
-        label_index, label_findings = self._label(sample)
-        info = self.infos.get(row[7])
+    def info(self, text: str) -> dict[str, Any]:
+        info = self.infos.get(text)
         if info is None:
-            info = self.infos[row[7]] = json.loads(row[7])
+            info = self.infos[text] = json.loads(text)
+        return info
+
+    def result(self, sample: Sample, row: tuple, identity: _Identity) -> SampleResult:
+        label_index, label_findings = self.label(sample)
+        info = self.info(row[7])
         stored = [Finding.from_dict(d) for d in json.loads(row[6])] if row[6] else []
         findings = [f for f in stored if f.check not in ("label", "probe")] + label_findings
         magnitude = loss = None
@@ -451,6 +465,7 @@ class _Plan:
     base_error: np.ndarray  # per sample: -1 not in the last completed audit, 0 clean, 1 errors
     gone: list[str]  # store keys no longer in the dataset
     removed: list[str]  # their paths, for those in the last completed audit
+    clean: CleanSamples  # reused results without findings, for Collector.add_clean
     reused: int = 0
 
 
@@ -460,17 +475,19 @@ def _plan(
     index_of: dict[str, int],
     config: ScanConfig,
     fingerprints: Fingerprints,
-    hashes: dict[int, str] | None,
+    files: _Files,
+    verify: bool,
     on_reused: Callable[[list[SampleResult]], None],
 ) -> _Plan:
-    """One pass over the store: stored results that still hold go to `on_reused`, in chunks."""
+    """One pass over the store. Stored results that still hold are reused: those with findings (or
+    a mask) go to `on_reused` as SampleResults, in chunks; clean ones are gathered as columns, the
+    common case made cheap (building a SampleResult per clean sample cost more than its stat)."""
     base_error = array("b", [-1]) * len(samples)
     matched = bytearray(len(samples))
-    plan = _Plan([], {}, np.empty(0), [], [])
+    plan = _Plan([], {}, np.empty(0), [], [], CleanSamples())
+    clean, labels, infos = plan.clean, Counter(), Counter()
     chunk: list[SampleResult] = []
     stored = _StoredResults(config)
-    verify = hashes is not None
-    hashes = hashes or {}
     for row in conn.execute(f"SELECT {_ROW} FROM samples", (fingerprints.file, fingerprints.probe)):
         index = index_of.get(row[0])
         if index is None:
@@ -482,24 +499,35 @@ def _plan(
         matched[index] = 1
         if row[11] is not None:
             base_error[index] = row[11]
-        identity = _identity(sample, hashes.get(index))
-        file_ok = row[3] and row[1] == identity.stamp and (not verify or row[2] == identity.hash)
+        file_ok = row[3] and row[1] == files.stamps[index] and (not verify or row[2] == files.hashes[index])
         probe_ok = fingerprints.probe is None or (row[4] and row[5] == sample.label)
-        if file_ok and probe_ok:
-            chunk.append(stored.result(sample, row, identity))
-            if len(chunk) >= REUSE_CHUNK:
-                on_reused(chunk)
-                chunk = []
-        else:
+        if not (file_ok and probe_ok):
+            identity = files.identity(index)
             if file_ok and not verify:  # unchanged by its stamp: its stored hash still stands
                 identity = identity._replace(hash=row[2])
             plan.to_check.append(sample)
             plan.identities[index] = identity
+        elif row[6] is None and row[8] is None and files.images[index][0] is not None and not stored.label(sample)[1]:
+            clean.indices.append(index)
+            clean.magnitudes.append(row[9] if config.probe else None)
+            clean.losses.append(row[10] if config.probe else None)
+            labels[sample.label] += 1
+            infos[row[7]] += 1
+        else:
+            chunk.append(stored.result(sample, row, files.identity(index)))
+            if len(chunk) >= REUSE_CHUNK:
+                on_reused(chunk)
+                chunk = []
     if chunk:
         on_reused(chunk)
+    clean.file_stats = np.array([files.images[i] for i in clean.indices], dtype=np.int64).reshape(-1, 2)
+    clean.labels = Counter({(label, stored.labels[label][0]): count for label, count in labels.items()})
+    for text, count in infos.items():
+        info = stored.info(text)
+        clean.formats[info["format"], info["decoder"]] += count
     for index in (i for i, seen in enumerate(matched) if not seen):
         plan.to_check.append(samples[index])
-        plan.identities[index] = _identity(samples[index], hashes.get(index))
+        plan.identities[index] = files.identity(index)
     plan.to_check.sort(key=lambda s: s.index)
     plan.reused = len(samples) - len(plan.to_check)
     plan.base_error = np.frombuffer(base_error, dtype=np.int8)
@@ -594,8 +622,9 @@ def audit(
             if on_progress:
                 on_progress(collector.scanned, len(samples))
 
-        hashes = _hashes(samples, real_root) if verify_hashes else None
-        plan = _plan(conn, samples, index_of, config, fingerprints, hashes, progress)
+        files = _Files(samples, _hashes(samples, real_root) if verify_hashes else None)
+        plan = _plan(conn, samples, index_of, config, fingerprints, files, verify_hashes, progress)
+        collector.add_clean(plan.clean)
 
         def on_results(results: list[SampleResult]) -> None:
             with conn:

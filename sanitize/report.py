@@ -144,6 +144,18 @@ class Report:
         return "\n".join(lines)
 
 
+@dataclass
+class CleanSamples:
+    """Classification samples without findings (no mask), as columns for Collector.add_clean."""
+
+    indices: list[int] = field(default_factory=list)
+    magnitudes: list[float | None] = field(default_factory=list)
+    losses: list[float | None] = field(default_factory=list)
+    file_stats: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))  # size, mtime_ns
+    labels: Counter[tuple[str | None, int | None]] = field(default_factory=Counter)  # (text, class) -> samples
+    formats: Counter[tuple[str | None, str | None]] = field(default_factory=Counter)  # (format, decoder) -> samples
+
+
 class Collector:
     """Folds streamed batches of results into a Report without holding clean samples."""
 
@@ -190,6 +202,28 @@ class Collector:
                         self.class_counts[value] += 1  # segmentation: masks that hold the class
             self.formats[result.info.format or "unknown"] += 1
             self.decoders[result.info.decoder or "none"] += 1
+
+    def add_clean(self, clean: CleanSamples) -> None:
+        """Fold in samples known to have no finding, as columns: what `add` would do with their
+        SampleResults, without building one per sample (an audit reuses most of a dataset)."""
+        indices = np.asarray(clean.indices, dtype=np.intp)
+        self.scanned += len(indices)
+        self.magnitudes[indices] = np.asarray(clean.magnitudes, dtype=np.float64)  # None -> nan
+        self.file_stats[indices, :2] = clean.file_stats
+        losses = [loss for loss in clean.losses if loss is not None]
+        if losses:  # summed one by one, in order, as `add` sums them
+            self.loss_count += len(losses)
+            self.loss_sum = sum(losses, self.loss_sum)
+            self.loss_min = min(self.loss_min, *losses)
+            self.loss_max = max(self.loss_max, *losses)
+        for (label, label_index), count in clean.labels.items():
+            if label_index is not None:
+                self.class_counts[label_index] += count
+            elif label is not None:
+                self.ignored += count  # a clean sample's label without a class: the ignore label
+        for (format_, decoder), count in clean.formats.items():
+            self.formats[format_ or "unknown"] += count
+            self.decoders[decoder or "none"] += count
 
     def _class_name(self, index: int) -> str:
         """The folder name of an ImageFolder class, else the index (also past the folders)."""

@@ -13,11 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sanitize
 from sanitize import pipeline
-from sanitize.audit import _UPSERT, FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, _identity, _row
+from sanitize.audit import _UPSERT, FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, _Files, _row
 from sanitize.config import ScanConfig
 from tests.conftest import jpeg_bytes, photo, png_bytes
 from tests.segmentation_helpers import save, square_mask, write_pair
@@ -241,6 +242,49 @@ def test_num_classes_change_without_probe_reevaluates_labels_without_opening_fil
     assert probed.checked == 9 and probed.report.error_count == 9
 
 
+def report_files(out: Path) -> dict[str, object]:
+    """What an audit wrote to `out`, its summary without the entries that differ between any two runs."""
+    summary = json.loads((out / "summary.json").read_text())
+    for key in VOLATILE:
+        summary.pop(key)
+    summary["dataset"].pop("exclude")
+    return {name: (out / name).read_text() for name in ("findings.jsonl", "clean.txt")} | {"summary": summary}
+
+
+def test_a_reaudit_that_reuses_everything_writes_the_report_the_checking_audit_wrote(tmp_path, db):
+    """Reused clean results are folded in as columns (Collector.add_clean), the rest as results:
+    class counts, ignored labels, formats, decoders, probe losses and the dataset-wide scale
+    statistic must come out exactly as when every file was checked, with the probe on or off."""
+    lines = []
+    for i in range(24):
+        name, data = (f"{i}.png", png_bytes(photo(16, 16, seed=i))) if i % 2 else (f"{i}.jpg", jpeg_bytes(seed=i))
+        (tmp_path / name).write_bytes(data)
+        lines.append(f"{name} {255 if i % 5 == 0 else i % 3}\n")
+    (tmp_path / "deep.png").write_bytes(png_bytes(np.full((16, 16), 9000, np.uint16)))  # a scale outlier
+    (tmp_path / "page.jpg").write_bytes(NOT_AN_IMAGE)
+    (tmp_path / "train.txt").write_text("".join(lines) + "deep.png 1\npage.jpg 2\nmissing.jpg 0\n0.jpg 7\n")
+    options = {"num_classes": 3, "ignore_label": 255, "probe_scale": (1 / 255,)}
+    reports = {}
+    for probe in (True, False):
+        checked = run_audit(tmp_path / "train.txt", db, out=tmp_path / f"checked{probe}", probe=probe, **options)
+        reused = reports[probe] = run_audit(
+            tmp_path / "train.txt", db, out=tmp_path / f"reused{probe}", probe=probe, **options
+        )
+        assert (checked.checked, reused.checked, reused.reused) == (28, 0, 28)
+        assert report_files(tmp_path / f"reused{probe}") == report_files(tmp_path / f"checked{probe}")
+        db.unlink()  # the next round checks every file again, without the probe
+    summary = reports[True].report.summary
+    assert summary["classes"]["ignored"] == 5 and summary["formats"]["JPEG"] == 13
+    assert summary["probe"]["loss"]["count"] == 20 and reports[False].report.summary["probe"]["loss"]["count"] == 0
+    codes = {f"{r.path} {f.check}:{f.code}" for r in reports[True].report.flagged for f in r.findings}
+    assert codes == {
+        "deep.png probe:scale_outlier",
+        "page.jpg format:not_an_image",
+        "missing.jpg paths:missing",
+        "0.jpg label:out_of_range",
+    }
+
+
 def test_probe_and_file_options_invalidate_what_depends_on_them(listfile, db):
     assert run_audit(listfile, db, num_classes=3).checked == 9
     assert run_audit(listfile, db, num_classes=4).checked == 9  # probe results depend on num_classes
@@ -395,11 +439,12 @@ def test_cli_audit_on_a_locked_store_exits_2_with_one_line(folder, db, tmp_path)
 def _store_as_the_pipeline_would(db: Path, folder: Path, path: str, result_of) -> None:
     """Store `result_of(sample)` for the sample at `path`, as the audit stores each result the
     pipeline hands it (audit._row into _UPSERT, under the fingerprints the last audit recorded)."""
-    sample = next(s for s in sanitize.open_dataset(folder).samples if s.path == path)
+    samples = sanitize.open_dataset(folder).samples
+    sample = next(s for s in samples if s.path == path)
     with sqlite3.connect(db) as conn:
         (settings,) = conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         fingerprints = Fingerprints(**json.loads(settings)["fingerprints"])
-        conn.execute(_UPSERT, _row(result_of(sample), path, _identity(sample, None), fingerprints))
+        conn.execute(_UPSERT, _row(result_of(sample), path, _Files(samples, None).identity(sample.index), fingerprints))
 
 
 def _check_failed(sample: sanitize.Sample) -> sanitize.SampleResult:
