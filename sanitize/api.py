@@ -120,8 +120,9 @@ def scan(
     """Check every sample of a dataset and return the Report (also written to `out` if given).
 
     `options` are ScanConfig fields (ignore_label, allow_mismatch, formats, max_pixels, probe,
-    probe_scale, probe_mean). `scheduler` is None for a local cluster on this machine's cores,
-    "synchronous" to check in this process, or a Dask scheduler address.
+    probe_scale, probe_mean). `scheduler` is None for this machine's cores (a local Dask cluster,
+    or for at most pipeline.FORK_LIMIT samples processes forked from this one), "local" for a
+    local cluster always, "synchronous" to check in this process, or a Dask scheduler address.
 
     Segmentation: `source` a list file of `image mask` lines (recognised, or forced with
     task="segmentation"), or `images` and `masks` folders instead of `source`; `palette` a
@@ -151,8 +152,8 @@ def scan(
         if on_progress:
             on_progress(collector.scanned, total)
 
-    pipeline.run(dataset.samples, dataset.root, config, on_results, scheduler=scheduler, workers=workers)
-    runner = {"scheduler": scheduler or "local", "workers": workers}
+    checked_by = pipeline.run(dataset.samples, dataset.root, config, on_results, scheduler=scheduler, workers=workers)
+    runner = {"scheduler": scheduler, "workers": workers, "checked_by": checked_by}
     report = collector.finish(time.perf_counter() - started, runner)
     locate(report, dataset, path_column, exclude)
     if out is not None:

@@ -633,11 +633,15 @@ def audit(
                 )
             progress(results)
 
+        checked_by = None
         if plan.to_check:
-            pipeline.run(plan.to_check, dataset.root, config, on_results, scheduler=scheduler, workers=workers)
+            checked_by = pipeline.run(
+                plan.to_check, dataset.root, config, on_results, scheduler=scheduler, workers=workers
+            )
         runner = {
-            "scheduler": scheduler or "local",
+            "scheduler": scheduler,
             "workers": workers,
+            "checked_by": checked_by,
             "audit": {"db": str(db), "run": run_id, "checked": len(plan.to_check), "reused": plan.reused},
         }
         report = collector.finish(time.perf_counter() - started, runner)

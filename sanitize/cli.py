@@ -73,7 +73,10 @@ Scheduler = Annotated[
     str | None,
     typer.Option(
         envvar="DASK_SCHEDULER_ADDRESS",
-        help="Dask scheduler address (tcp://host:8786), or 'synchronous' for in-process. Default: a local cluster.",
+        help=(
+            "Dask scheduler address (tcp://host:8786), 'local' for a local cluster, or 'synchronous' for in-process."
+            " Default: a local cluster, or forked worker processes for at most 1,024 samples."
+        ),
     ),
 ]
 Workers = Annotated[int | None, typer.Option(help="Local worker processes. Default: one per core.")]

@@ -1,10 +1,12 @@
-"""The Dask pipeline on a real LocalCluster: batching, crash isolation, a clean environment."""
+"""The Dask pipeline on a real LocalCluster and forked workers: batching, crash isolation, a clean environment."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,11 +56,13 @@ def test_the_callers_environment_is_left_as_it_was(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x.jpg").write_bytes(jpeg_bytes())
     before = dict(os.environ)
-    sanitize.scan(tmp_path, workers=1)
+    report = sanitize.scan(tmp_path, workers=1, scheduler="local")
+    assert report.summary["runner"]["checked_by"] == "local cluster"
     assert dict(os.environ) == before
 
 
-def test_a_script_without_a_main_guard_runs_once(tmp_path):
+@pytest.mark.parametrize("scheduler", ["local", None])
+def test_a_script_without_a_main_guard_runs_once(tmp_path, scheduler):
     (tmp_path / "data" / "a").mkdir(parents=True)
     (tmp_path / "data" / "a" / "x.jpg").write_bytes(jpeg_bytes())
     script = tmp_path / "train.py"
@@ -66,16 +70,102 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
         "import sanitize\n"
         "with open('runs.log', 'a') as log:\n"
         "    log.write('ran\\n')\n"
-        "report = sanitize.scan('data', workers=2)\n"
-        "print('valid', report.valid)\n"
+        f"report = sanitize.scan('data', workers=2, scheduler={scheduler!r})\n"
+        "print('valid', report.valid, report.summary['runner']['checked_by'])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "valid True"
+    assert result.stdout.strip() == f"valid True {'forked' if scheduler is None else 'local cluster'}"
     assert (tmp_path / "runs.log").read_text() == "ran\n"
+
+
+def test_forked_workers_hand_back_the_batches_left_when_one_dies(tmp_path):
+    """One worker runs the batches in turn: the first is checked, the one with boom.jpg kills the
+    worker, and it and the batch after it come back unchecked."""
+    names = [f"{i}.jpg" for i in range(4)] + ["boom.jpg"] + [f"{i}.jpg" for i in range(4, 6)]
+    for name in names:
+        (tmp_path / name).write_bytes(jpeg_bytes())
+    samples = [Sample.under(tmp_path, i, name, "0") for i, name in enumerate(names)]
+    todo = [samples[:3], samples[3:5], samples[5:]]
+    results = []
+    left = pipeline.run_forked(todo, tmp_path, ScanConfig(num_classes=1), 1, results.extend, check_or_die)
+    assert [r.path for r in results] == ["0.jpg", "1.jpg", "2.jpg"] and all(not r.findings for r in results)
+    assert sorted(left, key=lambda batch: batch[0].index) == todo[1:]
+
+
+def test_a_small_run_is_forked_and_a_crash_there_is_isolated_on_a_local_cluster(tmp_path):
+    """In a fresh single-threaded process, as the CLI runs: the forked workers check the batches
+    until boom.jpg kills one; a local cluster then checks what was left and isolates boom.jpg."""
+    names = [f"{i}.jpg" for i in range(11)] + ["boom.jpg"]
+    for name in names:
+        (tmp_path / name).write_bytes(jpeg_bytes())
+    script = f"""
+import json
+from pathlib import Path
+from sanitize import pipeline
+from sanitize.config import ScanConfig
+from sanitize.types import Sample
+from tests.test_pipeline import check_or_die
+
+samples = [Sample.under({str(tmp_path)!r}, i, name, "0") for i, name in enumerate({names!r})]
+results = []
+used = pipeline.run(samples, Path({str(tmp_path)!r}), ScanConfig(num_classes=1), results.extend, task=check_or_die)
+print(json.dumps([used, sorted((r.path, [f.code for f in r.findings]) for r in results)]))
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    used, results = json.loads(done.stdout.splitlines()[-1])
+    assert used == "forked, local cluster"
+    assert results == sorted([name, ["crashed"] if name == "boom.jpg" else []] for name in names)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaps does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in "ZX"
+
+
+def test_forked_workers_die_with_the_process_that_forked_them(tmp_path):
+    """kill -9 of a scan or audit must not leave its forked workers waiting forever (holding the
+    files it had open, such as an audit store's lock)."""
+    script = f"""
+import os, time
+from pathlib import Path
+from sanitize import pipeline
+from sanitize.config import ScanConfig
+from sanitize.types import Sample
+
+def stall(samples, real_root, config):
+    Path({str(tmp_path)!r}, f"{{os.getpid()}}.pid").touch()
+    time.sleep(60)
+
+todo = [[Sample(i, "x.jpg", "x.jpg", "0")] for i in range(2)]
+pipeline.run_forked(todo, Path("."), ScanConfig(num_classes=1), 2, print, stall)
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = [int(pid_file.stem) for pid_file in tmp_path.glob("*.pid")]
+        assert len(workers) == 2 and all(map(_alive, workers))
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, workers))
 
 
 @pytest.mark.parametrize("workers", [0, -1])
