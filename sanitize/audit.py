@@ -351,12 +351,17 @@ class _Files:
 
     def __init__(self, samples: list[Sample], hashes: dict[int, str] | None) -> None:
         self.hashes = hashes or {}
-        self.images = [_stat(sample.file) for sample in samples]
-        self.masks = [None if sample.mask_file is None else _stat(sample.mask_file) for sample in samples]
-        self.stamps = [
-            f"{image[0]}:{image[1]}" if mask is None else f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}"
-            for image, mask in zip(self.images, self.masks, strict=True)
-        ]
+        self.images: list[Stat] = []
+        self.masks: list[Stat | None] = []
+        self.stamps: list[str] = []
+        for sample in samples:
+            image = _stat(sample.file)
+            mask = None if sample.mask_file is None else _stat(sample.mask_file)
+            self.images.append(image)
+            self.masks.append(mask)
+            self.stamps.append(
+                f"{image[0]}:{image[1]}" if mask is None else f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}"
+            )
 
     def identity(self, index: int) -> _Identity:
         return _Identity(self.stamps[index], self.hashes.get(index), self.images[index], self.masks[index])
@@ -485,9 +490,11 @@ def _plan(
     base_error = array("b", [-1]) * len(samples)
     matched = bytearray(len(samples))
     plan = _Plan([], {}, np.empty(0), [], [], CleanSamples())
-    clean, labels, infos = plan.clean, Counter(), Counter()
+    clean = plan.clean
     chunk: list[SampleResult] = []
     stored = _StoredResults(config)
+    stamps, images, label_of = files.stamps, files.images, stored.labels.get  # the loop runs once per sample
+    clean_rows = []
     for row in conn.execute(f"SELECT {_ROW} FROM samples", (fingerprints.file, fingerprints.probe)):
         index = index_of.get(row[0])
         if index is None:
@@ -499,7 +506,7 @@ def _plan(
         matched[index] = 1
         if row[11] is not None:
             base_error[index] = row[11]
-        file_ok = row[3] and row[1] == files.stamps[index] and (not verify or row[2] == files.hashes[index])
+        file_ok = row[3] and row[1] == stamps[index] and (not verify or row[2] == files.hashes[index])
         probe_ok = fingerprints.probe is None or (row[4] and row[5] == sample.label)
         if not (file_ok and probe_ok):
             identity = files.identity(index)
@@ -507,12 +514,14 @@ def _plan(
                 identity = identity._replace(hash=row[2])
             plan.to_check.append(sample)
             plan.identities[index] = identity
-        elif row[6] is None and row[8] is None and files.images[index][0] is not None and not stored.label(sample)[1]:
+        elif (
+            row[6] is None
+            and row[8] is None
+            and images[index][0] is not None
+            and not (label_of(sample.label) or stored.label(sample))[1]
+        ):
+            clean_rows.append(row)
             clean.indices.append(index)
-            clean.magnitudes.append(row[9] if config.probe else None)
-            clean.losses.append(row[10] if config.probe else None)
-            labels[sample.label] += 1
-            infos[row[7]] += 1
         else:
             chunk.append(stored.result(sample, row, files.identity(index)))
             if len(chunk) >= REUSE_CHUNK:
@@ -520,9 +529,12 @@ def _plan(
                 chunk = []
     if chunk:
         on_reused(chunk)
-    clean.file_stats = np.array([files.images[i] for i in clean.indices], dtype=np.int64).reshape(-1, 2)
+    clean.magnitudes = [row[9] for row in clean_rows] if config.probe else [None] * len(clean_rows)
+    clean.losses = [row[10] for row in clean_rows] if config.probe else [None] * len(clean_rows)
+    clean.file_stats = np.array([images[i] for i in clean.indices], dtype=np.int64).reshape(-1, 2)
+    labels = Counter(samples[i].label for i in clean.indices)
     clean.labels = Counter({(label, stored.labels[label][0]): count for label, count in labels.items()})
-    for text, count in infos.items():
+    for text, count in Counter(row[7] for row in clean_rows).items():
         info = stored.info(text)
         clean.formats[info["format"], info["decoder"]] += count
     for index in (i for i, seen in enumerate(matched) if not seen):

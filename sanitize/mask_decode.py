@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -57,7 +56,7 @@ def region_values(index_map: np.ndarray) -> tuple[int, ...]:
 
 def _load_npy(sample: Sample, info: ImageInfo) -> np.ndarray:
     """The mask array, loaded like an image array (allow_pickle=False), findings renamed `mask`."""
-    scratch = Loaded(replace(sample, file=sample.mask_file), info)
+    scratch = Loaded(sample._replace(file=sample.mask_file), info)
     try:
         load_npy(scratch)
     except Refused as refused:

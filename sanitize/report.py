@@ -6,6 +6,7 @@ one float per sample for the dataset-wide scale statistic, never a decoded image
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -31,6 +32,13 @@ EMPTY_CLASSES_SHOWN = 20
 
 
 def versions() -> dict[str, str]:
+    """The versions of Python and of the libraries that decide what a scan concludes."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> dict[str, str]:
+    """Read once per process: each package's metadata costs milliseconds to parse."""
     found = {"python": platform.python_version()}
     for package in ("sanitize", "pillow", "numpy", "dask", "distributed", "simplejpeg"):
         try:

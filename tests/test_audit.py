@@ -449,7 +449,7 @@ def _store_as_the_pipeline_would(db: Path, folder: Path, path: str, result_of) -
 
 def _check_failed(sample: sanitize.Sample) -> sanitize.SampleResult:
     """A real internal:check_failed: check_batch catching a check that raised (here on a missing file object)."""
-    (result,) = pipeline.check_batch([dataclasses.replace(sample, file=None)], Path("/"), ScanConfig(num_classes=2))
+    (result,) = pipeline.check_batch([sample._replace(file=None)], Path("/"), ScanConfig(num_classes=2))
     return result
 
 

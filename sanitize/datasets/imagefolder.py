@@ -15,6 +15,9 @@ from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.types import Sample
 
+#: A file is a sample when its name ends with one of these, in any case (torchvision's rule).
+SAMPLE_SUFFIXES = tuple(EXTENSION_FORMATS)
+
 
 def _is_excluded(directory: Path, exclude: tuple[Path, ...]) -> bool:
     real = Path(os.path.realpath(directory))
@@ -33,7 +36,7 @@ def sample_files(root: Path, class_dir: Path, exclude: tuple[Path, ...]) -> list
         seen.add(real)
         dirs.sort()
         rel_dir = Path(current).relative_to(root).as_posix()
-        found.extend(f"{rel_dir}/{name}" for name in files if os.path.splitext(name)[1].lower() in EXTENSION_FORMATS)
+        found.extend(f"{rel_dir}/{name}" for name in files if name.lower().endswith(SAMPLE_SUFFIXES))
     return sorted(found)
 
 
@@ -48,7 +51,8 @@ def read(root: Path, *, exclude: tuple[Path, ...] = ()) -> Dataset:
     if not class_dirs:
         raise SanitizeError(f"{root} has no class folders (expected ImageFolder: root/<class>/<file>)")
     samples: list[Sample] = []
+    base = os.fspath(root)  # once, not per sample
     for label, name in enumerate(class_dirs):
         for rel in sample_files(root, root / name, exclude):
-            samples.append(Sample.under(root, len(samples), rel, str(label)))
+            samples.append(Sample.under(base, len(samples), rel, str(label)))
     return Dataset("imagefolder", root, root, samples, class_names=class_dirs)
