@@ -38,6 +38,7 @@ import sanitize
 
 CLASSES = 4
 VARIANTS = 256
+RUNNERS = ["local", "scheduler", "synchronous"]
 
 
 def images(side: int) -> list[tuple[str, bytes]]:
@@ -147,6 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="number of images (at least 20,000 for the issue)")
     parser.add_argument("--side", type=int, default=32, help="image width and height in pixels")
+    parser.add_argument("--runners", nargs="+", choices=RUNNERS, default=RUNNERS, help="which runners to time")
     parser.add_argument("--one", nargs=4, metavar=("ROOT", "DB", "OUT", "SCHEDULER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -158,14 +160,17 @@ def main() -> None:
         paths = make_dataset(root, args.n, args.side)
         generated = time.perf_counter() - started
         print(f"{args.n:,} images of {args.side}x{args.side} generated in {generated:.1f} s; {os.cpu_count()} cores")
-        for name in ("local", "scheduler", "synchronous"):
+        for name in args.runners:
             (Path(tmp) / name).mkdir()
-        report("local", three_audits(root, paths, Path(tmp) / "local", None))
-        with subprocess.Popen([sys.executable, "-c", STANDING_CLUSTER], stdin=PIPE, stdout=PIPE, text=True) as cluster:
-            address = cluster.stdout.readline().strip()
-            report("scheduler", three_audits(root, paths, Path(tmp) / "scheduler", address))
-            cluster.stdin.close()
-        report("synchronous", three_audits(root, paths, Path(tmp) / "synchronous", "synchronous"))
+            if name == "scheduler":
+                with subprocess.Popen(
+                    [sys.executable, "-c", STANDING_CLUSTER], stdin=PIPE, stdout=PIPE, text=True
+                ) as cluster:
+                    address = cluster.stdout.readline().strip()
+                    report(name, three_audits(root, paths, Path(tmp) / name, address))
+                    cluster.stdin.close()
+            else:
+                report(name, three_audits(root, paths, Path(tmp) / name, None if name == "local" else name))
 
 
 if __name__ == "__main__":
