@@ -196,12 +196,15 @@ def test_deleted_files_are_removed_from_the_store_and_reported_once(folder, db):
 
 
 def test_new_broken_file_fails_the_cli_audit_and_history_lists_every_run(folder, db, tmp_path):
-    first = run_cli("audit", str(folder), "--db", str(db), "--workers", "1", "--out", "rep", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr  # a local Dask cluster, as scan's default
+    cluster = ("--scheduler", "local", "--workers", "1", "--out", "rep")
+    first = run_cli("audit", str(folder), "--db", str(db), *cluster, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert json.loads((tmp_path / "rep" / "summary.json").read_text())["runner"]["checked_by"] == "local cluster"
     (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
-    synchronous = ("--scheduler", "synchronous", "--out", "rep")
-    second = run_cli("audit", "run", str(folder), "--db", str(db), "--fail-on", "new", *synchronous, cwd=tmp_path)
+    second = run_cli("audit", "run", str(folder), "--db", str(db), "--fail-on", "new", "--out", "rep", cwd=tmp_path)
     assert second.returncode == 1, second.stderr
+    assert json.loads((tmp_path / "rep" / "summary.json").read_text())["runner"]["checked_by"] == "forked"
+    synchronous = ("--scheduler", "synchronous", "--out", "rep")
     assert "newly failing: dog/bad.jpg  format:not_an_image" in second.stdout
     diff = json.loads((tmp_path / "rep" / "diff.json").read_text())
     assert diff["added"] == ["dog/bad.jpg"] and diff["newly_failing"][0]["path"] == "dog/bad.jpg"
