@@ -78,7 +78,7 @@ DECODER_PACKAGES = ("sanitize", "pillow", "numpy", "simplejpeg")
 #: Findings of a check that failed instead of judging the file (pipeline.crashed_result, check_batch's
 #: internal error): often a one-off, so their row gets no file fingerprint and every audit checks again.
 UNSETTLED = {("decode", "crashed"), ("internal", "check_failed")}
-#: Stored results turned back into SampleResults per Collector.add call.
+#: Stored results reused per Collector.add or add_clean call.
 REUSE_CHUNK = 4096
 
 _SCHEMA = """
@@ -346,25 +346,12 @@ def _hashes(samples: list[Sample], real_root: Path) -> dict[int, str]:
         return dict(zip((s.index for s in samples), found, strict=True))
 
 
-class _Files:
-    """Every sample's files as this audit found them (one stat each), before any check read them."""
-
-    def __init__(self, samples: list[Sample], hashes: dict[int, str] | None) -> None:
-        self.hashes = hashes or {}
-        self.images: list[Stat] = []
-        self.masks: list[Stat | None] = []
-        self.stamps: list[str] = []
-        for sample in samples:
-            image = _stat(sample.file)
-            mask = None if sample.mask_file is None else _stat(sample.mask_file)
-            self.images.append(image)
-            self.masks.append(mask)
-            self.stamps.append(
-                f"{image[0]}:{image[1]}" if mask is None else f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}"
-            )
-
-    def identity(self, index: int) -> _Identity:
-        return _Identity(self.stamps[index], self.hashes.get(index), self.images[index], self.masks[index])
+def _identity(sample: Sample, content_hash: str | None) -> _Identity:
+    image = _stat(sample.file)
+    if sample.mask_file is None:
+        return _Identity(f"{image[0]}:{image[1]}", content_hash, image, None)
+    mask = _stat(sample.mask_file)
+    return _Identity(f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}", content_hash, image, mask)
 
 
 def _info_json(info: ImageInfo, stat: Stat | None) -> dict[str, Any]:
@@ -432,6 +419,23 @@ class _StoredResults:
             info = self.infos[text] = json.loads(text)
         return info
 
+    def clean(self, found: list[tuple[Sample, tuple, Stat]]) -> CleanSamples:
+        """(sample, row, stat of its file) of reused results without findings, as columns."""
+        probe = self.config.probe
+        labels = Counter(sample.label for sample, _, _ in found)
+        formats: Counter[tuple[str | None, str | None]] = Counter()
+        for text, count in Counter(row[7] for _, row, _ in found).items():
+            info = self.info(text)
+            formats[info["format"], info["decoder"]] += count
+        return CleanSamples(
+            indices=[sample.index for sample, _, _ in found],
+            magnitudes=[row[9] if probe else None for _, row, _ in found],
+            losses=[row[10] if probe else None for _, row, _ in found],
+            file_stats=np.array([stat for _, _, stat in found], dtype=np.int64).reshape(-1, 2),
+            labels=Counter({(label, self.labels[label][0]): count for label, count in labels.items()}),
+            formats=formats,
+        )
+
     def result(self, sample: Sample, row: tuple, identity: _Identity) -> SampleResult:
         label_index, label_findings = self.label(sample)
         info = self.info(row[7])
@@ -473,7 +477,6 @@ class _Plan:
     base_error: np.ndarray  # per sample: -1 not in the last completed audit, 0 clean, 1 errors
     gone: list[str]  # store keys no longer in the dataset
     removed: list[str]  # their paths, for those in the last completed audit
-    clean: CleanSamples  # reused results without findings, for Collector.add_clean
     reused: int = 0
 
 
@@ -483,21 +486,22 @@ def _plan(
     index_of: dict[str, int],
     config: ScanConfig,
     fingerprints: Fingerprints,
-    files: _Files,
-    verify: bool,
+    hashes: dict[int, str] | None,
     on_reused: Callable[[list[SampleResult]], None],
+    on_clean: Callable[[CleanSamples], None],
 ) -> _Plan:
-    """One pass over the store. Stored results that still hold are reused: those with findings (or
-    a mask) go to `on_reused` as SampleResults, in chunks; clean ones are gathered as columns, the
-    common case made cheap (building a SampleResult per clean sample cost more than its stat)."""
+    """One pass over the store. Stored results that still hold are reused, in chunks: those
+    without findings (or a mask) go to `on_clean` as columns, the common case made cheap
+    (building a SampleResult per clean sample cost more than its stat), the rest to `on_reused`."""
     base_error = array("b", [-1]) * len(samples)
     matched = bytearray(len(samples))
-    plan = _Plan([], {}, np.empty(0), [], [], CleanSamples())
-    clean = plan.clean
+    plan = _Plan([], {}, np.empty(0), [], [])
     chunk: list[SampleResult] = []
+    clean: list[tuple[Sample, tuple, Stat]] = []
     stored = _StoredResults(config)
-    stamps, images, label_of = files.stamps, files.images, stored.labels.get  # the loop runs once per sample
-    clean_rows = []
+    label_of = stored.labels.get  # the loop runs once per sample
+    verify = hashes is not None
+    hashes = hashes or {}
     for row in conn.execute(f"SELECT {_ROW} FROM samples", (fingerprints.file, fingerprints.probe)):
         index = index_of.get(row[0])
         if index is None:
@@ -509,10 +513,10 @@ def _plan(
         matched[index] = 1
         if row[11] is not None:
             base_error[index] = row[11]
-        file_ok = row[3] and row[1] == stamps[index] and (not verify or row[2] == files.hashes[index])
+        identity = _identity(sample, hashes.get(index))
+        file_ok = row[3] and row[1] == identity.stamp and (not verify or row[2] == identity.hash)
         probe_ok = fingerprints.probe is None or (row[4] and row[5] == sample.label)
         if not (file_ok and probe_ok):
-            identity = files.identity(index)
             if file_ok and not verify:  # unchanged by its stamp: its stored hash still stands
                 identity = identity._replace(hash=row[2])
             plan.to_check.append(sample)
@@ -520,29 +524,25 @@ def _plan(
         elif (
             row[6] is None
             and row[8] is None
-            and images[index][0] is not None
+            and identity.image[0] is not None
             and not (label_of(sample.label) or stored.label(sample))[1]
         ):
-            clean_rows.append(row)
-            clean.indices.append(index)
+            clean.append((sample, row, identity.image))
+            if len(clean) >= REUSE_CHUNK:
+                on_clean(stored.clean(clean))
+                clean = []
         else:
-            chunk.append(stored.result(sample, row, files.identity(index)))
+            chunk.append(stored.result(sample, row, identity))
             if len(chunk) >= REUSE_CHUNK:
                 on_reused(chunk)
                 chunk = []
+    if clean:
+        on_clean(stored.clean(clean))
     if chunk:
         on_reused(chunk)
-    clean.magnitudes = [row[9] for row in clean_rows] if config.probe else [None] * len(clean_rows)
-    clean.losses = [row[10] for row in clean_rows] if config.probe else [None] * len(clean_rows)
-    clean.file_stats = np.array([images[i] for i in clean.indices], dtype=np.int64).reshape(-1, 2)
-    labels = Counter(samples[i].label for i in clean.indices)
-    clean.labels = Counter({(label, stored.labels[label][0]): count for label, count in labels.items()})
-    for text, count in Counter(row[7] for row in clean_rows).items():
-        info = stored.info(text)
-        clean.formats[info["format"], info["decoder"]] += count
     for index in (i for i, seen in enumerate(matched) if not seen):
         plan.to_check.append(samples[index])
-        plan.identities[index] = files.identity(index)
+        plan.identities[index] = _identity(samples[index], hashes.get(index))
     plan.to_check.sort(key=lambda s: s.index)
     plan.reused = len(samples) - len(plan.to_check)
     plan.base_error = np.frombuffer(base_error, dtype=np.int8)
@@ -637,9 +637,13 @@ def audit(
             if on_progress:
                 on_progress(collector.scanned, len(samples))
 
-        files = _Files(samples, _hashes(samples, real_root) if verify_hashes else None)
-        plan = _plan(conn, samples, index_of, config, fingerprints, files, verify_hashes, progress)
-        collector.add_clean(plan.clean)
+        def reused_clean(clean: CleanSamples) -> None:
+            collector.add_clean(clean)
+            if on_progress:
+                on_progress(collector.scanned, len(samples))
+
+        hashes = _hashes(samples, real_root) if verify_hashes else None
+        plan = _plan(conn, samples, index_of, config, fingerprints, hashes, progress, reused_clean)
 
         def on_results(results: list[SampleResult]) -> None:
             with conn:

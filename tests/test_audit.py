@@ -18,7 +18,7 @@ import pytest
 
 import sanitize
 from sanitize import pipeline
-from sanitize.audit import _UPSERT, FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, _Files, _row
+from sanitize.audit import _UPSERT, FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, _identity, _row
 from sanitize.config import ScanConfig
 from tests.conftest import jpeg_bytes, photo, png_bytes
 from tests.segmentation_helpers import save, square_mask, write_pair
@@ -442,12 +442,11 @@ def test_cli_audit_on_a_locked_store_exits_2_with_one_line(folder, db, tmp_path)
 def _store_as_the_pipeline_would(db: Path, folder: Path, path: str, result_of) -> None:
     """Store `result_of(sample)` for the sample at `path`, as the audit stores each result the
     pipeline hands it (audit._row into _UPSERT, under the fingerprints the last audit recorded)."""
-    samples = sanitize.open_dataset(folder).samples
-    sample = next(s for s in samples if s.path == path)
+    sample = next(s for s in sanitize.open_dataset(folder).samples if s.path == path)
     with sqlite3.connect(db) as conn:
         (settings,) = conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         fingerprints = Fingerprints(**json.loads(settings)["fingerprints"])
-        conn.execute(_UPSERT, _row(result_of(sample), path, _Files(samples, None).identity(sample.index), fingerprints))
+        conn.execute(_UPSERT, _row(result_of(sample), path, _identity(sample, None), fingerprints))
 
 
 def _check_failed(sample: sanitize.Sample) -> sanitize.SampleResult:
