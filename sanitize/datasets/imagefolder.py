@@ -51,8 +51,10 @@ def read(root: Path, *, exclude: tuple[Path, ...] = ()) -> Dataset:
     if not class_dirs:
         raise SanitizeError(f"{root} has no class folders (expected ImageFolder: root/<class>/<file>)")
     samples: list[Sample] = []
-    base = os.fspath(root)  # once, not per sample
+    base = os.fspath(root)
     for label, name in enumerate(class_dirs):
-        for rel in sample_files(root, root / name, exclude):
-            samples.append(Sample.under(base, len(samples), rel, str(label)))
+        text, first = str(label), len(samples)
+        # what Sample.under builds, inlined: `rel` is relative, and this loop runs once per file
+        files = sample_files(root, root / name, exclude)
+        samples.extend(Sample(i, rel, f"{base}/{rel}", text) for i, rel in enumerate(files, first))
     return Dataset("imagefolder", root, root, samples, class_names=class_dirs)
