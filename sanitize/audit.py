@@ -7,7 +7,8 @@ it needs cannot be reused. What each kind of result depends on, and so when it i
 - file results (paths, decode, format, finite and mask findings; image and mask info, mask
   values): the file's size and mtime_ns, and its mask's (and their blake2b hashes with
   `verify_hashes`), the dataset root, the versions of sanitize, Pillow, numpy and simplejpeg,
-  and FILE_FIELDS of the configuration (allow_mismatch, formats, max_pixels, task, palette);
+  and FILE_FIELDS of the configuration (allow_mismatch, formats, max_pixels, max_file_bytes, task,
+  palette);
   for segmentation also MASK_FIELDS (num_classes, ignore_label, normalization), because the
   mask checks judge the mask's pixels. Reused while all of these are unchanged.
 - label results of classification (label findings, class index): the label text, num_classes
@@ -59,7 +60,7 @@ from sanitize.types import Finding, ImageInfo, Loaded, Sample, SampleResult
 
 SCHEMA_VERSION = "1"
 #: ScanConfig fields the file results depend on.
-FILE_FIELDS = ("allow_mismatch", "formats", "max_pixels", "task", "palette")
+FILE_FIELDS = ("allow_mismatch", "formats", "max_pixels", "max_file_bytes", "task", "palette")
 #: ScanConfig fields the mask checks depend on: part of the file results of segmentation.
 MASK_FIELDS = ("num_classes", "ignore_label", "normalization")
 #: ScanConfig fields the probe results depend on (besides the pixels and the label text).

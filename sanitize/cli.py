@@ -91,6 +91,9 @@ LabelColumn = Annotated[str, typer.Option(help="CSV column holding the label.")]
 AllowMismatch = Annotated[bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")]
 Formats = Annotated[str | None, typer.Option(help="Allowed formats, comma-separated (e.g. JPEG,PNG).")]
 MaxPixels = Annotated[int | None, typer.Option(help="Decompression-bomb limit in pixels (default: Pillow's).")]
+MaxFileBytes = Annotated[
+    int | None, typer.Option(help="Files larger than this are not read: decode:too_large (default: 1 GiB).")
+]
 Probe = Annotated[bool, typer.Option(help="Run the softmax probe forward pass.")]
 Scale = Annotated[str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")]
 Mean = Annotated[str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")]
@@ -137,8 +140,9 @@ def _scan_arguments(params: dict[str, Any]) -> dict[str, Any]:
     arguments["exclude"] = tuple(params["exclude"] or ())
     if params["formats"]:
         arguments["formats"] = tuple(f.strip().upper() for f in params["formats"].split(",") if f.strip())
-    if params["max_pixels"] is not None:
-        arguments["max_pixels"] = params["max_pixels"]
+    for limit in ("max_pixels", "max_file_bytes"):
+        if params[limit] is not None:
+            arguments[limit] = params[limit]
     arguments["probe_scale"] = _floats(params["scale"], "--scale")
     if params["mean"] is not None:
         arguments["probe_mean"] = _floats(params["mean"], "--mean")
@@ -157,6 +161,7 @@ def scan(
     allow_mismatch: AllowMismatch = False,
     formats: Formats = None,
     max_pixels: MaxPixels = None,
+    max_file_bytes: MaxFileBytes = None,
     probe: Probe = True,
     scale: Scale = None,
     mean: Mean = None,
@@ -223,6 +228,7 @@ def audit_run(
     allow_mismatch: AllowMismatch = False,
     formats: Formats = None,
     max_pixels: MaxPixels = None,
+    max_file_bytes: MaxFileBytes = None,
     probe: Probe = True,
     scale: Scale = None,
     mean: Mean = None,

@@ -52,6 +52,9 @@ class ScanConfig:
     allow_mismatch: bool = False
     formats: tuple[str, ...] = ALL_FORMATS
     max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485
+    #: A file larger than this is not read (memory-mapped .npy arrays excepted): at Pillow's
+    #: pixel limit even 16-bit RGBA without compression stays under it.
+    max_file_bytes: int = 1 << 30
     probe: bool = True
     probe_scale: tuple[float, ...] | None = None
     probe_mean: tuple[float, ...] = (0.0,)
@@ -71,6 +74,8 @@ class ScanConfig:
             raise SanitizeError(f"--num-classes must be from 1 to {MAX_CLASSES:,}, got {self.num_classes}")
         if self.max_pixels < 1:
             raise SanitizeError(f"--max-pixels must be at least 1, got {self.max_pixels}")
+        if self.max_file_bytes < 1:
+            raise SanitizeError(f"--max-file-bytes must be at least 1, got {self.max_file_bytes}")
         for name, values in (("--scale", self.probe_scale or (1.0,)), ("--mean", self.probe_mean)):
             if len(values) not in (1, 3):
                 raise SanitizeError(f"{name} takes one value or three (one per channel), got {len(values)}")

@@ -217,6 +217,14 @@ def record_stat(handle: BinaryIO, info: ImageInfo) -> None:
     info.size, info.mtime_ns = stat.st_size, stat.st_mtime_ns
 
 
+def oversized(info: ImageInfo, config: ScanConfig) -> str | None:
+    """Why a file is not read whole (it is over config.max_file_bytes), or None: a multi-GB file
+    on a sample path would otherwise be read into a worker's memory before any check."""
+    if info.size is not None and info.size > config.max_file_bytes:
+        return f"{info.size:,} bytes, over --max-file-bytes {config.max_file_bytes:,}: not read"
+    return None
+
+
 def load(sample: Sample, config: ScanConfig) -> Loaded:
     """Read and decode one sample; every problem becomes a finding on the result."""
     loaded = Loaded(sample, ImageInfo(), opened=True)
@@ -228,6 +236,8 @@ def load(sample: Sample, config: ScanConfig) -> Loaded:
             if loaded.info.format == "NPY":
                 load_npy(loaded)
                 return loaded
+            if reason := oversized(loaded.info, config):
+                raise Refused(error("decode", "too_large", reason))
             data = head + handle.read()
     except Refused as refused:
         loaded.findings.append(refused.finding)

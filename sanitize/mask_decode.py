@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from sanitize.config import IMAGE_FORMATS, ScanConfig
-from sanitize.decode import Refused, load_npy, record_stat
+from sanitize.decode import Refused, load_npy, oversized, record_stat
 from sanitize.palette import apply_palette
 from sanitize.sniff import HEAD_SIZE, NOT_AN_IMAGE_SUFFIX, is_image_format, sniff
 from sanitize.types import ImageInfo, Loaded, LoadedMask, Sample, error
@@ -147,13 +147,16 @@ def load_mask(loaded: Loaded, config: ScanConfig) -> None:
             record_stat(handle, info)
             head = handle.read(HEAD_SIZE)
             info.format = sniff(head)
-            data = b"" if info.format == "NPY" else head + handle.read()
+            too_large = oversized(info, config) if info.format != "NPY" else None
+            data = b"" if info.format == "NPY" or too_large else head + handle.read()
     except OSError as exc:
         loaded.findings.append(error("mask", "unreadable", f"cannot read the mask: {exc.strerror or exc}"))
         return
     try:
         if not head:
             raise Refused(error("mask", "empty", "the mask is a zero-byte file"))
+        if too_large:
+            raise Refused(error("mask", "too_large", f"the mask is {too_large}"))
         if info.format is not None and not is_image_format(info.format):
             content = info.format.removesuffix(NOT_AN_IMAGE_SUFFIX).strip()
             raise Refused(error("mask", "not_an_image", f"the mask is not an image: its content is {content}"))

@@ -70,6 +70,7 @@ def test_broken_sample_exits_1_and_max_errors_tolerates_it(folder, tmp_path):
         (["scan", "list.txt", "--num-classes", "2", "--scale", "nan"], "error: --scale values must be finite"),
         (["scan", "list.txt", "--num-classes", "2", "--scale", "0"], "error: --scale 0 would blank every input"),
         (["scan", "list.txt", "--num-classes", "2", "--formats", ","], "error: --formats names no format"),
+        (["scan", "list.txt", "--num-classes", "2", "--max-file-bytes", "0"], "error: --max-file-bytes must be at"),
         (["scan", "list.txt", "--num-classes", "2", "--out", "list.txt"], "error: cannot create the report folder"),
         (["scan", "list.txt", "--num-classes", "2", "--out", "/proc/nope"], "error: cannot create the report folder"),
     ],

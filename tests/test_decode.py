@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from sanitize.config import ScanConfig
-from sanitize.decode import is_benign_jpeg_warning
+from sanitize.decode import is_benign_jpeg_warning, load
+from sanitize.types import Sample
 from tests.conftest import (
     bomb_png,
     codes,
@@ -159,6 +160,22 @@ def test_bomb_limit_is_configurable(load_bytes):
     loaded = load_bytes(data, "small.png", cfg=ScanConfig(num_classes=3, max_pixels=5_000))
     assert codes(loaded.findings) == {"decode:decompression_bomb"}
     assert load_bytes(data, "small2.png").findings == []
+
+
+def test_a_file_over_the_size_limit_is_never_read(tmp_path, load_bytes):
+    """A sparse file of 1 GiB + 1 byte of zeros: read, it would be `unidentified` (after a GiB of
+    reading); over the default --max-file-bytes, only its size is looked at."""
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as handle:
+        handle.truncate((1 << 30) + 1)
+    loaded = load(Sample(0, "huge.png", str(huge), "0"), ScanConfig(num_classes=3))
+    assert codes(loaded.findings) == {"decode:too_large"}
+    assert "1,073,741,825 bytes, over --max-file-bytes 1,073,741,824" in loaded.findings[0].message
+    data = jpeg_bytes()
+    assert codes(load_bytes(data, "a.jpg", cfg=ScanConfig(num_classes=3, max_file_bytes=len(data) - 1)).findings) == {
+        "decode:too_large"
+    }
+    assert load_bytes(data, "b.jpg", cfg=ScanConfig(num_classes=3, max_file_bytes=len(data))).findings == []
 
 
 def test_jpeg_bomb_is_refused_from_the_header(load_bytes):

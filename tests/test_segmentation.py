@@ -139,6 +139,17 @@ def test_missing_mask_and_broken_image_are_both_reported(tmp_path):
     }
 
 
+def test_a_mask_over_the_size_limit_is_never_read(tmp_path):
+    line = write_pair(tmp_path, "a", square_mask())
+    mask = tmp_path / "masks" / "a.png"
+    with open(mask, "r+b") as handle:  # a valid PNG head, then a sparse GiB
+        handle.truncate((1 << 30) + 1)
+    (tmp_path / "list.txt").write_text(line)
+    report = sanitize.scan(tmp_path / "list.txt", num_classes=3, **SYNC)
+    assert flagged_codes(report) == {"images/a.jpg": {"mask:too_large"}}
+    assert report.flagged[0].mask_info.size == (1 << 30) + 1
+
+
 def test_folder_pairs_with_suffixes_and_a_missing_mask(tmp_path):
     for city, stem, value in (("aachen", "aachen_01", 1), ("bonn", "bonn_02", 300)):
         save(tmp_path / "leftImg8bit" / city / f"{stem}_leftImg8bit.png", photo())
