@@ -30,6 +30,14 @@ EXTENSION_FORMATS = {
     ".npy": "NPY",
 }
 
+
+def sample_suffix(name: str) -> str:
+    """A file name's extension, lower-case, by pathlib's rule (".jpg" alone has none): the one
+    rule for which files an ImageFolder lists and what format a name promises."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
+
 #: What a sample's label is: one class per image, or a class per pixel (a mask).
 TASKS = ("classification", "segmentation")
 #: How a per-pixel loss is divided (Caffe's NormalizationMode): by the non-ignored pixels

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+import sanitize
 from sanitize.datasets import open_dataset
 from sanitize.errors import SanitizeError
+from tests.conftest import jpeg_bytes
 
 
 def test_imagefolder_class_index_is_sorted_folder_position(tmp_path):
@@ -109,3 +111,14 @@ def test_imagefolder_takes_netpbm_files_like_torchvision(tmp_path):
     for name in ("x.ppm", "y.PGM", "z.txt"):
         (tmp_path / "a" / name).write_bytes(b"x")
     assert [s.path for s in open_dataset(tmp_path).samples] == ["a/x.ppm", "a/y.PGM"]
+
+
+def test_imagefolder_lists_only_names_whose_extension_the_format_check_accepts(tmp_path):
+    """One rule (pathlib's suffix) for what is listed and what a name promises: a hidden file
+    named just `.jpg` has no extension, so it is not a sample (it would fail as one)."""
+    (tmp_path / "a").mkdir()
+    for name in (".jpg", "..jpg", ".x.jpg", "y.JPEG", "jpg", "z."):
+        (tmp_path / "a" / name).write_bytes(jpeg_bytes())
+    report = sanitize.scan(tmp_path, scheduler="synchronous")
+    assert [s.path for s in report.samples] == ["a/..jpg", "a/.x.jpg", "a/y.JPEG"]
+    assert report.valid, report.render()

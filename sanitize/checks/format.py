@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from sanitize.config import EXTENSION_FORMATS, ScanConfig
+from sanitize.config import EXTENSION_FORMATS, ScanConfig, sample_suffix
 from sanitize.sniff import NOT_AN_IMAGE_SUFFIX, is_image_format
 from sanitize.types import Finding, Loaded, Severity, error
 
@@ -14,7 +14,7 @@ def check_format(loaded: Loaded, config: ScanConfig) -> list[Finding]:
     if not loaded.opened:
         return []
     detected = loaded.info.format
-    suffix = PurePosixPath(loaded.sample.path).suffix.lower()
+    suffix = sample_suffix(PurePosixPath(loaded.sample.path).name)
     expected = EXTENSION_FORMATS.get(suffix)
     if expected is None:
         shown = suffix or "no extension"

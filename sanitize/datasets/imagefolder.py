@@ -10,13 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sanitize.config import EXTENSION_FORMATS
+from sanitize.config import EXTENSION_FORMATS, sample_suffix
 from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.types import Sample
-
-#: A file is a sample when its name ends with one of these, in any case (torchvision's rule).
-SAMPLE_SUFFIXES = tuple(EXTENSION_FORMATS)
 
 
 def _is_excluded(directory: Path, exclude: tuple[Path, ...]) -> bool:
@@ -36,7 +33,7 @@ def sample_files(root: Path, class_dir: Path, exclude: tuple[Path, ...]) -> list
         seen.add(real)
         dirs.sort()
         rel_dir = Path(current).relative_to(root).as_posix()
-        found.extend(f"{rel_dir}/{name}" for name in files if name.lower().endswith(SAMPLE_SUFFIXES))
+        found.extend(f"{rel_dir}/{name}" for name in files if sample_suffix(name) in EXTENSION_FORMATS)
     return sorted(found)
 
 
