@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
@@ -207,17 +208,22 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
 
 
 def forking_is_safe() -> bool:
-    """fork() is how Linux starts a process, and it is safe while this process runs a single
-    thread: a thread holding a lock at the fork would leave it held forever in the child."""
+    """fork() is how Linux starts a process, and it is safe while no other Python thread runs: a
+    thread holding a lock at the fork would leave it held forever in the child. (Native threads
+    are not seen; numpy's OpenBLAS pool, always there, re-initialises itself in a forked child.)"""
     return sys.platform == "linux" and threading.active_count() == 1
 
 
-def _die_with_parent(parent: int) -> None:
-    """A forked worker is killed when the process that forked it dies, even by kill -9, instead
-    of waiting forever for work (and holding the files its parent had open, e.g. an audit's lock)."""
+def _start_forked_worker(parent: int) -> None:
+    """A forked worker dies with the process that forked it, even by kill -9 (instead of waiting
+    forever for work, holding the files its parent had open, e.g. an audit's lock), and does not
+    run the caller's signal handlers: SIGTERM (how the pool stops a worker) kills it, SIGINT is
+    the caller's to handle."""
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before prctl
         os._exit(1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_forked(
@@ -229,16 +235,23 @@ def run_forked(
     task: Task = check_batch,
 ) -> list[list[Sample]]:
     """Check every batch as `task` in worker processes forked from this one; return the batches
-    left unchecked because a worker died (which of the running batches killed it is unknown)."""
+    left unchecked because a worker died (which of the running batches killed it is unknown), or
+    all of them if no worker could be forked (e.g. no memory for it)."""
     if not todo:
         return []
     context = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(
-        min(workers, len(todo)), mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+        min(workers, len(todo)), mp_context=context, initializer=_start_forked_worker, initargs=(os.getpid(),)
     )
+    try:
+        with warnings.catch_warnings():  # Python >= 3.12 warns of any thread at a fork; see forking_is_safe
+            warnings.filterwarnings("ignore", r".*multi-threaded, use of fork\(\)", DeprecationWarning)
+            futures = {pool.submit(task, batch, real_root, config): batch for batch in todo}  # forks here
+    except OSError:
+        pool.shutdown(wait=False, cancel_futures=True)
+        return todo
     left = []
     try:
-        futures = {pool.submit(task, batch, real_root, config): batch for batch in todo}
         for future in as_completed(futures):
             try:
                 results = future.result()
@@ -246,9 +259,21 @@ def run_forked(
                 left.append(futures[future])
                 continue
             on_results(results)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # on_results failed, or Ctrl-C: stop now, not after the batches under way
+        _kill_workers(pool)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return left
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes (ProcessPoolExecutor has no public way before Python 3.14)."""
+    if hasattr(pool, "kill_workers"):
+        pool.kill_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
 
 
 def run_on_client(

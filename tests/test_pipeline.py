@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -134,38 +135,93 @@ def _alive(pid: int) -> bool:
     return state not in "ZX"
 
 
-def test_forked_workers_die_with_the_process_that_forked_them(tmp_path):
-    """kill -9 of a scan or audit must not leave its forked workers waiting forever (holding the
-    files it had open, such as an audit store's lock)."""
-    script = f"""
-import os, time
+#: Forked workers that stall (write their pid file, sleep a minute) under `run_forked`; with
+#: `ignore-sigterm` the caller ignores SIGTERM and the second batch kills its worker instead.
+STALLING = """
+import os, signal, sys, time
 from pathlib import Path
 from sanitize import pipeline
 from sanitize.config import ScanConfig
 from sanitize.types import Sample
 
+HERE = Path(sys.argv[1])
+
 def stall(samples, real_root, config):
-    Path({str(tmp_path)!r}, f"{{os.getpid()}}.pid").touch()
+    (HERE / f"{os.getpid()}.pid").touch()
+    if samples[0].path == "boom.jpg":
+        while len(list(HERE.glob("*.pid"))) < 2:
+            time.sleep(0.01)
+        os._exit(1)
     time.sleep(60)
 
-todo = [[Sample(i, "x.jpg", "x.jpg", "0")] for i in range(2)]
-pipeline.run_forked(todo, Path("."), ScanConfig(num_classes=1), 2, print, stall)
+if sys.argv[2] == "ignore-sigterm":
+    signal.signal(signal.SIGTERM, lambda *args: None)
+names = ["x.jpg", "boom.jpg" if sys.argv[2] == "ignore-sigterm" else "y.jpg"]
+started = time.monotonic()
+todo = [[Sample(i, name, name, "0")] for i, name in enumerate(names)]
+left = pipeline.run_forked(todo, Path("."), ScanConfig(num_classes=1), 2, print, stall)
+print(len(left), time.monotonic() - started)
 """
+
+
+def _start_stalling(tmp_path: Path, mode: str) -> tuple[subprocess.Popen, list[int]]:
+    """The STALLING script in its own session, once both forked workers have started."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", STALLING, str(tmp_path), mode],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return parent, [int(pid_file.stem) for pid_file in tmp_path.glob("*.pid")]
+
+
+def _gone(pids: list[int], within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while any(map(_alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(map(_alive, pids))
+
+
+def test_forked_workers_die_with_the_process_that_forked_them(tmp_path):
+    """kill -9 of a scan or audit must not leave its forked workers waiting forever (holding the
+    files it had open, such as an audit store's lock)."""
+    parent, workers = _start_stalling(tmp_path, "kill")
     try:
-        deadline = time.monotonic() + 60
-        while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        workers = [int(pid_file.stem) for pid_file in tmp_path.glob("*.pid")]
         assert len(workers) == 2 and all(map(_alive, workers))
     finally:
         parent.kill()
-        parent.wait()
-    deadline = time.monotonic() + 10
-    while any(map(_alive, workers)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(map(_alive, workers))
+        parent.communicate()
+    assert _gone(workers)
+
+
+def test_ctrl_c_stops_at_once_with_one_traceback_and_no_worker_left(tmp_path):
+    """SIGINT to the whole process group, as a terminal sends it: the caller stops without waiting
+    for the batches under way; the workers neither print nor survive."""
+    parent, workers = _start_stalling(tmp_path, "ctrl-c")
+    assert len(workers) == 2
+    started = time.monotonic()
+    os.killpg(parent.pid, signal.SIGINT)
+    _, stderr = parent.communicate(timeout=30)
+    assert time.monotonic() - started < 10 and parent.returncode != 0
+    assert stderr.count("KeyboardInterrupt") == 1, stderr
+    assert _gone(workers)
+
+
+def test_a_crash_hands_over_at_once_even_if_the_caller_ignores_sigterm(tmp_path):
+    """The pool stops its other workers with SIGTERM when one dies; a training script's own
+    SIGTERM handler must not keep them (and the handover) waiting a minute."""
+    parent, workers = _start_stalling(tmp_path, "ignore-sigterm")
+    stdout, stderr = parent.communicate(timeout=60)
+    assert parent.returncode == 0, stderr
+    left, seconds = stdout.split()
+    assert left == "2" and float(seconds) < 20
+    assert _gone(workers)
 
 
 @pytest.mark.parametrize("workers", [0, -1])
