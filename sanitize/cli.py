@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 import sanitize
 from sanitize.errors import SanitizeError
+from sanitize.pipeline import FORK_LIMIT
 
 app = typer.Typer(
     add_completion=False,
@@ -75,7 +76,7 @@ Scheduler = Annotated[
         envvar="DASK_SCHEDULER_ADDRESS",
         help=(
             "Dask scheduler address (tcp://host:8786), 'local' for a local cluster, or 'synchronous' for in-process."
-            " Default: a local cluster, or forked worker processes for at most 1,024 samples."
+            f" Default: a local cluster, or forked worker processes for at most {FORK_LIMIT:,} samples."
         ),
     ),
 ]

@@ -203,7 +203,8 @@ def test_new_broken_file_fails_the_cli_audit_and_history_lists_every_run(folder,
     (folder / "dog" / "bad.jpg").write_bytes(NOT_AN_IMAGE)
     second = run_cli("audit", "run", str(folder), "--db", str(db), "--fail-on", "new", "--out", "rep", cwd=tmp_path)
     assert second.returncode == 1, second.stderr
-    assert json.loads((tmp_path / "rep" / "summary.json").read_text())["runner"]["checked_by"] == "forked"
+    forked = "forked" if sys.platform == "linux" else "local cluster"  # small runs are forked on Linux only
+    assert json.loads((tmp_path / "rep" / "summary.json").read_text())["runner"]["checked_by"] == forked
     synchronous = ("--scheduler", "synchronous", "--out", "rep")
     assert "newly failing: dog/bad.jpg  format:not_an_image" in second.stdout
     diff = json.loads((tmp_path / "rep" / "diff.json").read_text())
@@ -254,10 +255,13 @@ def report_files(out: Path) -> dict[str, object]:
     return {name: (out / name).read_text() for name in ("findings.jsonl", "clean.txt")} | {"summary": summary}
 
 
-def test_a_reaudit_that_reuses_everything_writes_the_report_the_checking_audit_wrote(tmp_path, db):
-    """Reused clean results are folded in as columns (Collector.add_clean), the rest as results:
-    class counts, ignored labels, formats, decoders, probe losses and the dataset-wide scale
-    statistic must come out exactly as when every file was checked, with the probe on or off."""
+def test_a_reaudit_that_reuses_everything_writes_the_report_the_checking_audit_wrote(tmp_path, db, monkeypatch):
+    """Reused clean results are folded in as columns (Collector.add_clean), the rest as results,
+    both in chunks (of 3 here, to cross chunk boundaries): class counts, ignored labels, formats,
+    decoders, probe losses and the dataset-wide scale statistic must come out exactly as when
+    every file was checked, with the probe on or off, and with the probe off on results stored
+    with it."""
+    monkeypatch.setattr(sys.modules["sanitize.audit"], "REUSE_CHUNK", 3)  # the module: sanitize.audit is the function
     lines = []
     for i in range(24):
         name, data = (f"{i}.png", png_bytes(photo(16, 16, seed=i))) if i % 2 else (f"{i}.jpg", jpeg_bytes(seed=i))
@@ -276,6 +280,10 @@ def test_a_reaudit_that_reuses_everything_writes_the_report_the_checking_audit_w
         assert (checked.checked, reused.checked, reused.reused) == (28, 0, 28)
         assert report_files(tmp_path / f"reused{probe}") == report_files(tmp_path / f"checked{probe}")
         db.unlink()  # the next round checks every file again, without the probe
+    run_audit(tmp_path / "train.txt", db, probe=True, **options)
+    probe_off = run_audit(tmp_path / "train.txt", db, out=tmp_path / "probe_off", probe=False, **options)
+    assert probe_off.checked == 0  # the stored probe results are ignored, the file results reused
+    assert report_files(tmp_path / "probe_off") == report_files(tmp_path / "checkedFalse")
     summary = reports[True].report.summary
     assert summary["classes"]["ignored"] == 5 and summary["formats"]["JPEG"] == 13
     assert summary["probe"]["loss"]["count"] == 20 and reports[False].report.summary["probe"]["loss"]["count"] == 0

@@ -19,6 +19,9 @@ from sanitize.types import Sample
 from tests.conftest import jpeg_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Small runs are forked on Linux only; elsewhere they start a local cluster like any other.
+FORKED = "forked" if sys.platform == "linux" else "local cluster"
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="forked workers are Linux-only")
 
 
 def check_or_die(samples: list[Sample], real_root: Path, config: ScanConfig):
@@ -79,10 +82,11 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path, scheduler):
         [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == f"valid True {'forked' if scheduler is None else 'local cluster'}"
+    assert result.stdout.strip() == f"valid True {FORKED if scheduler is None else 'local cluster'}"
     assert (tmp_path / "runs.log").read_text() == "ran\n"
 
 
+@linux_only
 def test_forked_workers_hand_back_the_batches_left_when_one_dies(tmp_path):
     """One worker runs the batches in turn: the first is checked, the one with boom.jpg kills the
     worker, and it and the batch after it come back unchecked."""
@@ -97,6 +101,7 @@ def test_forked_workers_hand_back_the_batches_left_when_one_dies(tmp_path):
     assert sorted(left, key=lambda batch: batch[0].index) == todo[1:]
 
 
+@linux_only
 def test_a_small_run_is_forked_and_a_crash_there_is_isolated_on_a_local_cluster(tmp_path):
     """In a fresh single-threaded process, as the CLI runs: the forked workers check the batches
     until boom.jpg kills one; a local cluster then checks what was left and isolates boom.jpg."""
@@ -188,6 +193,7 @@ def _gone(pids: list[int], within: float = 10) -> bool:
     return not any(map(_alive, pids))
 
 
+@linux_only
 def test_forked_workers_die_with_the_process_that_forked_them(tmp_path):
     """kill -9 of a scan or audit must not leave its forked workers waiting forever (holding the
     files it had open, such as an audit store's lock)."""
@@ -200,6 +206,7 @@ def test_forked_workers_die_with_the_process_that_forked_them(tmp_path):
     assert _gone(workers)
 
 
+@linux_only
 def test_ctrl_c_stops_at_once_with_one_traceback_and_no_worker_left(tmp_path):
     """SIGINT to the whole process group, as a terminal sends it: the caller stops without waiting
     for the batches under way; the workers neither print nor survive."""
@@ -213,6 +220,7 @@ def test_ctrl_c_stops_at_once_with_one_traceback_and_no_worker_left(tmp_path):
     assert _gone(workers)
 
 
+@linux_only
 def test_a_crash_hands_over_at_once_even_if_the_caller_ignores_sigterm(tmp_path):
     """The pool stops its other workers with SIGTERM when one dies; a training script's own
     SIGTERM handler must not keep them (and the handover) waiting a minute."""
