@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from sanitize.checks import CHECKS, check_mask_path, check_paths
@@ -290,10 +291,16 @@ def run_on_client(
 
     pending = {}
     stream = as_completed()
-    for batch in todo:
-        future = client.submit(task, batch, real_root, config, pure=False)
+
+    def submit(batch: list[Sample]) -> None:
+        # The batch is bound into the callable: dask walks every list and tuple argument looking
+        # for futures, which for 64 samples (NamedTuples) is ~450 calls per task on the client.
+        future = client.submit(partial(task, batch, real_root, config), pure=False)
         pending[future.key] = batch
         stream.add(future)
+
+    for batch in todo:
+        submit(batch)
     for future in stream:
         batch = pending.pop(future.key)
         try:
@@ -303,10 +310,8 @@ def run_on_client(
                 on_results([crashed_result(batch[0], type(exc).__name__)])
                 continue
             half = len(batch) // 2
-            for part in (batch[:half], batch[half:]):
-                retry = client.submit(task, part, real_root, config, pure=False)
-                pending[retry.key] = part
-                stream.add(retry)
+            submit(batch[:half])
+            submit(batch[half:])
             continue
         finally:
             future.release()
