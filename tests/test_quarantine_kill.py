@@ -68,9 +68,24 @@ def _assert_exactly_once(pristine: dict, root: Path, qdir: Path) -> None:
     assert sorted(m["quarantined"] for m in manifest) == sorted(in_qdir)
 
 
+def _moving_time(report: Path, qdir: Path) -> float:
+    """How long an unkilled quarantine spends moving (from its journal's first line to its exit),
+    so that the kills below land while files move on a fast machine and on a slow one alike."""
+    process = _start("quarantine", report, "--to", qdir)
+    while process.poll() is None and not (qdir / "journal.jsonl").exists():
+        time.sleep(0.001)
+    started = time.monotonic()
+    process.wait()
+    moving = time.monotonic() - started
+    assert sanitize.restore(qdir).exit_code == 0
+    return moving
+
+
 def test_kill_at_random_moments_loses_nothing(dataset, tmp_path):
     root, report = dataset
     pristine = files_of(root)
+    window = _moving_time(report, tmp_path / "calibration")
+    assert files_of(root) == pristine
     shm = second_filesystem(root)
     rng = random.Random(20261123)
     quarantine_cmd = ("quarantine", report, "--to")
@@ -87,7 +102,7 @@ def test_kill_at_random_moments_loses_nothing(dataset, tmp_path):
                 process = _start("restore", qdir)
             else:
                 process = _start(*quarantine_cmd, qdir)
-            _kill_while_moving(process, qdir / "journal.jsonl", rng, window=0.2)
+            _kill_while_moving(process, qdir / "journal.jsonl", rng, window=window)
             ops_seen.add((op, across))
             _assert_nothing_lost(pristine, root, qdir)
             moved_so_far = len(quarantined_files(qdir))
