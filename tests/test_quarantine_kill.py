@@ -102,7 +102,8 @@ def test_kill_at_random_moments_loses_nothing(dataset, tmp_path):
                 process = _start("restore", qdir)
             else:
                 process = _start(*quarantine_cmd, qdir)
-            _kill_while_moving(process, qdir / "journal.jsonl", rng, window=window)
+            # the measured time ends with work after the last move (manifest, clean list): kill within 70% of it
+            _kill_while_moving(process, qdir / "journal.jsonl", rng, window=0.7 * window)
             ops_seen.add((op, across))
             _assert_nothing_lost(pristine, root, qdir)
             moved_so_far = len(quarantined_files(qdir))
