@@ -4,7 +4,8 @@ Generates N photo-like JPEGs (~500x375, quality 90), then in the same run times:
   (a) a single-process Pillow open()+load() loop over them (the baseline),
   (b) sanitize.scan with every check and the probe, on all cores (default local cluster),
   (c) the same without the probe,
-  (d) a scan of a single image: the fixed cost of starting and stopping the local cluster,
+  (d) a scan of a single image on a forced local cluster (a run this small would otherwise be
+      forked): the fixed cost of starting and stopping the cluster,
 and prints samples/s, the ratios b/a and c/a end to end and with the fixed cost (d) taken
 out, the probe's cost, and peak RSS.
 Machines are noisy: quote the ratios, not the absolute rates.
@@ -91,7 +92,7 @@ def main() -> None:
         single = root / "single"
         (single / "class0").mkdir(parents=True)
         (single / "class0" / "one.jpg").write_bytes(paths[0].read_bytes())
-        fixed = sanitize_scan(single, 1, workers=args.workers)
+        fixed = sanitize_scan(single, 1, workers=args.workers, scheduler="local")  # as the big scans: a cluster
         base = float(np.median(baseline))
         with_probe, without_probe = float(np.median(with_probe)), float(np.median(without_probe))
         n = args.n
