@@ -33,6 +33,15 @@ def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (96, 128), quality: int = 
     return buffer.getvalue()
 
 
+def image_folder(root: Path, per_class: int, size: tuple[int, int] = (96, 128)) -> Path:
+    """An ImageFolder of clean JPEGs: `per_class` in each of the classes `cat` and `dog`."""
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i, size=size))
+    return root
+
+
 def png_bytes(array: np.ndarray | None = None, **save: object) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(photo() if array is None else array).save(buffer, format="PNG", **save)

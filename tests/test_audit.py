@@ -20,7 +20,7 @@ import sanitize
 from sanitize import pipeline
 from sanitize.audit import _UPSERT, FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, _identity, _row
 from sanitize.config import ScanConfig
-from tests.conftest import jpeg_bytes, photo, png_bytes
+from tests.conftest import image_folder, jpeg_bytes, photo, png_bytes
 from tests.segmentation_helpers import save, square_mask, write_pair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,12 +74,7 @@ def paths_of(results: list[sanitize.SampleResult]) -> list[str]:
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     """An ImageFolder of 12 clean JPEGs in two classes."""
-    root = tmp_path / "data"
-    for cls in ("cat", "dog"):
-        (root / cls).mkdir(parents=True)
-        for i in range(6):
-            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i, size=(32, 48)))
-    return root
+    return image_folder(tmp_path / "data", per_class=6, size=(32, 48))
 
 
 @pytest.fixture

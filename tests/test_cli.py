@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import jpeg_bytes
+from tests.conftest import image_folder
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -23,12 +23,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    root = tmp_path / "data"
-    for cls in ("cat", "dog"):
-        (root / cls).mkdir(parents=True)
-        for i in range(3):
-            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i))
-    return root
+    return image_folder(tmp_path / "data", per_class=3)
 
 
 def test_clean_dataset_exits_0_and_writes_the_report(folder, tmp_path):
