@@ -156,12 +156,12 @@ class Report:
 class CleanSamples:
     """Classification samples without findings (no mask), as columns for Collector.add_clean."""
 
-    indices: list[int] = field(default_factory=list)
-    magnitudes: list[float | None] = field(default_factory=list)
-    losses: list[float | None] = field(default_factory=list)
-    file_stats: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))  # size, mtime_ns
-    labels: Counter[tuple[str | None, int | None]] = field(default_factory=Counter)  # (text, class) -> samples
-    formats: Counter[tuple[str | None, str | None]] = field(default_factory=Counter)  # (format, decoder) -> samples
+    indices: list[int]
+    magnitudes: list[float | None]
+    losses: list[float | None]
+    file_stats: np.ndarray  # per sample: size, mtime_ns
+    labels: Counter[tuple[str | None, int | None]]  # (label text, class index) -> samples
+    formats: Counter[tuple[str | None, str | None]]  # (format, decoder) -> samples
 
 
 class Collector:
