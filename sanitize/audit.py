@@ -500,7 +500,6 @@ def _plan(
     chunk: list[SampleResult] = []
     clean: list[tuple[Sample, tuple, Stat]] = []
     stored = _StoredResults(config)
-    label_of = stored.labels.get  # the loop runs once per sample
     verify = hashes is not None
     hashes = hashes or {}
     for row in conn.execute(f"SELECT {_ROW} FROM samples", (fingerprints.file, fingerprints.probe)):
@@ -522,12 +521,7 @@ def _plan(
                 identity = identity._replace(hash=row[2])
             plan.to_check.append(sample)
             plan.identities[index] = identity
-        elif (
-            row[6] is None
-            and row[8] is None
-            and identity.image[0] is not None
-            and not (label_of(sample.label) or stored.label(sample))[1]
-        ):
+        elif row[6] is None and row[8] is None and identity.image[0] is not None and not stored.label(sample)[1]:
             clean.append((sample, row, identity.image))
             if len(clean) >= REUSE_CHUNK:
                 on_clean(stored.clean(clean))
@@ -640,8 +634,7 @@ def audit(
 
         def reused_clean(clean: CleanSamples) -> None:
             collector.add_clean(clean)
-            if on_progress:
-                on_progress(collector.scanned, len(samples))
+            progress([])
 
         hashes = _hashes(samples, real_root) if verify_hashes else None
         plan = _plan(conn, samples, index_of, config, fingerprints, hashes, progress, reused_clean)

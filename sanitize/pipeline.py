@@ -342,16 +342,16 @@ def run(
         for batch in batches(samples, 1):
             on_results(task(batch, real_root, config))
         return SYNCHRONOUS
-    todo, used = None, []
+    todo, forked = None, ""
     if scheduler is None and len(samples) <= FORK_LIMIT and forking_is_safe():
         n_workers = workers or os.cpu_count() or 1
         todo = run_forked(batches(samples, n_workers), real_root, config, n_workers, on_results, task)
-        used.append("forked")
         if not todo:
             return "forked"
+        forked = "forked, "
     address = None if scheduler == LOCAL else scheduler
     with _client(address, workers) as client:
         if todo is None:
             todo = batches(samples, len(client.scheduler_info().get("workers", {})) or workers or 1)
         run_on_client(todo, real_root, config, client, on_results, task)
-    return ", ".join([*used, address or "local cluster"])
+    return forked + (address or "local cluster")

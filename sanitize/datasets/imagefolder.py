@@ -50,8 +50,6 @@ def read(root: Path, *, exclude: tuple[Path, ...] = ()) -> Dataset:
     samples: list[Sample] = []
     base = os.fspath(root)
     for label, name in enumerate(class_dirs):
-        text, first = str(label), len(samples)
-        # what Sample.under builds, inlined: `rel` is relative, and this loop runs once per file
-        files = sample_files(root, root / name, exclude)
-        samples.extend(Sample(i, rel, f"{base}/{rel}", text) for i, rel in enumerate(files, first))
+        files, text = sample_files(root, root / name, exclude), str(label)
+        samples.extend(Sample.under(base, i, rel, text) for i, rel in enumerate(files, len(samples)))
     return Dataset("imagefolder", root, root, samples, class_names=class_dirs)
