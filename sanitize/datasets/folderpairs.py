@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from sanitize.config import EXTENSION_FORMATS
+from sanitize.config import EXTENSION_FORMATS, sample_suffix
 from sanitize.datasets import Dataset
 from sanitize.datasets.imagefolder import sample_files
 from sanitize.errors import SanitizeError
@@ -30,7 +30,7 @@ def _mask_for(image: PurePosixPath, masks_by_name: dict[str, str], image_suffix:
     """The mask's path relative to the root, or None; `image` and the keys are relative to their folders."""
     stem = image.stem.removesuffix(image_suffix) if image_suffix else image.stem
     base = (image.parent / f"{stem}{mask_suffix}").as_posix().lower()
-    if PurePosixPath(mask_suffix).suffix.lower() in EXTENSION_FORMATS:
+    if sample_suffix(PurePosixPath(mask_suffix).name) in EXTENSION_FORMATS:
         return masks_by_name.get(base)
     names = (f"{base}{ext}" for ext in MASK_EXTENSIONS)
     return next((masks_by_name[name] for name in names if name in masks_by_name), None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanitize.config import EXTENSION_FORMATS
+from sanitize.config import EXTENSION_FORMATS, sample_suffix
 from sanitize.datasets import Dataset, read_text
 from sanitize.types import Sample
 
@@ -29,7 +29,7 @@ def parse_line(line: str) -> tuple[str, str | None]:
 def names_a_mask(path: str, last_field: str | None) -> bool:
     """Whether a line is `image mask` (both fields name sample files) rather than `image label`."""
     return last_field is not None and all(
-        Path(field).suffix.lower() in EXTENSION_FORMATS for field in (path, last_field)
+        sample_suffix(Path(field).name) in EXTENSION_FORMATS for field in (path, last_field)
     )
 
 
