@@ -5,32 +5,41 @@ if not report.valid:
     raise SystemExit(report.render())
 """
 
-from sanitize.api import scan
 from sanitize.audit import AuditDiff, AuditReport, FailOn, RunRecord, audit, history
 from sanitize.config import ScanConfig
-from sanitize.datasets import Dataset, open_dataset
+from sanitize.datasets import Dataset, DatasetInput, open_dataset
 from sanitize.errors import SanitizeError
-from sanitize.palette import read_palette
+from sanitize.findings import CATALOGUE, CHECK_DESCRIPTIONS, Code, Finding, Severity
+from sanitize.load.palette import read_palette
+from sanitize.model import ImageInfo, Sample, SampleResult
+from sanitize.pipeline import RunOptions
 from sanitize.quarantine import QuarantineResult, RestoreResult, quarantine, restore
 from sanitize.report import Report
-from sanitize.types import Finding, ImageInfo, Sample, SampleResult, Severity
+from sanitize.report.summary import Summary
+from sanitize.scan import scan
 
 __all__ = [
+    "CATALOGUE",
+    "CHECK_DESCRIPTIONS",
     "AuditDiff",
     "AuditReport",
+    "Code",
     "Dataset",
+    "DatasetInput",
     "FailOn",
     "Finding",
     "ImageInfo",
     "QuarantineResult",
     "Report",
     "RestoreResult",
+    "RunOptions",
     "RunRecord",
     "Sample",
     "SampleResult",
     "SanitizeError",
     "ScanConfig",
     "Severity",
+    "Summary",
     "audit",
     "history",
     "open_dataset",

@@ -6,8 +6,11 @@ message, never a traceback). SanitizeError becomes exit code 2 here and nowhere 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +19,10 @@ import typer
 from typer.core import TyperGroup
 
 import sanitize
+from sanitize.config import OptionSpec, ScanConfig, declared_options
+from sanitize.datasets import DatasetInput
 from sanitize.errors import SanitizeError
-from sanitize.pipeline import FORK_LIMIT
+from sanitize.pipeline import RunOptions
 
 app = typer.Typer(
     add_completion=False,
@@ -25,15 +30,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Keep broken samples out of deep-learning training.",
 )
-
-
-def _floats(text: str | None, option: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise SanitizeError(f"{option} takes numbers separated by commas, got {text!r}") from None
 
 
 class Progress:
@@ -61,134 +57,84 @@ def _commands() -> None:
     """Keep broken samples out of deep-learning training."""
 
 
-NumClasses = Annotated[
-    int | None, typer.Option(help="Class count; labels must be in [0, N). Default: the folder count of an ImageFolder.")
-]
-IgnoreLabel = Annotated[
-    int | None, typer.Option(help="A label that is valid but trains nothing (Caffe's ignore_label).")
-]
-Root = Annotated[
-    Path | None, typer.Option(help="Folder the list/CSV paths resolve against. Default: the list's folder.")
-]
-Scheduler = Annotated[
-    str | None,
-    typer.Option(
-        envvar="DASK_SCHEDULER_ADDRESS",
-        help=(
-            "Dask scheduler address (tcp://host:8786), 'local' for a local cluster, or 'synchronous' for in-process."
-            f" Default: a local cluster, or forked worker processes for at most {FORK_LIMIT:,} samples."
-        ),
-    ),
-]
-Workers = Annotated[int | None, typer.Option(help="Local worker processes. Default: one per core.")]
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
+
+def _declared(*holders: type) -> list[tuple[OptionSpec, inspect.Parameter]]:
+    """A command parameter for every option the classes declare (config.option), in their order."""
+    parameters = []
+    for holder in holders:
+        for spec in declared_options(holder):
+            default_flag = f"--{spec.name.replace('_', '-')}"
+            decls = () if spec.flag == default_flag else (spec.flag,)
+            info = typer.Option(*decls, help=spec.help, envvar=spec.envvar)
+            annotation = Annotated[spec.cli_type, info]
+            parameters.append(
+                (
+                    spec,
+                    inspect.Parameter(
+                        spec.name, inspect.Parameter.KEYWORD_ONLY, default=spec.cli_default, annotation=annotation
+                    ),
+                )
+            )
+    return parameters
+
+
+def with_options(*holders: type) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The command also takes every option DatasetInput, ScanConfig and RunOptions declare, each
+    defined once there; they reach the command parsed, as one `options` dict of the values given
+    (an option left out keeps its declared default)."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name != "options"]
+        declared = _declared(*holders)
+        specs = {spec.name: spec for spec, _ in declared}
+
+        @functools.wraps(command)
+        def run(**arguments: Any) -> None:
+            options = {}
+            for name, spec in specs.items():
+                value = arguments.pop(name)
+                if value is not None:
+                    options[name] = spec.parse(value) if spec.parse else value
+            command(**arguments, options=options)
+
+        del run.__wrapped__  # typer reads __signature__, not the wrapped command's
+        rest = [p.replace(kind=KEYWORD) for p in own[1:]]
+        run.__signature__ = inspect.Signature([*own[:1], *(p for _, p in declared), *rest])
+        return run
+
+    return decorate
+
+
+#: The options scan and audit share, in the order --help lists them.
+SCAN_OPTIONS = (DatasetInput, ScanConfig, RunOptions)
 
 Dataset = Annotated[
     Path | None,
     typer.Argument(help="An ImageFolder directory, a list file (`image label` or `image mask` lines) or a CSV."),
 ]
-PathColumn = Annotated[str, typer.Option(help="CSV column holding the sample path.")]
-LabelColumn = Annotated[str, typer.Option(help="CSV column holding the label.")]
-AllowMismatch = Annotated[bool, typer.Option(help="A format/extension mismatch is a warning, not an error.")]
-Formats = Annotated[str | None, typer.Option(help="Allowed formats, comma-separated (e.g. JPEG,PNG).")]
-MaxPixels = Annotated[int | None, typer.Option(help="Decompression-bomb limit in pixels (default: Pillow's).")]
-MaxFileBytes = Annotated[
-    int | None, typer.Option(help="Files larger than this are not read: decode:too_large (default: 1 GiB).")
-]
-Probe = Annotated[bool, typer.Option(help="Run the softmax probe forward pass.")]
-Scale = Annotated[str | None, typer.Option(help="Probe input scale, one value or three (default: by bit depth).")]
-Mean = Annotated[str | None, typer.Option(help="Probe input mean subtracted after scaling, one value or three.")]
-Task = Annotated[
-    str | None, typer.Option(help="classification or segmentation. Default: what the list file's lines say.")
-]
-Images = Annotated[Path | None, typer.Option(help="Segmentation: image folder (with --masks, no DATASET).")]
-Masks = Annotated[Path | None, typer.Option(help="Segmentation: mask folder, matched to --images by name.")]
-ImageSuffix = Annotated[str, typer.Option(help="Stripped from image names to match (_leftImg8bit).")]
-MaskSuffix = Annotated[str, typer.Option(help="Added to the image name to find its mask (_labelIds.png).")]
-Normalization = Annotated[
-    str, typer.Option(help="Per-pixel loss normalisation: valid (PyTorch's mean), full, batch_size or none.")
-]
-Palette = Annotated[Path | None, typer.Option(help='JSON {"R,G,B": class} for RGB colour-coded masks.')]
-Exclude = Annotated[
-    list[Path] | None, typer.Option(help="A folder inside the dataset that is not part of it (repeatable).")
-]
-
-#: Options sanitize.scan (and audit) take as they come from the command line.
-_PASSED_ON = (
-    "num_classes",
-    "root",
-    "path_column",
-    "label_column",
-    "scheduler",
-    "workers",
-    "out",
-    "images",
-    "masks",
-    "image_suffix",
-    "mask_suffix",
-    "palette",
-    "ignore_label",
-    "allow_mismatch",
-    "probe",
-    "task",
-    "normalization",
-)
-
-
-def _scan_arguments(params: dict[str, Any]) -> dict[str, Any]:
-    """sanitize.scan's keyword arguments (audit's too) from a command's parsed options."""
-    arguments = {name: params[name] for name in _PASSED_ON}
-    arguments["exclude"] = tuple(params["exclude"] or ())
-    if params["formats"]:
-        arguments["formats"] = tuple(f.strip().upper() for f in params["formats"].split(",") if f.strip())
-    for limit in ("max_pixels", "max_file_bytes"):
-        if params[limit] is not None:
-            arguments[limit] = params[limit]
-    arguments["probe_scale"] = _floats(params["scale"], "--scale")
-    if params["mean"] is not None:
-        arguments["probe_mean"] = _floats(params["mean"], "--mean")
-    return arguments
 
 
 @app.command()
+@with_options(*SCAN_OPTIONS)
 def scan(
-    ctx: typer.Context,
     dataset: Dataset = None,
-    num_classes: NumClasses = None,
-    ignore_label: IgnoreLabel = None,
-    root: Root = None,
-    path_column: PathColumn = "path",
-    label_column: LabelColumn = "label",
-    allow_mismatch: AllowMismatch = False,
-    formats: Formats = None,
-    max_pixels: MaxPixels = None,
-    max_file_bytes: MaxFileBytes = None,
-    probe: Probe = True,
-    scale: Scale = None,
-    mean: Mean = None,
-    scheduler: Scheduler = None,
-    workers: Workers = None,
     out: Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = Path(
         "sanitize-report"
     ),
     max_errors: Annotated[int, typer.Option(min=0, help="Exit 0 while at most this many samples have errors.")] = 0,
-    task: Task = None,
-    images: Images = None,
-    masks: Masks = None,
-    image_suffix: ImageSuffix = "",
-    mask_suffix: MaskSuffix = "",
-    normalization: Normalization = "valid",
-    palette: Palette = None,
-    exclude: Exclude = None,
     quarantine: Annotated[
         Path | None, typer.Option(help="Then move every sample with an error into this folder (see `quarantine`).")
     ] = None,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Check every sample; exit 0 if the data is fit to train on, 1 if not, 2 on bad input.
 
     With --quarantine the exit code is the quarantine's: 0 once every sample with an error was moved out.
     """
-    report = sanitize.scan(dataset, on_progress=Progress(), **_scan_arguments(ctx.params))
+    report = sanitize.scan(dataset, out=out, on_progress=Progress(), **options)
     typer.echo(report.render(max_errors))
     typer.echo(f"report: {out}/")
     if quarantine is None:
@@ -217,45 +163,24 @@ Db = Annotated[Path, typer.Option(help="The audit store (SQLite), created on the
 
 
 @audit_app.command("run")
+@with_options(*SCAN_OPTIONS)
 def audit_run(
-    ctx: typer.Context,
     dataset: Dataset = None,
     db: Db = Path("audit.sqlite"),
-    num_classes: NumClasses = None,
-    ignore_label: IgnoreLabel = None,
-    root: Root = None,
-    path_column: PathColumn = "path",
-    label_column: LabelColumn = "label",
-    allow_mismatch: AllowMismatch = False,
-    formats: Formats = None,
-    max_pixels: MaxPixels = None,
-    max_file_bytes: MaxFileBytes = None,
-    probe: Probe = True,
-    scale: Scale = None,
-    mean: Mean = None,
-    scheduler: Scheduler = None,
-    workers: Workers = None,
     out: Annotated[Path, typer.Option(help="Report folder: the scan's files plus diff.json.")] = Path(
         "sanitize-report"
     ),
-    task: Task = None,
-    images: Images = None,
-    masks: Masks = None,
-    image_suffix: ImageSuffix = "",
-    mask_suffix: MaskSuffix = "",
-    normalization: Normalization = "valid",
-    palette: Palette = None,
-    exclude: Exclude = None,
     verify_hashes: Annotated[
         bool, typer.Option(help="Also compare each file's blake2b hash (catches same-size, same-mtime rewrites).")
     ] = False,
     fail_on: Annotated[
         sanitize.FailOn, typer.Option(help="Exit 1 on errors new since the last audit, or on any error.")
     ] = sanitize.FailOn.NEW,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Scan incrementally (`sanitize audit DATASET --db audit.sqlite`): unchanged samples reuse their stored result."""
-    arguments = _scan_arguments(ctx.params)
-    result = sanitize.audit(dataset, db, verify_hashes=verify_hashes, on_progress=Progress(), **arguments)
+    result = sanitize.audit(dataset, db, out=out, verify_hashes=verify_hashes, on_progress=Progress(), **options)
     typer.echo(result.render(fail_on))
     typer.echo(f"report: {out}/")
     raise typer.Exit(result.exit_code(fail_on))

@@ -1,41 +1,115 @@
-"""Everything that changes what a scan concludes, in one picklable, hashable object."""
+"""Everything that changes what a scan concludes, in one picklable, hashable object, with every
+option declared once: its name, type and default (the dataclass field), its help text, its
+command-line flag, and which stored results it invalidates. The CLI builds its options from
+these declarations (cli.py) and the audit its fingerprints (audit.reuse), so adding an option
+is one field here.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from typing import Any, get_type_hints
 
 from PIL import Image
 
 from sanitize.errors import SanitizeError
+from sanitize.formats import ALL_FORMATS
 
-#: Formats a sample may be in, by the name the format check detects from magic bytes.
-IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
-ALL_FORMATS = (*IMAGE_FORMATS, "NPY")
-
-#: The file extensions a dataset sample may have, and the format each one promises.
-EXTENSION_FORMATS = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".png": "PNG",
-    ".gif": "GIF",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".webp": "WEBP",
-    ".ppm": "PPM",  # torchvision's ImageFolder loads .ppm and .pgm too
-    ".pgm": "PPM",
-    ".npy": "NPY",
-}
+#: Kinds of stored result an option can invalidate (see audit.reuse): a file's own results
+#: (decode, format, finite, mask findings), a segmentation mask's judgement, the probe's results.
+FILE, MASK, PROBE = "file", "mask", "probe"
 
 
-def sample_suffix(name: str) -> str:
-    """A file name's extension, lower-case, by pathlib's rule (".jpg" alone has none): the one
-    rule for which files an ImageFolder lists and what format a name promises."""
-    dot = name.rfind(".")
-    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+@dataclass(frozen=True)
+class OptionSpec:
+    """One declared option, as the CLI and the audit see it."""
+
+    name: str
+    help: str
+    flag: str
+    invalidates: tuple[str, ...]
+    #: The command-line type (e.g. str for a comma-separated list) and how to turn it into the value.
+    cli_type: Any
+    cli_default: Any
+    parse: Callable[[Any], Any] | None
+    envvar: str | None
+
+
+def option(
+    default: Any = MISSING,
+    *,
+    help: str,
+    invalidates: tuple[str, ...] = (),
+    flag: str | None = None,
+    cli: bool = True,
+    cli_type: Any = None,
+    cli_default: Any = MISSING,
+    parse: Callable[[Any], Any] | None = None,
+    envvar: str | None = None,
+) -> Any:
+    """A dataclass field that declares an option (see OptionSpec); `cli=False` keeps it off the command line."""
+    metadata = {
+        "help": help,
+        "invalidates": invalidates,
+        "flag": flag,
+        "cli": cli,
+        "cli_type": cli_type,
+        "cli_default": cli_default,
+        "parse": parse,
+        "envvar": envvar,
+    }
+    return field(default=default, metadata={"option": metadata})
+
+
+def declared_options(cls: type) -> list[OptionSpec]:
+    """The options a dataclass declares with `option()`, in field order (command-line ones only)."""
+    specs = []
+    types = get_type_hints(cls)
+    for item in fields(cls):
+        meta = item.metadata.get("option")
+        if meta is None or not meta["cli"]:
+            continue
+        default = item.default if item.default is not MISSING else None
+        specs.append(
+            OptionSpec(
+                name=item.name,
+                help=meta["help"],
+                flag=meta["flag"] or f"--{item.name.replace('_', '-')}",
+                invalidates=meta["invalidates"],
+                cli_type=meta["cli_type"] or types[item.name],
+                cli_default=default if meta["cli_default"] is MISSING else meta["cli_default"],
+                parse=meta["parse"],
+                envvar=meta["envvar"],
+            )
+        )
+    return specs
+
+
+def invalidating(cls: type, kind: str) -> tuple[str, ...]:
+    """The fields of `cls` whose change invalidates stored results of `kind` (FILE, MASK, PROBE)."""
+    return tuple(item.name for item in fields(cls) if kind in _option_meta(item).get("invalidates", ()))
+
+
+def _option_meta(item: Field) -> dict[str, Any]:
+    return item.metadata.get("option", {})
+
+
+def _comma_separated(text: str) -> tuple[str, ...]:
+    return tuple(part.strip().upper() for part in text.split(",") if part.strip())
+
+
+def _numbers(flag: str) -> Callable[[str], tuple[float, ...]]:
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            return tuple(float(part) for part in text.split(","))
+        except ValueError:
+            raise SanitizeError(f"{flag} takes numbers separated by commas, got {text!r}") from None
+
+    return parse
 
 
 #: What a sample's label is: one class per image, or a class per pixel (a mask).
@@ -55,23 +129,72 @@ MAX_CLASSES = 1_000_000
 class ScanConfig:
     """Options of the checks and the probe (not of the runner: workers, scheduler)."""
 
-    num_classes: int
-    ignore_label: int | None = None
-    allow_mismatch: bool = False
-    formats: tuple[str, ...] = ALL_FORMATS
-    max_pixels: int = Image.MAX_IMAGE_PIXELS or 89_478_485
+    num_classes: int = option(
+        help="Class count; labels must be in [0, N). Default: the folder count of an ImageFolder.",
+        invalidates=(MASK, PROBE),
+        cli_type=int | None,
+    )
+    ignore_label: int | None = option(
+        None, help="A label that is valid but trains nothing (Caffe's ignore_label).", invalidates=(MASK, PROBE)
+    )
+    allow_mismatch: bool = option(
+        False, help="A format/extension mismatch is a warning, not an error.", invalidates=(FILE,)
+    )
+    formats: tuple[str, ...] = option(
+        ALL_FORMATS,
+        help="Allowed formats, comma-separated (e.g. JPEG,PNG).",
+        invalidates=(FILE,),
+        cli_type=str | None,
+        cli_default=None,
+        parse=_comma_separated,
+    )
+    max_pixels: int = option(
+        Image.MAX_IMAGE_PIXELS or 89_478_485,
+        help="Decompression-bomb limit in pixels (default: Pillow's).",
+        invalidates=(FILE,),
+        cli_type=int | None,
+        cli_default=None,
+    )
     #: A file larger than this is not read (memory-mapped .npy arrays excepted): at Pillow's
     #: pixel limit even 16-bit RGBA without compression stays under it.
-    max_file_bytes: int = 1 << 30
-    probe: bool = True
-    probe_scale: tuple[float, ...] | None = None
-    probe_mean: tuple[float, ...] = (0.0,)
-    probe_grid: int = 16
-    probe_seed: int = 0
-    task: str = "classification"
-    normalization: str = "valid"
-    #: RGB mask colours to classes as (r, g, b, class) rows; see sanitize.palette.
-    palette: tuple[tuple[int, int, int, int], ...] | None = None
+    max_file_bytes: int = option(
+        1 << 30,
+        help="Files larger than this are not read: decode:too_large (default: 1 GiB).",
+        invalidates=(FILE,),
+        cli_type=int | None,
+        cli_default=None,
+    )
+    probe: bool = option(True, help="Run the softmax probe forward pass.", invalidates=(PROBE,))
+    probe_scale: tuple[float, ...] | None = option(
+        None,
+        help="Probe input scale, one value or three (default: by bit depth).",
+        invalidates=(PROBE,),
+        flag="--scale",
+        cli_type=str | None,
+        parse=_numbers("--scale"),
+    )
+    probe_mean: tuple[float, ...] = option(
+        (0.0,),
+        help="Probe input mean subtracted after scaling, one value or three.",
+        invalidates=(PROBE,),
+        flag="--mean",
+        cli_type=str | None,
+        cli_default=None,
+        parse=_numbers("--mean"),
+    )
+    probe_grid: int = option(16, help="The probe's grid side.", invalidates=(PROBE,), cli=False)
+    probe_seed: int = option(0, help="The probe's weight seed.", invalidates=(PROBE,), cli=False)
+    #: Resolved from the input (see datasets.DatasetInput.task), never given alone.
+    task: str = option("classification", help="classification or segmentation.", invalidates=(FILE,), cli=False)
+    normalization: str = option(
+        "valid",
+        help="Per-pixel loss normalisation: valid (PyTorch's mean), full, batch_size or none.",
+        invalidates=(MASK, PROBE),
+    )
+    #: RGB mask colours to classes as (r, g, b, class) rows, read from datasets.DatasetInput.palette.
+    palette: tuple[tuple[int, int, int, int], ...] | None = option(
+        None, help="RGB mask colours to classes.", invalidates=(FILE,), cli=False
+    )
 
     @property
     def mask_ignore_label(self) -> int:

@@ -31,23 +31,43 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from sanitize.checks import CHECKS, check_mask_path, check_paths
-from sanitize.checks.label import parse_label
-from sanitize.config import ScanConfig
-from sanitize.decode import load, pillow_limits
+from sanitize.config import ScanConfig, option
 from sanitize.errors import SanitizeError
-from sanitize.mask_decode import load_mask
-from sanitize.probe import ProbeResult, run_probe
-from sanitize.probe_pixels import run_pixel_probe
-from sanitize.types import ImageInfo, Loaded, Sample, SampleResult, error
+from sanitize.findings import error
+from sanitize.labels import parse_label
+from sanitize.load.image import load, pillow_limits
+from sanitize.load.mask import load_mask
+from sanitize.model import ImageInfo, Loaded, Sample, SampleResult
+from sanitize.probe.classify import run_probe
+from sanitize.probe.net import ProbeResult
+from sanitize.probe.segment import run_pixel_probe
 
 SYNCHRONOUS = "synchronous"
 LOCAL = "local"
 #: Runs of at most this many samples are checked by forked workers unless a scheduler is named.
 FORK_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where the samples are checked (never what is concluded): options declared once (config.option)."""
+
+    scheduler: str | None = option(
+        None,
+        help=(
+            "Dask scheduler address (tcp://host:8786), 'local' for a local cluster, or 'synchronous' for in-process."
+            f" Default: a local cluster, or forked worker processes for at most {FORK_LIMIT:,} samples."
+        ),
+        envvar="DASK_SCHEDULER_ADDRESS",
+    )
+    workers: int | None = option(None, help="Local worker processes. Default: one per core.")
+
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: Samples per task: about 0.1 s of decoding, so per-task overhead (~2 ms) stays small.
 MAX_BATCH = 64

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from sanitize.config import ScanConfig
-from sanitize.decode import load, pillow_limits
-from sanitize.types import Loaded, Sample
+from sanitize.load.image import load, pillow_limits
+from sanitize.model import Loaded, Sample
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "files"
 

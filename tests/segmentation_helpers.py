@@ -10,9 +10,10 @@ from PIL import Image
 
 from sanitize.checks import CHECKS
 from sanitize.config import ScanConfig
-from sanitize.decode import load, pillow_limits
-from sanitize.mask_decode import load_mask
-from sanitize.types import Finding, Loaded, Sample
+from sanitize.findings import Finding
+from sanitize.load.image import load, pillow_limits
+from sanitize.load.mask import load_mask
+from sanitize.model import Loaded, Sample
 
 HEIGHT, WIDTH = 48, 64
 

@@ -18,7 +18,8 @@ import pytest
 
 import sanitize
 from sanitize import pipeline
-from sanitize.audit import _UPSERT, FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, _identity, _row
+from sanitize.audit.reuse import FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, identity_of, stored_row
+from sanitize.audit.store import UPSERT
 from sanitize.config import ScanConfig
 from tests.conftest import image_folder, jpeg_bytes, photo, png_bytes
 from tests.segmentation_helpers import save, square_mask, write_pair
@@ -256,7 +257,7 @@ def test_a_reaudit_that_reuses_everything_writes_the_report_the_checking_audit_w
     decoders, probe losses and the dataset-wide scale statistic must come out exactly as when
     every file was checked, with the probe on or off, and with the probe off on results stored
     with it."""
-    monkeypatch.setattr(sys.modules["sanitize.audit"], "REUSE_CHUNK", 3)  # the module: sanitize.audit is the function
+    monkeypatch.setattr(sys.modules["sanitize.audit.reuse"], "REUSE_CHUNK", 3)
     lines = []
     for i in range(24):
         name, data = (f"{i}.png", png_bytes(photo(16, 16, seed=i))) if i % 2 else (f"{i}.jpg", jpeg_bytes(seed=i))
@@ -280,8 +281,8 @@ def test_a_reaudit_that_reuses_everything_writes_the_report_the_checking_audit_w
     assert probe_off.checked == 0  # the stored probe results are ignored, the file results reused
     assert report_files(tmp_path / "probe_off") == report_files(tmp_path / "checkedFalse")
     summary = reports[True].report.summary
-    assert summary["classes"]["ignored"] == 5 and summary["formats"]["JPEG"] == 13
-    assert summary["probe"]["loss"]["count"] == 20 and reports[False].report.summary["probe"]["loss"]["count"] == 0
+    assert summary.classes.ignored == 5 and summary.formats["JPEG"] == 13
+    assert summary.probe.loss.count == 20 and reports[False].report.summary.probe.loss.count == 0
     codes = {f"{r.path} {f.check}:{f.code}" for r in reports[True].report.flagged for f in r.findings}
     assert codes == {
         "deep.png probe:scale_outlier",
@@ -296,7 +297,7 @@ def test_probe_and_file_options_invalidate_what_depends_on_them(listfile, db):
     assert run_audit(listfile, db, num_classes=4).checked == 9  # probe results depend on num_classes
     assert run_audit(listfile, db, num_classes=4, probe=False).checked == 0  # file results still hold
     kept = run_audit(listfile, db, num_classes=4)  # the probe results stored under num_classes=4 still hold
-    assert kept.checked == 0 and kept.report.summary["probe"]["loss"]["count"] == 9
+    assert kept.checked == 0 and kept.report.summary.probe.loss.count == 9
     assert run_audit(listfile, db, num_classes=4, probe_mean=(0.5,)).checked == 9
     assert run_audit(listfile, db, num_classes=4, probe_mean=(0.5,), allow_mismatch=True).checked == 9
     listfile.write_text(listfile.read_text().replace("images/4.png 1", "images/4.png 2"))
@@ -405,7 +406,7 @@ def test_audit_killed_mid_run_leaves_a_consistent_store_and_the_next_one_continu
     assert 0 < committed < 6000
     resumed = run_audit(big, db)
     assert (resumed.reused, resumed.checked) == (committed, 6000 - committed)
-    assert resumed.report.summary["samples"]["scanned"] == 6000 and resumed.report.valid
+    assert resumed.report.summary.samples.scanned == 6000 and resumed.report.valid
     assert len(resumed.diff.added) == 6000 and resumed.diff.previous_run is None
     assert [(r.status, r.checked) for r in sanitize.history(db)] == [
         ("interrupted", None),
@@ -443,13 +444,14 @@ def test_cli_audit_on_a_locked_store_exits_2_with_one_line(folder, db, tmp_path)
 
 
 def _store_as_the_pipeline_would(db: Path, folder: Path, path: str, result_of) -> None:
-    """Store `result_of(sample)` for the sample at `path`, as the audit stores each result the
-    pipeline hands it (audit._row into _UPSERT, under the fingerprints the last audit recorded)."""
+    """Store `result_of(sample)` for the sample at `path`, as the audit stores each result the pipeline
+    hands it (audit.reuse.stored_row into audit.store.UPSERT, under the fingerprints the last audit
+    recorded)."""
     sample = next(s for s in sanitize.open_dataset(folder).samples if s.path == path)
     with sqlite3.connect(db) as conn:
         (settings,) = conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         fingerprints = Fingerprints(**json.loads(settings)["fingerprints"])
-        conn.execute(_UPSERT, _row(result_of(sample), path, _identity(sample, None), fingerprints))
+        conn.execute(UPSERT, stored_row(result_of(sample), path, identity_of(sample, None), fingerprints))
 
 
 def _check_failed(sample: sanitize.Sample) -> sanitize.SampleResult:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import sanitize
-from sanitize.config import EXTENSION_FORMATS
+from sanitize.formats import EXTENSION_FORMATS
 from tests.conftest import CORPUS
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
@@ -29,7 +29,7 @@ def _errors(result) -> set[str]:
 
 def test_every_file_gets_a_verdict(corpus_report):
     names, _, report = corpus_report
-    assert report.summary["samples"]["scanned"] == len(names) > 250
+    assert report.summary.samples.scanned == len(names) > 250
 
 
 @pytest.mark.parametrize(

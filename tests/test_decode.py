@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from sanitize.config import ScanConfig
-from sanitize.decode import is_benign_jpeg_warning, load
-from sanitize.types import Sample
+from sanitize.load.image import is_benign_jpeg_warning, load
+from sanitize.model import Sample
 from tests.conftest import (
     bomb_png,
     codes,
@@ -229,8 +229,8 @@ def test_truncated_npy_is_an_error(load_bytes):
 
 
 def test_unreadable_path_is_a_finding_not_a_crash(tmp_path, config):
-    from sanitize.decode import load
-    from sanitize.types import Sample
+    from sanitize.load.image import load
+    from sanitize.model import Sample
 
     loaded = load(Sample(0, "dir.jpg", str(tmp_path), "0"), config)  # a directory
     assert codes(loaded.findings) == {"decode:unreadable"}

@@ -15,7 +15,7 @@ import pytest
 import sanitize
 from sanitize import pipeline
 from sanitize.config import ScanConfig
-from sanitize.types import Sample
+from sanitize.model import Sample
 from tests.conftest import jpeg_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def test_the_callers_environment_is_left_as_it_was(tmp_path):
     (tmp_path / "a" / "x.jpg").write_bytes(jpeg_bytes())
     before = dict(os.environ)
     report = sanitize.scan(tmp_path, workers=1, scheduler="local")
-    assert report.summary["runner"]["checked_by"] == "local cluster"
+    assert report.summary.runner.checked_by == "local cluster"
     assert dict(os.environ) == before
 
 
@@ -75,7 +75,7 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path, scheduler):
         "with open('runs.log', 'a') as log:\n"
         "    log.write('ran\\n')\n"
         f"report = sanitize.scan('data', workers=2, scheduler={scheduler!r})\n"
-        "print('valid', report.valid, report.summary['runner']['checked_by'])\n"
+        "print('valid', report.valid, report.summary.runner.checked_by)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
@@ -113,7 +113,7 @@ import json
 from pathlib import Path
 from sanitize import pipeline
 from sanitize.config import ScanConfig
-from sanitize.types import Sample
+from sanitize.model import Sample
 from tests.test_pipeline import check_or_die
 
 samples = [Sample.under({str(tmp_path)!r}, i, name, "0") for i, name in enumerate({names!r})]
@@ -147,7 +147,7 @@ import os, signal, sys, time
 from pathlib import Path
 from sanitize import pipeline
 from sanitize.config import ScanConfig
-from sanitize.types import Sample
+from sanitize.model import Sample
 
 HERE = Path(sys.argv[1])
 
@@ -250,6 +250,6 @@ def test_an_existing_dask_scheduler_is_used_by_address(tmp_path):
     (tmp_path / "a" / "bad.jpg").write_bytes(b"<html></html>")
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         report = sanitize.scan(tmp_path, scheduler=cluster.scheduler_address)
-        assert report.summary["runner"]["scheduler"] == cluster.scheduler_address
+        assert report.summary.runner.scheduler == cluster.scheduler_address
         assert [r.path for r in report.flagged] == ["a/bad.jpg"]
         assert cluster.scheduler.status.name == "running"

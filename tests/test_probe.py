@@ -8,15 +8,14 @@ import math
 import numpy as np
 import pytest
 
+from sanitize.checks.scale_outlier import scale_outliers
 from sanitize.config import ScanConfig
-from sanitize.probe import (
+from sanitize.probe.classify import (
     CAFFE_STUCK_LOSS,
-    block_mean,
     naive_softmax_loss,
     run_probe,
-    scale_outliers,
-    stable_log_softmax,
 )
+from sanitize.probe.net import block_mean, stable_log_softmax
 from tests.conftest import float_tiff_bytes, jpeg_bytes, png_bytes
 
 

@@ -82,10 +82,10 @@ def test_clean_imagefolder_is_valid_and_counts_classes(tmp_path):
         (tmp_path / "b" / f"{i}.png").write_bytes(png_bytes())
     report = sanitize.scan(tmp_path, scheduler="synchronous")
     assert report.valid and report.exit_code() == 0
-    assert report.summary["classes"]["counts"] == {"a": 4, "b": 4, "c": 0}
-    assert report.summary["classes"]["empty"] == ["c"]
+    assert report.summary.classes.counts == {"a": 4, "b": 4, "c": 0}
+    assert report.summary.classes.empty == ["c"]
     assert [s.path for s in report.clean_samples()][:2] == ["a/0.jpg", "a/1.jpg"]
-    assert report.summary["probe"]["loss"]["count"] == 8
+    assert report.summary.probe.loss.count == 8
 
 
 def test_list_input_requires_num_classes(listed_dataset):
@@ -105,15 +105,15 @@ def test_local_cluster_gives_the_same_results(listed_dataset, tmp_path):
     inline = sanitize.scan(listed_dataset, num_classes=3, ignore_label=255, scheduler="synchronous")
     clustered = sanitize.scan(listed_dataset, num_classes=3, ignore_label=255, workers=2)
     assert [(r.path, r.findings) for r in clustered.flagged] == [(r.path, r.findings) for r in inline.flagged]
-    assert clustered.summary["samples"] == inline.summary["samples"]
+    assert clustered.summary.samples == inline.summary.samples
 
 
 def test_more_classes_than_folders_names_the_extra_classes_by_index(tmp_path):
     (tmp_path / "only").mkdir()
     (tmp_path / "only" / "a.jpg").write_bytes(jpeg_bytes())
     report = sanitize.scan(tmp_path, num_classes=3, scheduler="synchronous")
-    assert report.summary["classes"]["counts"] == {"only": 1, "1": 0, "2": 0}
-    assert report.summary["classes"]["empty"] == ["1", "2"]
+    assert report.summary.classes.counts == {"only": 1, "1": 0, "2": 0}
+    assert report.summary.classes.empty == ["1", "2"]
 
 
 def test_a_failing_probe_leaves_its_samples_unvetted_not_the_scan_stopped(listed_dataset):
@@ -122,5 +122,5 @@ def test_a_failing_probe_leaves_its_samples_unvetted_not_the_scan_stopped(listed
     report = sanitize.scan(listed_dataset, num_classes=200_000, scheduler="synchronous", probe_grid=600)
     failed = [r.path for r in report.flagged if any(f.code == "probe_failed" for f in r.findings)]
     assert "images/ok 3.jpg" in failed and len(failed) >= 12
-    assert report.summary["samples"]["scanned"] == 20
+    assert report.summary.samples.scanned == 20
     assert sum(1 for _ in report.clean_samples()) == 0  # nothing unvetted counts as clean

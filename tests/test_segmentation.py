@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 
 import sanitize
+from sanitize.checks.rare_value import RareValue
 from sanitize.datasets import open_dataset
 from sanitize.errors import SanitizeError
-from sanitize.mask_decode import region_values
-from sanitize.mask_stats import MaskStats
-from sanitize.probe import weights
-from sanitize.probe_pixels import pixel_loss
+from sanitize.load.mask import region_values
+from sanitize.probe.net import weights
+from sanitize.probe.segment import pixel_loss
 from tests.segmentation_helpers import (
     disc_mask,
     photo,
@@ -55,7 +55,7 @@ def pairs_list(tmp_path):
 
 def test_pairs_list_is_recognised_and_each_broken_mask_is_reported(pairs_list, tmp_path):
     report = sanitize.scan(pairs_list, num_classes=3, out=tmp_path / "report", **SYNC)
-    assert report.summary["dataset"]["task"] == "segmentation"
+    assert report.summary.dataset.task == "segmentation"
     assert flagged_codes(report) == {
         "images/sixteen.jpg": {"mask:out_of_range"},
         "images/ignored.jpg": {"mask:all_ignored", "probe:nonfinite_loss"},
@@ -75,11 +75,11 @@ def test_summary_has_the_class_pixel_histogram_and_missing_classes(tmp_path):
     lines = [write_pair(tmp_path, f"m{i}", square_mask(value=1)) for i in range(3)]
     (tmp_path / "list.txt").write_text("".join(lines))
     report = sanitize.scan(tmp_path / "list.txt", num_classes=4, **SYNC)
-    masks = report.summary["masks"]
+    masks = report.summary.masks
     square = int((square_mask(value=1) == 1).sum())
     assert masks["class_pixels"] == {"0": 3 * (48 * 64 - square), "1": 3 * square, "2": 0, "3": 0}
     assert masks["never_appear"] == [2, 3]
-    assert report.summary["classes"]["counts"] == {"0": 3, "1": 3, "2": 0, "3": 0}  # masks holding each class
+    assert report.summary.classes.counts == {"0": 3, "1": 3, "2": 0, "3": 0}  # masks holding each class
     assert report.valid
 
 
@@ -93,7 +93,7 @@ def test_rare_values_are_flagged_dataset_wide(tmp_path):
     (tmp_path / "list.txt").write_text("".join(lines))
     report = sanitize.scan(tmp_path / "list.txt", num_classes=11, **SYNC)
     assert flagged_codes(report) == {"images/bilinear.jpg": {"mask:rare_value"}}
-    rare = set(report.summary["masks"]["rare_values"])
+    rare = set(report.summary.masks["rare_values"])
     assert rare and rare == {str(v) for v in np.unique(bilinear)} - {"0", "10"}
     assert report.valid  # a warning, not an error
 
@@ -111,8 +111,8 @@ def test_classification_lists_are_untouched(tmp_path):
     save(tmp_path / "a.jpg", photo(), quality=90)
     (tmp_path / "list.txt").write_text("a.jpg 1\na.jpg 7\n")
     report = sanitize.scan(tmp_path / "list.txt", num_classes=3, **SYNC)
-    assert report.summary["dataset"]["task"] == "classification"
-    assert "masks" not in report.summary
+    assert report.summary.dataset.task == "classification"
+    assert report.summary.masks is None and "masks" not in report.summary.to_dict()
     assert flagged_codes(report) == {"a.jpg": {"label:out_of_range"}}
 
 
@@ -206,8 +206,8 @@ def test_per_pixel_probe_loss_and_normalisations(tmp_path):
     lines = [write_pair(tmp_path, f"m{i}", square_mask(value=2)) for i in range(2)]
     (tmp_path / "list.txt").write_text("".join(lines))
     report = sanitize.scan(tmp_path / "list.txt", num_classes=3, **SYNC)
-    loss = report.summary["probe"]["loss"]
-    assert loss["count"] == 2 and 0.3 < loss["mean"] < 3 * np.log(3)
+    loss = report.summary.probe.loss
+    assert loss.count == 2 and 0.3 < loss.mean < 3 * np.log(3)
 
     grid_input = np.random.default_rng(0).random(3 * 16 * 16).astype(np.float32)
     mask = square_mask(value=2)
@@ -236,7 +236,7 @@ def test_rgb_masks_with_a_palette_end_to_end(tmp_path):
     assert flagged_codes(without) == {"images/a.jpg": {"mask:rgb"}}
     (tmp_path / "palette.json").write_text('{"0,0,0": 0, "128,0,0": 1}')
     with_palette = sanitize.scan(tmp_path / "list.txt", num_classes=2, palette=tmp_path / "palette.json", **SYNC)
-    assert with_palette.valid and with_palette.summary["masks"]["class_pixels"] == {"0": 48 * 64 - 100, "1": 100}
+    assert with_palette.valid and with_palette.summary.masks["class_pixels"] == {"0": 48 * 64 - 100, "1": 100}
 
 
 def run_cli(*args, cwd):
@@ -279,12 +279,12 @@ def test_region_values_ignore_lines_and_specks():
 
 
 def test_a_value_that_forms_a_region_in_any_mask_is_not_rare():
-    stats = MaskStats(seg_config(num_classes=5))
-    stats.add(0, {0: 90, 3: 10}, (0,))
-    stats.add(1, {0: 50, 3: 50}, (0, 3))
-    stats.add(2, {0: 99, 4: 1}, (0,))
-    stats.add(3, {0: 99, 255: 1, 9: 1}, (0,))  # the ignore label and out-of-range values are not judged
-    findings = stats.rare_value_findings()
+    stats = RareValue(seg_config(num_classes=5), samples=4)
+    stats.fold(0, {0: 90, 3: 10}, (0,))
+    stats.fold(1, {0: 50, 3: 50}, (0, 3))
+    stats.fold(2, {0: 99, 4: 1}, (0,))
+    stats.fold(3, {0: 99, 255: 1, 9: 1}, (0,))  # the ignore label and out-of-range values are not judged
+    findings = stats.verdict()
     assert list(findings) == [2] and findings[2].message.startswith("value(s) 4 (1 px) never form a region")
 
 

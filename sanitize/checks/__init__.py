@@ -1,15 +1,16 @@
-"""The checks, in the order they run. Each is a pure function of a loaded sample.
+"""The checks, in the order they run: per-sample checks (pure functions of a loaded sample) and
+dataset-wide checks (a per-sample statistic, a verdict over the whole dataset); see checks.kinds.
 
-Adding a check: write checks/<name>.py with a `check_<name>(loaded, config)` function, add
-one line to CHECKS, a test file, and a row in the README's table of checks.
+Adding a check: write checks/<name>.py, declare its codes in the findings catalogue
+(sanitize.findings), add it to CHECKS or DATASET_CHECKS, and write its table-driven test
+(docs/contributing.md has the recipe).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sanitize.checks.finite import check_finite
 from sanitize.checks.format import check_format
+from sanitize.checks.kinds import Check, DatasetCheck
 from sanitize.checks.label import check_label
 from sanitize.checks.mask_binary import check_mask_binary
 from sanitize.checks.mask_format import check_mask_format
@@ -17,10 +18,8 @@ from sanitize.checks.mask_ignored import check_mask_ignored
 from sanitize.checks.mask_range import check_mask_range
 from sanitize.checks.mask_size import check_mask_size
 from sanitize.checks.paths import check_mask_path, check_paths
-from sanitize.config import ScanConfig
-from sanitize.types import Finding, Loaded
-
-Check = Callable[[Loaded, ScanConfig], list[Finding]]
+from sanitize.checks.rare_value import RareValue
+from sanitize.checks.scale_outlier import ScaleOutlier
 
 #: Checks of a loaded sample (decode findings come from loading itself; the paths check runs
 #: before loading, because an unsafe path must never be opened).
@@ -35,4 +34,7 @@ CHECKS: tuple[Check, ...] = (
     check_mask_binary,
 )
 
-__all__ = ["CHECKS", "Check", "check_mask_path", "check_paths"]
+#: Checks judged over the whole dataset, at the end of a scan.
+DATASET_CHECKS: tuple[type[DatasetCheck], ...] = (ScaleOutlier, RareValue)
+
+__all__ = ["CHECKS", "DATASET_CHECKS", "Check", "DatasetCheck", "check_mask_path", "check_paths"]

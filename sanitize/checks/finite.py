@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from sanitize.config import ScanConfig
-from sanitize.types import Finding, Loaded, error
+from sanitize.findings import Finding, error
+from sanitize.model import Loaded
 
 
 def check_finite(loaded: Loaded, config: ScanConfig) -> list[Finding]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from sanitize.config import EXTENSION_FORMATS, ScanConfig, sample_suffix
-from sanitize.sniff import NOT_AN_IMAGE_SUFFIX, is_image_format
-from sanitize.types import Finding, Loaded, Severity, error
+from sanitize.config import ScanConfig
+from sanitize.findings import Finding, Severity, error
+from sanitize.formats import EXTENSION_FORMATS, NOT_AN_IMAGE_SUFFIX, is_image_format, sample_suffix
+from sanitize.model import Loaded
 
 
 def check_format(loaded: Loaded, config: ScanConfig) -> list[Finding]:

@@ -5,7 +5,8 @@ A warning: the fix (divide by 255) is the user's call."""
 from __future__ import annotations
 
 from sanitize.config import ScanConfig
-from sanitize.types import Finding, Loaded, warning
+from sanitize.findings import Finding, warning
+from sanitize.model import Loaded
 
 
 def check_mask_binary(loaded: Loaded, config: ScanConfig) -> list[Finding]:

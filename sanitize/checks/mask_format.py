@@ -7,7 +7,8 @@ the class count), so a JPEG mask is an error even when its values happen to be i
 from __future__ import annotations
 
 from sanitize.config import ScanConfig
-from sanitize.types import Finding, Loaded, error
+from sanitize.findings import Finding, error
+from sanitize.model import Loaded
 
 
 def check_mask_format(loaded: Loaded, config: ScanConfig) -> list[Finding]:

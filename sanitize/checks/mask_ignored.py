@@ -6,7 +6,8 @@ the other normalisations, where the loss is merely 0."""
 from __future__ import annotations
 
 from sanitize.config import ScanConfig
-from sanitize.types import Finding, Loaded, error, warning
+from sanitize.findings import Finding, error, warning
+from sanitize.model import Loaded
 
 
 def check_mask_ignored(loaded: Loaded, config: ScanConfig) -> list[Finding]:

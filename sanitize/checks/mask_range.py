@@ -7,7 +7,8 @@ assert, or garbage read silently on the CPU. The message names the values and th
 from __future__ import annotations
 
 from sanitize.config import ScanConfig
-from sanitize.types import Finding, Loaded, error
+from sanitize.findings import Finding, error
+from sanitize.model import Loaded
 
 #: How many offending values a message names.
 SHOWN_VALUES = 8

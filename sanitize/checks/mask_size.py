@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from sanitize.arrays import as_hwc
 from sanitize.config import ScanConfig
-from sanitize.probe import as_hwc
-from sanitize.types import Finding, Loaded, error
+from sanitize.findings import Finding, error
+from sanitize.model import Loaded
 
 
 def image_size(loaded: Loaded) -> tuple[int, int] | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sanitize.types import Finding, Sample, error
+from sanitize.findings import Finding, error
+from sanitize.model import Sample
 
 
 def _check_file(file: str, real_root: Path, code_prefix: str, what: str) -> list[Finding]:

@@ -6,11 +6,12 @@ is decided by the paths check, in the same place for every kind of input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from sanitize.config import TASKS, option
 from sanitize.errors import SanitizeError
-from sanitize.types import Sample
+from sanitize.model import Sample
 
 
 @dataclass
@@ -72,4 +73,70 @@ def read_text(source: Path) -> str:
         raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
 
 
-__all__ = ["Dataset", "open_dataset", "read_text"]
+@dataclass(frozen=True)
+class DatasetInput:
+    """What names a dataset, as scan() and audit() take it: a DATASET (`source`), or an `images` and
+    a `masks` folder, and how to read it. Each field is an option declared once (see config.option)."""
+
+    source: Path | str | None = None
+    root: Path | str | None = option(
+        None, help="Folder the list/CSV paths resolve against. Default: the list's folder.", cli_type=Path | None
+    )
+    path_column: str = option("path", help="CSV column holding the sample path.")
+    label_column: str = option("label", help="CSV column holding the label.")
+    task: str | None = option(None, help="classification or segmentation. Default: what the list file's lines say.")
+    images: Path | str | None = option(
+        None, help="Segmentation: image folder (with --masks, no DATASET).", cli_type=Path | None
+    )
+    masks: Path | str | None = option(
+        None, help="Segmentation: mask folder, matched to --images by name.", cli_type=Path | None
+    )
+    image_suffix: str = option("", help="Stripped from image names to match (_leftImg8bit).")
+    mask_suffix: str = option("", help="Added to the image name to find its mask (_labelIds.png).")
+    palette: Path | str | None = option(
+        None, help='JSON {"R,G,B": class} for RGB colour-coded masks.', cli_type=Path | None
+    )
+    exclude: tuple[Path, ...] = option(
+        (),
+        help="A folder inside the dataset that is not part of it (repeatable).",
+        cli_type=list[Path] | None,
+        cli_default=None,
+        parse=lambda paths: tuple(Path(p) for p in paths or ()),
+    )
+
+    @classmethod
+    def names(cls) -> set[str]:
+        return {item.name for item in fields(cls)}
+
+    def open(self, exclude: tuple[Path, ...] = ()) -> Dataset:
+        """The dataset (see open_dataset), or the `images`/`masks` folder pair; `exclude` adds to self.exclude."""
+        from sanitize.datasets import folderpairs
+
+        task, exclude = self.task, (*self.exclude, *exclude)
+        if task not in (None, *TASKS):
+            raise SanitizeError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
+        pairs = self.images is not None or self.masks is not None
+        if pairs == (self.source is not None) or (self.images is None) != (self.masks is None):
+            raise SanitizeError("give a DATASET, or --images DIR and --masks DIR (not both)")
+        if not pairs:
+            return open_dataset(
+                self.source,
+                root=self.root,
+                path_column=self.path_column,
+                label_column=self.label_column,
+                exclude=exclude,
+                task=task,
+            )
+        if task == "classification":
+            raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")
+        return folderpairs.read(
+            Path(self.images),
+            Path(self.masks),
+            image_suffix=self.image_suffix,
+            mask_suffix=self.mask_suffix,
+            root=Path(self.root) if self.root is not None else None,
+            exclude=exclude,
+        )
+
+
+__all__ = ["Dataset", "DatasetInput", "open_dataset", "read_text"]

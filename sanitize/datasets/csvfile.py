@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sanitize.datasets import Dataset, read_text
 from sanitize.errors import SanitizeError
-from sanitize.types import Sample
+from sanitize.model import Sample
 
 
 def read(source: Path, root: Path, *, path_column: str, label_column: str) -> Dataset:

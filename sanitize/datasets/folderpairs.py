@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath
 
-from sanitize.config import EXTENSION_FORMATS, sample_suffix
 from sanitize.datasets import Dataset
 from sanitize.datasets.imagefolder import sample_files
 from sanitize.errors import SanitizeError
-from sanitize.types import Sample
+from sanitize.formats import EXTENSION_FORMATS, sample_suffix
+from sanitize.model import Sample
 
 #: Mask extensions tried, in order, when the mask suffix has none: lossless formats first.
 MASK_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".bmp", ".gif", ".webp", ".jpg", ".jpeg")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sanitize.config import EXTENSION_FORMATS, sample_suffix
 from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
-from sanitize.types import Sample
+from sanitize.formats import EXTENSION_FORMATS, sample_suffix
+from sanitize.model import Sample
 
 
 def _is_excluded(directory: Path, exclude: tuple[Path, ...]) -> bool:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanitize.config import EXTENSION_FORMATS, sample_suffix
 from sanitize.datasets import Dataset, read_text
-from sanitize.types import Sample
+from sanitize.formats import EXTENSION_FORMATS, sample_suffix
+from sanitize.model import Sample
 
 
 def parse_line(line: str) -> tuple[str, str | None]:

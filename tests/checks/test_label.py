@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sanitize.checks.label import parse_label
 from sanitize.config import ScanConfig
+from sanitize.labels import parse_label
 
 CONFIG = ScanConfig(num_classes=10, ignore_label=255)
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from sanitize.checks.mask_format import check_mask_format
 from sanitize.errors import SanitizeError
-from sanitize.palette import read_palette
+from sanitize.load.palette import read_palette
 from tests.segmentation_helpers import (
     all_findings,
     codes,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sanitize.checks.mask_ignored import check_mask_ignored
-from sanitize.types import Severity
+from sanitize.findings import Severity
 from tests.segmentation_helpers import mask_sample, seg_config, square_mask
 
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from sanitize.checks.paths import check_paths
-from sanitize.types import Sample
+from sanitize.model import Sample
 
 
 def _check(root: Path, name: str) -> set[str]:

@@ -22,9 +22,10 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageFile
 
-from sanitize.config import IMAGE_FORMATS, ScanConfig
-from sanitize.sniff import HEAD_SIZE, is_image_format, sniff
-from sanitize.types import Finding, ImageInfo, Loaded, Sample, error, warning
+from sanitize.config import ScanConfig
+from sanitize.findings import Finding, error, warning
+from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
+from sanitize.model import ImageInfo, Loaded, Sample
 
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
 JPEG_MIN_SIDE = 16

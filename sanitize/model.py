@@ -1,4 +1,4 @@
-"""The small data types that carry a sample through the whole pipeline.
+"""The small data types that carry a sample through the whole pipeline (findings: sanitize.findings).
 
 Everything here is plain, picklable data: it crosses process boundaries inside Dask tasks
 and is written to the report as JSON.
@@ -7,52 +7,13 @@ and is written to the report as JSON.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from typing import Any, NamedTuple
 
 import numpy as np
 
-
-class Severity(str, Enum):
-    """An error keeps a sample out of training; a warning only asks a human to look."""
-
-    ERROR = "error"
-    WARNING = "warning"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One problem one check found in one sample."""
-
-    check: str
-    code: str
-    severity: Severity
-    message: str
-
-    @property
-    def is_error(self) -> bool:
-        return self.severity is Severity.ERROR
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "check": self.check,
-            "code": self.code,
-            "severity": self.severity.value,
-            "message": self.message,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, str]) -> Finding:
-        return cls(data["check"], data["code"], Severity(data["severity"]), data["message"])
-
-
-def error(check: str, code: str, message: str) -> Finding:
-    return Finding(check, code, Severity.ERROR, message)
-
-
-def warning(check: str, code: str, message: str) -> Finding:
-    return Finding(check, code, Severity.WARNING, message)
+from sanitize.findings import Finding
 
 
 class Sample(NamedTuple):
@@ -184,3 +145,15 @@ class SampleResult:
 
 def _set_fields(info: ImageInfo) -> dict[str, Any]:
     return {k: v for k, v in asdict(info).items() if v is not None}
+
+
+@dataclass
+class CleanSamples:
+    """Classification samples without findings (no mask), as columns for Collector.add_clean."""
+
+    indices: list[int]
+    magnitudes: list[float | None]
+    losses: list[float | None]
+    file_stats: np.ndarray  # per sample: size, mtime_ns
+    labels: Counter[tuple[str | None, int | None]]  # (label text, class index) -> samples
+    formats: Counter[tuple[str | None, str | None]]  # (format, decoder) -> samples

@@ -1,13 +1,14 @@
-"""Dataset-wide mask statistics, folded from each sample's pixel counts per value (never a mask).
+"""rare_value (dataset-wide): mask values that look like interpolation artefacts, and the mask
+statistics they are judged from, folded from each sample's pixel counts per value (never a mask).
 
-Besides the per-class pixel histogram, this finds values that look like interpolation
+Besides the per-class pixel histogram (summary.json's `masks`), this finds values that look like interpolation
 artefacts: a class value that, in every mask of the dataset, appears only as thin lines and
 specks, never as a region (no pixel of it has all 4 neighbours of the same value). A real
 class fills a region in at least one mask; the in-between values a bilinear resize or a JPEG
 round trip leaves along class edges never do, whatever the mask size (a pixel-share threshold
 would miss them in small masks and flag small objects in large ones). Only class values are
 judged (the ignore label is meant to be thin, out-of-range values are already errors). Like
-the probe's scale outliers this needs the whole dataset, so the Collector applies it at the end.
+the probe's scale outliers this needs the whole dataset (see checks.kinds for the lifecycle).
 """
 
 from __future__ import annotations
@@ -15,24 +16,38 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from sanitize.checks.kinds import DatasetCheck
 from sanitize.config import ScanConfig
-from sanitize.types import Finding, warning
+from sanitize.findings import Finding, warning
+from sanitize.model import SampleResult
 
 #: How many rare values a message names.
 SHOWN_VALUES = 8
 
 
-class MaskStats:
-    """Per value: total pixels; the class values seen forming a region; and, for class values
-    not seen forming one yet, the (sample index, pixel count) of each mask that has them."""
+class RareValue(DatasetCheck):
+    """State, per value: total pixels; the class values seen forming a region; and, for class
+    values not seen forming one yet, the (sample index, pixel count) of each mask that has them."""
 
-    def __init__(self, config: ScanConfig) -> None:
-        self.config = config
+    code = "mask:rare_value"
+    section = "masks"
+
+    def __init__(self, config: ScanConfig, samples: int) -> None:
+        super().__init__(config, samples)
         self.pixels: Counter[int] = Counter()
         self.with_region: set[int] = set()
         self.rare: dict[int, list[tuple[int, int]]] = {}
 
-    def add(self, index: int, values: dict[int, int], regions: tuple[int, ...]) -> None:
+    @classmethod
+    def applies(cls, config: ScanConfig) -> bool:
+        return config.task == "segmentation"
+
+    def add(self, results: list[SampleResult]) -> None:
+        for result in results:
+            if result.mask_values is not None:
+                self.fold(result.index, result.mask_values, result.mask_regions)
+
+    def fold(self, index: int, values: dict[int, int], regions: tuple[int, ...]) -> None:
         """Fold one mask's pixel counts and region values in."""
         self.with_region.update(regions)
         for value in regions:
@@ -43,7 +58,7 @@ class MaskStats:
             if is_class and value not in self.with_region:
                 self.rare.setdefault(value, []).append((index, count))
 
-    def rare_value_findings(self) -> dict[int, Finding]:
+    def verdict(self) -> dict[int, Finding]:
         """The rare-value warning of each sample whose mask holds a suspect value."""
         by_sample: dict[int, list[tuple[int, int]]] = {}
         for value, holders in sorted(self.rare.items()):

@@ -1,12 +1,40 @@
-"""Name a file's real format from its first bytes, whatever its extension says.
+"""Formats: which ones a sample may be in, what its name promises, and what its bytes really are.
 
-Knows the formats a sample may legitimately be in, the other image formats a file might
-really be (so a message can say "a TGA named .jpg"), and the non-image content that shows
-up in datasets in practice: an HTML error page or captive-portal page saved under an image
-name, a JSON error body, a PDF, an archive.
+`sniff` names a file's real format from its first bytes, whatever its extension says. It knows
+the formats a sample may legitimately be in, the other image formats a file might really be (so
+a message can say "a TGA named .jpg"), and the non-image content that shows up in datasets in
+practice: an HTML error page or captive-portal page saved under an image name, a JSON error
+body, a PDF, an archive.
 """
 
 from __future__ import annotations
+
+#: Formats a sample may be in, by the name the format check detects from magic bytes.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+ALL_FORMATS = (*IMAGE_FORMATS, "NPY")
+
+#: The file extensions a dataset sample may have, and the format each one promises.
+EXTENSION_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".gif": "GIF",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".ppm": "PPM",  # torchvision's ImageFolder loads .ppm and .pgm too
+    ".pgm": "PPM",
+    ".npy": "NPY",
+}
+
+
+def sample_suffix(name: str) -> str:
+    """A file name's extension, lower-case, by pathlib's rule (".jpg" alone has none): the one
+    rule for which files an ImageFolder lists and what format a name promises."""
+    dot = name.rfind(".")
+    return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
+
 
 #: How many leading bytes `sniff` needs.
 HEAD_SIZE = 512

@@ -17,11 +17,12 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from sanitize.config import IMAGE_FORMATS, ScanConfig
-from sanitize.decode import Refused, load_npy, oversized, record_stat
-from sanitize.palette import apply_palette
-from sanitize.sniff import HEAD_SIZE, NOT_AN_IMAGE_SUFFIX, is_image_format, sniff
-from sanitize.types import ImageInfo, Loaded, LoadedMask, Sample, error
+from sanitize.config import ScanConfig
+from sanitize.findings import error
+from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, NOT_AN_IMAGE_SUFFIX, is_image_format, sniff
+from sanitize.load.image import Refused, load_npy, oversized, record_stat
+from sanitize.load.palette import apply_palette
+from sanitize.model import ImageInfo, Loaded, LoadedMask, Sample
 
 #: How many unmapped colours a message names.
 SHOWN_COLOURS = 5

@@ -1,7 +1,7 @@
 """The probe for segmentation: a per-pixel softmax loss, the way a segmentation net's loss is.
 
 The image is preprocessed and block-averaged to the probe grid exactly as for classification
-(probe.preprocess); a fixed-seed 1x1 convolution (a per-pixel linear layer, 3 -> num_classes)
+(probe.net.preprocess); a fixed-seed 1x1 convolution (a per-pixel linear layer, 3 -> num_classes)
 turns each grid cell into logits, and the logits are nearest-upsampled to the mask's full
 resolution, as an FCN upsamples its output. So every mask pixel counts: the loss is summed
 over all pixels whose label is a class (ignore-label and out-of-range pixels are skipped, as
@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from sanitize.config import ScanConfig
-from sanitize.probe import CHANNELS, ProbeResult, preprocess, stable_log_softmax, weights
-from sanitize.types import Loaded, error
+from sanitize.findings import error
+from sanitize.model import Loaded
+from sanitize.probe.net import CHANNELS, ProbeResult, preprocess, stable_log_softmax, weights
 
 
 def _denominator(valid_pixels: int, all_pixels: int, normalization: str) -> float:

@@ -1,0 +1,63 @@
+"""The two kinds of check, and the one contract each keeps.
+
+A per-sample check is a pure function of one loaded sample: `(loaded, config) -> findings`.
+It runs on the workers, sees nothing but its sample, and is tested table-driven.
+
+A dataset-wide check needs every sample before it can judge any (is this image's scale far off
+the dataset's? does this mask value ever form a region anywhere?). Its lifecycle:
+
+1. on the workers, each sample's statistic is computed once, while the sample is loaded, and
+   travels back in its SampleResult (the probe's input magnitude, a mask's value counts);
+2. on the client, `add` (checked results) and `add_clean` (results an audit reused, as columns)
+   fold every batch into the check's own state, never holding the samples themselves;
+3. once every sample is in, `verdict` gives the findings by sample index, and `summary` the
+   check's section of summary.json.
+
+Both kinds declare their codes in the findings catalogue (sanitize.findings).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from sanitize.config import ScanConfig
+from sanitize.findings import Finding
+from sanitize.model import CleanSamples, Loaded, SampleResult
+
+#: A per-sample check.
+Check = Callable[[Loaded, ScanConfig], list[Finding]]
+
+
+class DatasetCheck(ABC):
+    """A check judged over the whole dataset from per-sample statistics (see the module docstring)."""
+
+    #: The catalogue code it emits, `check:code`.
+    code: ClassVar[str]
+    #: Where its summary goes in summary.json (a dotted path).
+    section: ClassVar[str]
+
+    def __init__(self, config: ScanConfig, samples: int) -> None:
+        self.config = config
+        self.samples = samples
+
+    @classmethod
+    @abstractmethod
+    def applies(cls, config: ScanConfig) -> bool:
+        """Whether the check runs under this configuration."""
+
+    @abstractmethod
+    def add(self, results: list[SampleResult]) -> None:
+        """Fold in a batch of checked samples' statistics."""
+
+    def add_clean(self, clean: CleanSamples) -> None:  # noqa: B027 - most checks have nothing in clean columns
+        """Fold in samples reused without findings (classification only: no mask)."""
+
+    @abstractmethod
+    def verdict(self) -> dict[int, Finding]:
+        """The finding of each sample the check flags, by sample index, once every sample is in."""
+
+    @abstractmethod
+    def summary(self, class_names: list[str] | None) -> dict[str, Any]:
+        """The check's section of summary.json."""

@@ -1,0 +1,90 @@
+"""scale_outlier (dataset-wide): a sample whose input magnitude is far off the dataset's median.
+
+The probe measures each sample's largest |input| after scaling, on the workers; this check
+compares every magnitude with the dataset's at the end. A 16-bit image among 8-bit ones is
+257x too bright, a [0, 255] float image among [0, 1] ones 255x: each trains, but on the wrong
+scale, and pushes exp() towards overflow. A warning: the fix (the right --scale, or converting
+the file) is the user's call.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from sanitize.checks.kinds import DatasetCheck
+from sanitize.config import ScanConfig
+from sanitize.findings import Finding, warning
+from sanitize.model import CleanSamples, SampleResult
+
+#: A sample is a scale outlier when its magnitude is this many times above the dataset median
+#: (in log space, and beyond 5 robust deviations): a 16-bit image among 8-bit ones is 257x.
+OUTLIER_FACTOR = 16.0
+#: Below the median only a much larger factor counts (a [0,1] image among [0,255] ones is 255x),
+#: so that dark images are not flagged; an all-zero image has no scale at all and never is.
+LOW_OUTLIER_FACTOR = 128.0
+
+
+def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(mask of outliers, median magnitude, allowed factor) over the dataset's magnitudes.
+
+    Robust: median and MAD of log10 magnitudes, so one 16-bit image among a million 8-bit
+    ones cannot move the reference. Needs at least 8 finite magnitudes.
+    """
+    scaled = np.isfinite(magnitudes) & (magnitudes > 0)
+    mask = np.zeros(len(magnitudes), dtype=bool)
+    if scaled.sum() < 8:
+        return mask, float("nan"), float("nan")
+    logs = np.log10(magnitudes[scaled])
+    median = float(np.median(logs))
+    spread = 5 * float(np.median(np.abs(logs - median))) * 1.4826
+    above = max(spread, math.log10(OUTLIER_FACTOR))
+    below = max(spread, math.log10(LOW_OUTLIER_FACTOR))
+    mask[scaled] = (logs - median > above) | (median - logs > below)
+    return mask, 10**median, 10**above
+
+
+class ScaleOutlier(DatasetCheck):
+    """State: each sample's magnitude (8 bytes a sample; NaN where there is none)."""
+
+    code = "probe:scale_outlier"
+    section = "probe.scale"
+
+    def __init__(self, config: ScanConfig, samples: int) -> None:
+        super().__init__(config, samples)
+        self.magnitudes = np.full(samples, np.nan, dtype=np.float64)
+
+    @classmethod
+    def applies(cls, config: ScanConfig) -> bool:
+        return config.probe
+
+    def add(self, results: list[SampleResult]) -> None:
+        for result in results:
+            if result.magnitude is not None:
+                self.magnitudes[result.index] = result.magnitude
+
+    def add_clean(self, clean: CleanSamples) -> None:
+        self.magnitudes[np.asarray(clean.indices, dtype=np.intp)] = np.asarray(clean.magnitudes, dtype=np.float64)
+
+    @functools.cached_property
+    def _judged(self) -> tuple[np.ndarray, float, float]:
+        return scale_outliers(self.magnitudes)
+
+    def verdict(self) -> dict[int, Finding]:  # judged once every sample is in; summary reuses it
+        mask, median, factor = self._judged
+        return {
+            int(index): warning(
+                "probe",
+                "scale_outlier",
+                f"max |input| {self.magnitudes[index]:.4g} is more than {factor:.3g}x off the"
+                f" dataset median {median:.4g}: wrong bit depth or value range?",
+            )
+            for index in np.flatnonzero(mask)
+        }
+
+    def summary(self, class_names: list[str] | None) -> dict[str, Any]:
+        _, median, factor = self._judged
+        return {"median_magnitude": median, "outlier_factor": factor}

@@ -1,0 +1,96 @@
+"""What a scan concluded: the Report (the gate's verdict), built by the Collector from streamed
+batches of results, written to the report folder (files) with a typed summary (summary)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
+from sanitize.errors import SanitizeError
+from sanitize.model import Sample, SampleResult
+from sanitize.report.files import CLEAN, FINDINGS, SUMMARY, findings_lines, prepare_output, write_json
+from sanitize.report.summary import Summary
+from sanitize.storage import atomic_write_text
+
+EMPTY_CLASSES_SHOWN = 20
+
+
+@dataclass
+class Report:
+    """What a scan concluded. `valid` and `exit_code` are the gate's verdict."""
+
+    dataset: Dataset
+    config: ScanConfig
+    flagged: list[SampleResult]
+    summary: Summary
+    error_indices: set[int] = field(default_factory=set)
+
+    @property
+    def samples(self) -> list[Sample]:
+        return self.dataset.samples
+
+    @property
+    def error_count(self) -> int:
+        return len(self.error_indices)
+
+    @property
+    def valid(self) -> bool:
+        return self.error_count == 0
+
+    def exit_code(self, max_errors: int = 0) -> int:
+        """0 when at most `max_errors` samples have errors, else 1."""
+        if max_errors < 0:
+            raise SanitizeError(f"--max-errors must be 0 or more, got {max_errors}")
+        return 0 if self.error_count <= max_errors else 1
+
+    def clean_samples(self) -> Iterator[Sample]:
+        """The samples without any error, in dataset order: safe to train on."""
+        return (s for s in self.samples if s.index not in self.error_indices)
+
+    def clean_lines(self) -> Iterator[str]:
+        """clean.txt in Caffe list format; labels normalised to plain integers."""
+        for sample in self.clean_samples():
+            if sample.mask is not None:
+                yield f"{sample.path} {sample.mask}\n"
+                continue
+            yield f"{sample.path} {int(sample.label)}\n" if sample.label is not None else f"{sample.path}\n"
+
+    def write(self, out: Path) -> None:
+        """findings.jsonl, summary.json and clean.txt into `out`, each written atomically."""
+        prepare_output(out)
+        try:
+            atomic_write_text(out / FINDINGS, "".join(findings_lines(self.flagged)))
+            write_json(out / SUMMARY, self.summary.to_dict())
+            atomic_write_text(out / CLEAN, "".join(self.clean_lines()))
+        except OSError as exc:
+            raise SanitizeError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
+
+    def render(self, max_errors: int = 0) -> str:
+        """The terminal table: counts per check/code with example paths, then the verdict."""
+        lines = []
+        findings = self.summary.findings
+        if findings:
+            width = max(len(code) for code in findings)
+            lines.append(f"{'finding':<{width}}  {'severity':<8}  {'samples':>7}  examples")
+            for code, entry in findings.items():
+                examples = ", ".join(entry.examples)
+                more = " ..." if entry.samples > len(entry.examples) else ""
+                lines.append(f"{code:<{width}}  {entry.severity:<8}  {entry.samples:>7}  {examples}{more}")
+            lines.append("")
+        counts = self.summary.samples
+        empty = self.summary.classes.empty
+        if empty:
+            shown = ", ".join(map(str, empty[:EMPTY_CLASSES_SHOWN]))
+            more = f" and {len(empty) - EMPTY_CLASSES_SHOWN:,} more" if len(empty) > EMPTY_CLASSES_SHOWN else ""
+            lines.append(f"classes with no samples ({len(empty):,}): {shown}{more}")
+        rate = self.summary.samples_per_second
+        verdict = "PASS" if self.exit_code(max_errors) == 0 else "FAIL"
+        tolerance = f" (--max-errors {max_errors})" if max_errors else ""
+        lines.append(
+            f"{verdict}: {counts.with_errors} of {counts.scanned} samples have errors{tolerance},"
+            f" {counts.with_warnings} with warnings; {rate:,.0f} samples/s"
+        )
+        return "\n".join(lines)

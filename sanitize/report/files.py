@@ -1,0 +1,103 @@
+"""The report folder: findings.jsonl, summary.json and clean.txt, written atomically, and the one
+reader of findings.jsonl (its writer's twin), which quarantine and audit use.
+
+findings.jsonl has one JSON object per sample with at least one finding, in dataset order:
+`{"path", "label", "findings": [{"check", "code", "severity", "message"}], "info": {...}}`, plus
+`mask` and `mask_info` for segmentation samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sanitize.errors import SanitizeError
+from sanitize.findings import Finding, UndeclaredFinding
+from sanitize.model import SampleResult
+from sanitize.report.summary import DatasetInfo
+from sanitize.storage import atomic_write_text, make_folder
+
+FINDINGS, SUMMARY, CLEAN = "findings.jsonl", "summary.json", "clean.txt"
+
+
+def prepare_output(out: Path) -> None:
+    """Create the report folder, or say in one line why it cannot be written."""
+    make_folder(out, "report folder")
+    if not os.access(out, os.W_OK):
+        raise SanitizeError(f"cannot write to the report folder {out}")
+
+
+def findings_lines(results: Iterable[SampleResult]) -> Iterator[str]:
+    """findings.jsonl, a line per flagged sample."""
+    return (json.dumps(result.to_record(), ensure_ascii=False) + "\n" for result in results)
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True)
+class FindingsRecord:
+    """One line of findings.jsonl, read back and checked."""
+
+    path: str
+    label: str | None
+    findings: tuple[Finding, ...]
+    info: dict[str, Any]
+    mask: str | None = None
+    mask_info: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, line: str, number: int) -> FindingsRecord:
+        """ValueError when the line is not a record this module's writer makes."""
+        record = json.loads(line)
+        valid = (
+            isinstance(record, dict)
+            and isinstance(record.get("path"), str)
+            and isinstance(record.get("label"), str | None)
+            and isinstance(record.get("findings"), list)
+            and all(
+                isinstance(f, dict) and all(isinstance(f.get(key), str) for key in ("check", "code", "severity"))
+                for f in record["findings"]
+            )
+            and isinstance(record.get("mask"), str | None)
+            and all(isinstance(record.get(key), dict | None) for key in ("info", "mask_info"))
+        )
+        if not valid:
+            raise ValueError(f"{FINDINGS} line {number} is not a findings record (path, findings, info)")
+        try:
+            findings = tuple(Finding.from_dict({"message": "", **f}) for f in record["findings"])
+        except (UndeclaredFinding, ValueError) as exc:
+            raise ValueError(f"{FINDINGS} line {number}: {exc}") from None
+        return cls(
+            record["path"],
+            record.get("label"),
+            findings,
+            record.get("info") or {},
+            record.get("mask"),
+            record.get("mask_info"),
+        )
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """A report folder read back: the dataset it judged and its flagged samples."""
+
+    dataset: DatasetInfo
+    records: list[FindingsRecord]
+
+
+def read_report(report_dir: Path) -> ReadReport:
+    """The dataset section of summary.json and every findings.jsonl record, or a one-line SanitizeError."""
+    try:
+        summary = json.loads((report_dir / SUMMARY).read_text(encoding="utf-8"))
+        lines = (report_dir / FINDINGS).read_text(encoding="utf-8").splitlines()
+        records = [FindingsRecord.from_json(line, number) for number, line in enumerate(lines, 1) if line.strip()]
+        dataset = DatasetInfo.from_dict(summary["dataset"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SanitizeError(f"{report_dir} is not a readable scan report: {exc!r}") from None
+    return ReadReport(dataset, records)
