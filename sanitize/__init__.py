@@ -9,7 +9,16 @@ from sanitize.audit import AuditDiff, AuditReport, FailOn, RunRecord, audit, his
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset, DatasetInput, open_dataset
 from sanitize.errors import SanitizeError
-from sanitize.findings import CATALOGUE, CHECK_DESCRIPTIONS, Code, Finding, Severity
+from sanitize.findings import (
+    CATALOGUE,
+    CHECK_DESCRIPTIONS,
+    Code,
+    Finding,
+    Severity,
+    codes_markdown,
+    render_codes,
+    select_codes,
+)
 from sanitize.load.palette import read_palette
 from sanitize.model import ImageInfo, Sample, SampleResult
 from sanitize.pipeline import RunOptions
@@ -41,10 +50,13 @@ __all__ = [
     "Severity",
     "Summary",
     "audit",
+    "codes_markdown",
     "history",
     "open_dataset",
     "quarantine",
     "read_palette",
+    "render_codes",
     "restore",
     "scan",
+    "select_codes",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -230,6 +231,24 @@ def restore_command(
     result = sanitize.restore(qdir, only=only or (), dry_run=dry_run)
     typer.echo(result.render())
     raise typer.Exit(result.exit_code)
+
+
+@app.command("checks")
+def checks_command(
+    selectors: Annotated[
+        list[str] | None, typer.Argument(help="CHECK or CHECK:CODE to show (default: every code).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable: a JSON list of codes.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="The markdown table docs/checks.md holds.")] = False,
+) -> None:
+    """Every check and finding code, with its severity and meaning (like `ruff rule --all`)."""
+    codes = sanitize.select_codes(selectors or ())
+    if as_json:
+        typer.echo(json.dumps([code.to_dict() for code in codes], indent=2))
+    elif markdown:
+        typer.echo(sanitize.codes_markdown(tuple(codes)))
+    else:
+        typer.echo(sanitize.render_codes(codes))
 
 
 def main() -> None:

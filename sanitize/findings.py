@@ -12,6 +12,7 @@ Dataset-wide codes are judged over the whole dataset at the end of a scan (scope
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -59,10 +60,6 @@ class Code:
         }
 
 
-def _codes(check: str, *rows: tuple) -> list[Code]:
-    return [Code(check, *row) for row in rows]
-
-
 #: What each check is for, in the order a sample meets them.
 CHECK_DESCRIPTIONS: dict[str, str] = {
     "paths": "an entry must name an existing regular file inside the dataset root (never opened otherwise)",
@@ -75,105 +72,202 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "internal": "a check or the probe failed on this sample (a bug): the sample is not vetted, so it fails",
 }
 
-_MASK_PATH = "mask: "
 CATALOGUE: tuple[Code, ...] = (
-    *_codes(
+    Code(
         "paths",
-        ("outside_root", ERROR, "resolves outside the dataset root (../, absolute, a symlink out); never opened"),
-        ("missing", ERROR, "no such file"),
-        ("not_a_file", ERROR, "not a regular file (a directory, a device, a socket)"),
-        ("mask_outside_root", ERROR, f"{_MASK_PATH}resolves outside the dataset root; never opened"),
-        ("mask_missing", ERROR, f"{_MASK_PATH}no such file"),
-        ("mask_not_a_file", ERROR, f"{_MASK_PATH}not a regular file"),
+        "outside_root",
+        ERROR,
+        (
+            "the entry escapes the dataset root (../x.jpg, an absolute path elsewhere, a symlink pointing out); it is"
+            " never opened"
+        ),
     ),
-    *_codes(
+    Code("paths", "missing", ERROR, "the listed file does not exist"),
+    Code("paths", "not_a_file", ERROR, "the entry is not a regular file"),
+    Code(
+        "paths",
+        "mask_outside_root",
+        ERROR,
+        "the mask path leaves the dataset root; the mask is never opened (the image is still checked)",
+    ),
+    Code("paths", "mask_missing", ERROR, "the mask path does not exist (the image is still checked)"),
+    Code("paths", "mask_not_a_file", ERROR, "the mask path is not a regular file (the image is still checked)"),
+    Code(
         "decode",
-        ("corrupt_data", ERROR, "the decoder failed: truncated file, corrupt entropy data, bad zlib stream or CRC"),
-        ("unidentified", ERROR, "no decoder recognises the bytes"),
-        ("empty", ERROR, "a zero-byte file, or an empty .npy array"),
-        ("decompression_bomb", ERROR, "the header declares more pixels than --max-pixels; refused before decoding"),
-        ("too_large", ERROR, "the file is over --max-file-bytes; never read"),
-        ("pickled_object", ERROR, ".npy object array (pickled Python objects): refused, never unpickled"),
-        ("unsupported_dtype", ERROR, ".npy array of a non-numeric dtype"),
-        ("unreadable", ERROR, "the file cannot be read (permissions, I/O error)"),
-        ("crashed", ERROR, "checking the file killed the worker process (a decoder crash)"),
-        ("jpeg_warning", WARNING, "libjpeg damage that leaves every pixel intact (junk between markers, bad ICC)"),
-        ("decoder_warning", WARNING, "Pillow warned while decoding"),
+        "corrupt_data",
+        ERROR,
+        (
+            "truncated files, broken zlib streams, PNG chunk CRC errors, damaged later frames (every frame is"
+            " decoded), JPEG damage strict libjpeg-turbo refuses, a broken .npy"
+        ),
     ),
-    *_codes(
+    Code(
+        "decode",
+        "unidentified",
+        ERROR,
+        "Pillow cannot open the file (an error even if another library could read it: see docs/checks.md, Decoding)",
+    ),
+    Code("decode", "empty", ERROR, "a zero-byte file, or an empty .npy array"),
+    Code(
+        "decode",
+        "decompression_bomb",
+        ERROR,
+        (
+            "the image's header declares more than --max-pixels (default: Pillow's 89,478,485); refused before any"
+            " pixel is allocated"
+        ),
+    ),
+    Code(
+        "decode",
+        "too_large",
+        ERROR,
+        (
+            "the file is over --max-file-bytes (default 1 GiB); never read, so a stray multi-GB file cannot exhaust a"
+            " worker's memory; .npy arrays are memory-mapped and exempt"
+        ),
+    ),
+    Code("decode", "pickled_object", ERROR, "a pickled .npy (an object array): refused, never unpickled"),
+    Code("decode", "unsupported_dtype", ERROR, "a .npy array whose dtype is not numeric"),
+    Code("decode", "unreadable", ERROR, "the file cannot be read (an OS error)"),
+    Code(
+        "decode",
+        "crashed",
+        ERROR,
+        (
+            "checking this file crashed its decoder and killed the worker process; the sample is isolated and the"
+            " scan goes on (see docs/dask.md)"
+        ),
+    ),
+    Code(
+        "decode",
+        "jpeg_warning",
+        WARNING,
+        (
+            "libjpeg damage that leaves every pixel intact (junk between the header markers of a single-scan JPEG, a"
+            " broken ICC profile); in a progressive JPEG such junk means a broken scan, an error (corrupt_data)"
+        ),
+    ),
+    Code("decode", "decoder_warning", WARNING, "a Pillow warning"),
+    Code(
         "format",
+        "extension_mismatch",
+        ERROR,
         (
-            "extension_mismatch",
-            ERROR,
-            "the content is another image format than the extension says (a PNG named .jpg)",
-            WARNING,
-            "--allow-mismatch",
+            "the content's format, detected from magic bytes, is not the one the extension promises: a PNG or GIF"
+            " named .jpg, and so on"
         ),
-        ("not_an_image", ERROR, "not an image at all: HTML, XML, JSON, text, PDF, an archive, a pickle"),
-        ("disallowed", ERROR, "an image format not in --formats"),
-        ("unsupported_extension", ERROR, "the extension is not a supported sample type"),
+        also=WARNING,
+        when="--allow-mismatch",
     ),
-    *_codes("finite", ("nonfinite", ERROR, "NaN, +Inf or -Inf values in float data")),
-    *_codes(
-        "label",
-        ("missing", ERROR, "the entry has no label field"),
-        ("not_integer", ERROR, "the label is not an integer (Caffe's atoi reads 3.7 as 3 and cat as 0)"),
-        ("out_of_range", ERROR, "the label is outside [0, num_classes) and not the ignore label"),
-        ("overflow", ERROR, "the label does not fit in int32"),
+    Code(
+        "format", "not_an_image", ERROR, "an HTML/XML/JSON/PDF/archive saved under an image name (the DNS-hijack case)"
     ),
-    *_codes(
+    Code("format", "disallowed", ERROR, "a format not in --formats"),
+    Code(
+        "format",
+        "unsupported_extension",
+        ERROR,
+        "a listed file of another kind: its extension is not a sample type (see docs/inputs.md)",
+    ),
+    Code(
+        "finite",
+        "nonfinite",
+        ERROR,
+        "NaN, +Inf, -Inf counts in float data (float TIFF, float .npy); integer images cost nothing here",
+    ),
+    Code("label", "missing", ERROR, "the label field is missing"),
+    Code("label", "not_integer", ERROR, "3.7, nan, cat (Caffe's atoi silently reads 3 and 0)"),
+    Code("label", "out_of_range", ERROR, "negative values, num_classes itself and above; the ignore label is valid"),
+    Code("label", "overflow", ERROR, "values beyond int32"),
+    Code(
         "mask",
-        ("missing", ERROR, "a segmentation sample without a mask"),
-        ("lossy", ERROR, "the mask is a JPEG: lossy compression puts stray values on every class edge"),
-        ("size_mismatch", ERROR, "the mask's height and width differ from the image's"),
-        ("out_of_range", ERROR, "mask pixels neither a class in [0, num_classes) nor the ignore label"),
+        "missing",
+        ERROR,
         (
-            "all_ignored",
-            ERROR,
-            "every pixel is the ignore label: the loss is 0/0 = NaN under valid normalisation",
-            WARNING,
-            "--normalization other than valid",
+            "a segmentation sample with no mask: a list line without one under --task segmentation, an image in"
+            " --images with no mask in --masks"
         ),
-        ("binary_255", WARNING, "a 0/255 mask with 2 classes: 255 is the ignore label or out of range"),
-        ("unreadable", ERROR, "the mask cannot be read"),
-        ("empty", ERROR, "the mask is a zero-byte file or an empty array"),
-        ("too_large", ERROR, "the mask is over --max-file-bytes; never read"),
-        ("not_an_image", ERROR, "the mask is not an image at all (HTML, text, an archive, ...)"),
-        ("decompression_bomb", ERROR, "the mask declares more pixels than --max-pixels"),
-        ("unidentified", ERROR, "no decoder recognises the mask"),
-        ("corrupt_data", ERROR, "the mask does not decode"),
-        ("pickled_object", ERROR, ".npy mask of pickled Python objects: refused, never unpickled"),
-        ("unsupported_dtype", ERROR, ".npy mask of a non-numeric dtype"),
-        ("rgb", ERROR, "an RGB mask where a single-channel index map is expected (give --palette)"),
-        ("unmapped_colour", ERROR, "RGB mask colours the palette does not map"),
-        ("not_single_channel", ERROR, "the mask is not height x width"),
-        ("not_integer", ERROR, "a float mask: class indices must be integers"),
-        ("not_an_index_map", ERROR, "too many distinct values to be a class-index map"),
     ),
-    *_codes(
+    Code("mask", "lossy", ERROR, "the mask is a JPEG: every class edge gets stray values"),
+    Code("mask", "rgb", ERROR, "an RGB mask where an index map is expected (accepted with --palette)"),
+    Code("mask", "unmapped_colour", ERROR, "RGB colours the palette does not map, with pixel counts"),
+    Code("mask", "not_single_channel", ERROR, "a multi-channel mask"),
+    Code("mask", "not_integer", ERROR, "a float mask: class indices must be integers"),
+    Code("mask", "not_an_index_map", ERROR, "more than 65,536 distinct values: not a class-index map"),
+    Code("mask", "size_mismatch", ERROR, "mask height/width differ from the image's"),
+    Code(
+        "mask",
+        "out_of_range",
+        ERROR,
+        "pixels neither a class nor the ignore label; names each value with its pixel count",
+    ),
+    Code(
+        "mask",
+        "all_ignored",
+        ERROR,
+        "every pixel is the ignore label: under valid the loss is 0/0 = NaN; otherwise the sample trains nothing",
+        also=WARNING,
+        when="--normalization other than valid",
+    ),
+    Code("mask", "binary_255", WARNING, "a 0/255 mask with --num-classes 2: the foreground is ignored or out of range"),
+    Code(
+        "mask",
+        "rare_value",
+        WARNING,
+        (
+            "class values that never form a region in any mask of the dataset (bilinear resizing, JPEG): see"
+            " docs/segmentation.md"
+        ),
+        scope="dataset",
+    ),
+    Code("mask", "corrupt_data", ERROR, "an undecodable mask"),
+    Code("mask", "unidentified", ERROR, "Pillow cannot open the mask"),
+    Code("mask", "empty", ERROR, "a zero-byte mask, or an empty .npy mask"),
+    Code(
+        "mask", "decompression_bomb", ERROR, "the mask declares more than --max-pixels pixels; refused before decoding"
+    ),
+    Code("mask", "too_large", ERROR, "a mask over --max-file-bytes"),
+    Code("mask", "unreadable", ERROR, "the mask cannot be read (an OS error)"),
+    Code("mask", "not_an_image", ERROR, "the mask's content is not an image (an HTML page, an archive, ...)"),
+    Code("mask", "pickled_object", ERROR, "a pickled .npy mask: refused, never unpickled"),
+    Code("mask", "unsupported_dtype", ERROR, "a .npy mask whose dtype is not numeric"),
+    Code(
         "probe",
-        ("nonfinite_loss", ERROR, "the probe's logits, loss or first-step gradient norm are not finite"),
-        ("softmax_saturation", WARNING, "a naive float32 softmax gives Caffe's stuck loss 87.3365 on this sample"),
-        ("unusable_input", ERROR, "no probe input can be formed from the decoded array"),
+        "nonfinite_loss",
+        ERROR,
+        "the probe's logits, loss or first-step gradient norm are not finite (segmentation: the per-pixel loss)",
     ),
-    *_codes(
-        "internal",
-        ("check_failed", ERROR, "a check raised on this sample (a bug); the sample is not vetted"),
-        ("probe_failed", ERROR, "the probe raised on this sample (a bug); the sample is not vetted"),
+    Code("probe", "unusable_input", ERROR, "the decoded sample cannot be turned into a probe input"),
+    Code(
+        "probe",
+        "softmax_saturation",
+        WARNING,
+        (
+            "a naive float32 softmax gives 87.3365 for this sample where the stable loss is finite: the sample behind"
+            " a stuck Caffe loss"
+        ),
     ),
     Code(
         "probe",
         "scale_outlier",
         WARNING,
-        "the input magnitude is far off the dataset's median: wrong bit depth or value range",
+        (
+            "the sample's input magnitude is far (16x and 5 robust deviations) off the dataset's median: a 16-bit"
+            " image among 8-bit ones, a [0,255] float image among [0,1] ones"
+        ),
         scope="dataset",
     ),
     Code(
-        "mask",
-        "rare_value",
-        WARNING,
-        "a class value that never forms a region in any mask of the dataset: interpolation artefacts",
-        scope="dataset",
+        "internal",
+        "check_failed",
+        ERROR,
+        "a check raised an exception on this sample (a bug); the sample fails and the scan goes on",
+    ),
+    Code(
+        "internal",
+        "probe_failed",
+        ERROR,
+        "the probe raised on this sample, even probed alone (a bug, MemoryError); unvetted samples never pass",
     ),
 )
 
@@ -250,3 +344,38 @@ def parse_selector(text: str, option: str = "--only") -> tuple[str, str | None]:
             f" (its codes: {', '.join(codes)})"
         )
     return check, code or None
+
+
+def select_codes(selectors: Iterable[str] = ()) -> list[Code]:
+    """The catalogue's codes named by `CHECK` or `CHECK:CODE` selectors (all of them for none)."""
+    chosen = [parse_selector(text, "checks") for text in selectors]
+    return [c for c in CATALOGUE if not chosen or any(c.check == ch and code in (None, c.code) for ch, code in chosen)]
+
+
+def _severity_text(code: Code) -> str:
+    return f"{code.severity.value} ({code.when}: {code.also.value})" if code.also else code.severity.value
+
+
+def render_codes(codes: list[Code]) -> str:
+    """The terminal listing: each check with what it is for, then its codes, severities and meanings."""
+    lines = []
+    for check, purpose in CHECK_DESCRIPTIONS.items():
+        rows = [code for code in codes if code.check == check]
+        if not rows:
+            continue
+        lines.append(f"{check}: {purpose}")
+        width = max(len(code.name) for code in rows)
+        for code in rows:
+            scope = ", dataset-wide" if code.scope == "dataset" else ""
+            lines.append(f"  {code.name:<{width}}  {_severity_text(code)}{scope}: {code.meaning}")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def codes_markdown(codes: tuple[Code, ...] = CATALOGUE) -> str:
+    """The table of docs/checks.md's Codes section (a test holds the docs to it)."""
+    lines = ["| check | code | severity | meaning |", "|---|---|---|---|"]
+    for code in codes:
+        scope = " (dataset-wide)" if code.scope == "dataset" else ""
+        lines.append(f"| {code.check} | `{code.code}` | {_severity_text(code)}{scope} | {code.meaning} |")
+    return "\n".join(lines)
