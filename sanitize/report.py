@@ -25,6 +25,7 @@ from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.mask_stats import MaskStats
 from sanitize.probe import scale_outliers
+from sanitize.storage import atomic_write_text
 from sanitize.types import Finding, ImageInfo, Sample, SampleResult, warning
 
 EXAMPLES_PER_CODE = 3
@@ -56,16 +57,6 @@ def prepare_output(out: Path) -> None:
         raise SanitizeError(f"cannot create the report folder {out}: {exc.strerror or exc}") from None
     if not os.access(out, os.W_OK):
         raise SanitizeError(f"cannot write to the report folder {out}")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 @dataclass
