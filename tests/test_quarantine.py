@@ -16,18 +16,8 @@ import numpy as np
 import pytest
 
 import sanitize
-from sanitize.quarantine import (
-    ALREADY,
-    CHANGED,
-    CONFLICT,
-    MISSING,
-    MOVED,
-    QUARANTINE,
-    REFUSED,
-    STALE,
-    UNVERIFIED,
-    Journal,
-)
+from sanitize.quarantine import ALREADY, CHANGED, CONFLICT, MISSING, MOVED, REFUSED, STALE, UNVERIFIED
+from sanitize.quarantine.journal import QUARANTINE, Journal
 from tests.conftest import jpeg_bytes, png_bytes
 from tests.quarantine_helpers import (
     files_of,

@@ -12,7 +12,10 @@ import pytest
 
 import sanitize
 from sanitize.errors import SanitizeError
-from sanitize.quarantine import MISSING, MOVED, Journal, _plan_file, _quarantine_file, _Skip, check_names
+from sanitize.quarantine import MISSING, MOVED, _plan_file, _quarantine_file
+from sanitize.quarantine.journal import Journal
+from sanitize.quarantine.outcomes import Skip
+from sanitize.quarantine.select import check_names
 from tests.conftest import png_bytes
 from tests.quarantine_helpers import files_of, quarantined_files, run_cli, scan_to, scanned_imagefolder, tree_digest
 
@@ -80,7 +83,7 @@ def test_a_file_that_vanishes_after_it_was_selected_is_missing_and_nothing_is_jo
     planned = _plan_file("bad/0000.jpg", {"size": status.st_size, "mtime_ns": status.st_mtime_ns}, root, journal)
     src.unlink()  # gone between selection and move
 
-    with pytest.raises(_Skip) as skipped:
+    with pytest.raises(Skip) as skipped:
         _quarantine_file(planned, [], root, journal)
 
     assert skipped.value.status == MISSING
