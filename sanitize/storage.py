@@ -1,11 +1,25 @@
-"""Low-level file helpers shared by the report, quarantine and audit: atomic, durable writes."""
+"""Low-level file helpers shared by everything that writes where a user's data lives.
+
+They exist so that a write is atomic (a reader, or a run killed half-way, never sees half a
+file: the text goes to a temporary file that is fsync'd and renamed over the target), durable
+(a rename is only kept across a power cut once its directory is fsync'd too), checkable
+(`sha256_of` hashes a file in 1 MiB chunks, whatever its size) and exclusive without lock files
+(an flock on the directories themselves dies with its process, so nothing is left behind).
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sanitize.errors import SanitizeError
+
+#: Suffix of a copy in progress, next to its destination (`.NAME.sanitize-partial`).
+PARTIAL_SUFFIX = ".sanitize-partial"
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -16,6 +30,45 @@ def atomic_write_text(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the renames and creations in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of the file's bytes, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def partial_name(path: Path) -> Path:
+    """Where a copy bound for `path` is written before it is renamed into place."""
+    return path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+
+
+@contextmanager
+def locked_dirs(*directories: Path, holder: str) -> Iterator[None]:
+    """Exclusive flocks on the directories; another `holder` holding one is an error, never a wait."""
+    with ExitStack() as stack:
+        for directory in directories:
+            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            stack.callback(os.close, fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SanitizeError(
+                    f"{directory} is locked by another {holder}; try again when it has finished"
+                ) from None
+        yield
 
 
 def make_folder(folder: Path, what: str = "folder") -> None:

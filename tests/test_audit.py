@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import sanitize
-from sanitize import pipeline
+from sanitize import batch
 from sanitize.audit.reuse import FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, identity_of, stored_row
 from sanitize.audit.store import UPSERT
 from sanitize.config import ScanConfig
@@ -456,14 +456,14 @@ def _store_as_the_pipeline_would(db: Path, folder: Path, path: str, result_of) -
 
 def _check_failed(sample: sanitize.Sample) -> sanitize.SampleResult:
     """A real internal:check_failed: check_batch catching a check that raised (here on a missing file object)."""
-    (result,) = pipeline.check_batch([sample._replace(file=None)], Path("/"), ScanConfig(num_classes=2))
+    (result,) = batch.check_batch([sample._replace(file=None)], Path("/"), ScanConfig(num_classes=2))
     return result
 
 
 @pytest.mark.parametrize(
     "result_of, code",
     [
-        (lambda sample: pipeline.crashed_result(sample, "KilledWorker"), "decode:crashed"),
+        (lambda sample: batch.crashed_result(sample, "KilledWorker"), "decode:crashed"),
         (_check_failed, "internal:check_failed"),
     ],
 )

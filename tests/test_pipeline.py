@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import sanitize
-from sanitize import pipeline
+from sanitize import batch, pipeline
 from sanitize.config import ScanConfig
 from sanitize.model import Sample
 from tests.conftest import jpeg_bytes
@@ -28,7 +28,7 @@ def check_or_die(samples: list[Sample], real_root: Path, config: ScanConfig):
     """A batch task that kills its worker process outright on the sample named 'boom.jpg'."""
     if any(s.path == "boom.jpg" for s in samples):
         os._exit(1)
-    return pipeline.check_batch(samples, real_root, config)
+    return batch.check_batch(samples, real_root, config)
 
 
 def test_batches_are_bounded_and_balanced():

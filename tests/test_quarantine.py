@@ -16,18 +16,8 @@ import numpy as np
 import pytest
 
 import sanitize
-from sanitize.quarantine import (
-    ALREADY,
-    CHANGED,
-    CONFLICT,
-    MISSING,
-    MOVED,
-    QUARANTINE,
-    REFUSED,
-    STALE,
-    UNVERIFIED,
-    Journal,
-)
+from sanitize.quarantine import ALREADY, CHANGED, CONFLICT, MISSING, MOVED, REFUSED, STALE, UNVERIFIED
+from sanitize.quarantine.journal import QUARANTINE, Journal
 from tests.conftest import jpeg_bytes, png_bytes
 from tests.quarantine_helpers import (
     files_of,
@@ -150,8 +140,8 @@ def test_only_restricts_by_check_and_code(tmp_path):
     assert [o.path for o in decode.outcomes] == ["a/empty.png"]
     assert (root / "a" / "text.png").exists()
 
-    other_code = sanitize.quarantine(tmp_path / "report", tmp_path / "q", only=["format:not_a_code"])
-    assert other_code.outcomes == []
+    with pytest.raises(sanitize.SanitizeError, match="has no code 'not_a_code'"):  # a typo selects nothing: refused
+        sanitize.quarantine(tmp_path / "report", tmp_path / "q", only=["format:not_a_code"])
     by_code = sanitize.quarantine(tmp_path / "report", tmp_path / "q", only=["format:not_an_image"])
     assert [o.path for o in by_code.with_status(MOVED)] == ["a/text.png"]
     with pytest.raises(sanitize.SanitizeError, match="CHECK:CODE"):

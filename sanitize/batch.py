@@ -1,0 +1,91 @@
+"""The unit of work of one task: check a batch of samples, on whichever process runs it.
+
+Each sample's file is read and decoded once (load/), every per-sample check runs on it
+(checks/), then the whole batch goes through the probe in one matrix product (probe/). Nothing
+here raises for a bad sample or a bug: either becomes a finding, so one sample never stops a scan.
+`pipeline` decides where batches run and isolates the ones that crash their process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sanitize.checks import CHECKS, check_mask_path, check_paths
+from sanitize.config import ScanConfig
+from sanitize.findings import error
+from sanitize.labels import parse_label
+from sanitize.load.image import load, pillow_limits
+from sanitize.load.mask import load_mask
+from sanitize.model import ImageInfo, Loaded, Sample, SampleResult
+from sanitize.probe.classify import run_probe
+from sanitize.probe.net import ProbeResult
+from sanitize.probe.segment import run_pixel_probe
+
+
+def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
+    path_findings = check_paths(sample, real_root)
+    loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
+    mask_path_findings = check_mask_path(sample, real_root)
+    loaded.findings.extend(mask_path_findings)
+    if sample.mask_file is not None and not mask_path_findings:
+        load_mask(loaded, config)
+    for check in CHECKS:
+        loaded.findings.extend(check(loaded, config))
+    return loaded
+
+
+def _probe_isolating_failures(batch: list[Loaded], config: ScanConfig) -> list[ProbeResult]:
+    """The batch's probe results; if the batched probe fails (a bug, MemoryError), each sample is
+    probed alone and the ones that still fail get an error: unvetted samples never pass."""
+    probe = run_pixel_probe if config.task == "segmentation" else run_probe
+    try:
+        return probe(batch, config)
+    except Exception:  # noqa: BLE001 - isolate the sample responsible below
+        pass
+    results: list[ProbeResult] = []
+    for loaded in batch:
+        try:
+            results.extend(probe([loaded], config))
+        except Exception as exc:  # noqa: BLE001 - a probe failure is a finding, never a crash
+            results.append((None, None, [error("internal", "probe_failed", f"{type(exc).__name__}: {exc}")]))
+    return results
+
+
+def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> list[SampleResult]:
+    """Check a batch of samples: the unit of work of one Dask task."""
+    loaded_batch: list[Loaded] = []
+    with pillow_limits(config):
+        for sample in samples:
+            try:
+                loaded = _check_one(sample, real_root, config)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the scan
+                loaded = Loaded(sample, ImageInfo())
+                loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
+            loaded_batch.append(loaded)
+    probe_results = _probe_isolating_failures(loaded_batch, config)
+    results = []
+    for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):
+        sample = loaded.sample
+        results.append(
+            SampleResult(
+                index=sample.index,
+                path=sample.path,
+                label=sample.label,
+                findings=loaded.findings + probe_findings,
+                info=loaded.info,
+                label_index=parse_label(sample.label, config)[0],
+                magnitude=magnitude,
+                loss=loss,
+                mask=sample.mask,
+                mask_info=loaded.mask.info if loaded.mask else None,
+                mask_values=loaded.mask.values if loaded.mask else None,
+                mask_regions=loaded.mask.regions if loaded.mask else (),
+            )
+        )
+    return results
+
+
+def crashed_result(sample: Sample, reason: str) -> SampleResult:
+    """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
+    finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
+    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo(), mask=sample.mask)
