@@ -89,8 +89,10 @@ class LoadedMask:
 class Loaded:
     """A sample after its file was read and decoded once, handed to every check.
 
-    `pixels` is what a training loader would see of the first frame (None when decoding
-    failed); `float_frames` holds every frame of float data so the finite check sees all of
+    `pixels` is the decoded first frame, as a training loader would convert it (None when
+    decoding failed); for a JPEG it is libjpeg-turbo's DCT-downscaled decode (no side under 16
+    pixels), which has every value range and channel of the full image but not its size (the
+    full size is in `info`); `float_frames` holds every frame of float data so the finite check sees all of
     it; `findings` are what reading and decoding found; `opened` is False when the file was
     never opened (its path was unsafe or missing), so file checks have nothing to say.
     """

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
+import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +19,27 @@ from sanitize.config import ScanConfig
 from sanitize.load.image import load, pillow_limits
 from sanitize.model import Loaded, Sample
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "files"
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus" / "files"
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of a subprocess that imports this checkout (no DASK_SCHEDULER_ADDRESS leaking in)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    return env
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m sanitize ARGS` in a subprocess, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "sanitize", *map(str, args)],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def photo(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,12 +61,6 @@ QDIR_OWN_FILES = ("journal.jsonl", "manifest.jsonl")
 
 def quarantined_files(qdir: Path) -> dict[str, tuple[str, int]]:
     return files_of(qdir, skip=QDIR_OWN_FILES) if qdir.exists() else {}
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sanitize", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
 
 
 def second_filesystem(than: Path) -> Path | None:

@@ -21,7 +21,7 @@ from sanitize import batch
 from sanitize.audit.reuse import FILE_FIELDS, MASK_FIELDS, PROBE_FIELDS, Fingerprints, identity_of, stored_row
 from sanitize.audit.store import UPSERT
 from sanitize.config import ScanConfig
-from tests.conftest import image_folder, jpeg_bytes, photo, png_bytes
+from tests.conftest import cli_env, image_folder, jpeg_bytes, photo, png_bytes, run_cli
 from tests.segmentation_helpers import save, square_mask, write_pair
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,18 +29,6 @@ NOT_AN_IMAGE = b"<!doctype html><html><body>rate limited</body></html>"
 #: Summary entries that differ between any two runs (timing, how it ran).
 VOLATILE = ("elapsed_seconds", "samples_per_second", "runner")
 NO_CHANGES = dict.fromkeys(("added", "removed", "newly_failing", "fixed", "changed"), 0)
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sanitize", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=120
-    )
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("DASK_SCHEDULER_ADDRESS", None)
-    return env
 
 
 def run_audit(source: Path, db: Path, **kwargs) -> sanitize.AuditReport:
@@ -144,7 +132,7 @@ report = sanitize.audit(root, db)  # the default local cluster, which nothing ne
 print(first, len(opened), report.reused, "distributed" in sys.modules)
 """
     done = subprocess.run(
-        [sys.executable, "-c", script, str(folder), str(db)], env=_env(), capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script, str(folder), str(db)], env=cli_env(), capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["12", "0", "12", "False"]
@@ -373,7 +361,7 @@ def big(tmp_path_factory) -> Path:
 def start_audit(dataset: Path, db: Path, cwd: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "sanitize", "audit", str(dataset), "--db", str(db), "--scheduler", "synchronous"]
     return subprocess.Popen(
-        command, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        command, cwd=cwd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -9,16 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 
-from tests.conftest import image_folder
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    env.pop("DASK_SCHEDULER_ADDRESS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "sanitize", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
-    )
+from sanitize.cli import app
+from sanitize.config import ScanConfig, declared_options
+from sanitize.datasets import DatasetInput
+from sanitize.pipeline import RunOptions
+from tests.conftest import image_folder, run_cli
 
 
 @pytest.fixture
@@ -101,3 +99,18 @@ def test_progress_bar_goes_to_stderr_only_when_it_is_a_terminal(folder, tmp_path
     assert result.returncode == 0
     assert b"6/6 samples" in shown and b"samples/s" in shown
     assert b"samples/s" not in run_cli("scan", str(folder), "--scheduler", "synchronous", cwd=tmp_path).stderr.encode()
+
+
+def test_every_declared_option_is_on_scan_and_audit_and_every_check_option_invalidates_something():
+    """Options are declared once (config.option): the CLI must offer each one on both commands, and
+    each ScanConfig field must say which stored results it invalidates, or an audit would reuse
+    results across a change of it."""
+    root = typer.main.get_command(app)
+    commands = {"scan": root.commands["scan"], "audit run": root.commands["audit"].commands["run"]}
+    declared = {spec.flag for holder in (DatasetInput, ScanConfig, RunOptions) for spec in declared_options(holder)}
+    assert {"--num-classes", "--scale", "--exclude", "--scheduler"} <= declared
+    for name, command in commands.items():
+        flags = {flag for param in command.params for flag in param.opts}
+        assert declared <= flags, f"{name} lacks {declared - flags}"
+    for item in dataclasses.fields(ScanConfig):
+        assert item.metadata["option"]["invalidates"], f"ScanConfig.{item.name} invalidates nothing"

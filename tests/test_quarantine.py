@@ -18,12 +18,11 @@ import pytest
 import sanitize
 from sanitize.quarantine import ALREADY, CHANGED, CONFLICT, MISSING, MOVED, REFUSED, STALE, UNVERIFIED
 from sanitize.quarantine.journal import QUARANTINE, Journal
-from tests.conftest import jpeg_bytes, png_bytes
+from tests.conftest import jpeg_bytes, png_bytes, run_cli
 from tests.quarantine_helpers import (
     files_of,
     make_imagefolder,
     quarantined_files,
-    run_cli,
     scan_to,
     scanned_imagefolder,
     second_filesystem,

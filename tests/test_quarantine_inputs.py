@@ -14,8 +14,8 @@ from sanitize.errors import SanitizeError
 from sanitize.quarantine import MISSING, MOVED, _plan_file, _quarantine_file
 from sanitize.quarantine.journal import Journal
 from sanitize.quarantine.outcomes import Skip
-from tests.conftest import png_bytes
-from tests.quarantine_helpers import files_of, quarantined_files, run_cli, scan_to, scanned_imagefolder, tree_digest
+from tests.conftest import png_bytes, run_cli
+from tests.quarantine_helpers import files_of, quarantined_files, scan_to, scanned_imagefolder, tree_digest
 
 SOURCE = Path(sanitize.__file__).parent
 

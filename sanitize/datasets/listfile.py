@@ -4,9 +4,10 @@ The label is the last whitespace-separated field, so paths may contain spaces. B
 and `#` comments are skipped. A line with a single field is a sample with no label (the
 label check reports it) rather than a reason to stop.
 
-A segmentation list (VOC/Caffe style) has `image mask` per line instead; it is recognised by
-its first sample line, whose last field is a path with a sample extension rather than a
-label. Its samples carry the mask path and no label.
+A segmentation list (VOC/Caffe style) has `image mask` per line instead; it is recognised by a
+majority vote of its sample lines: when more than half end in a path with a sample extension
+rather than a label, the list is `image mask` lines (so one stray line cannot flip it either
+way). `--task` forces one reading. Its samples carry the mask path and no label.
 """
 
 from __future__ import annotations
