@@ -9,12 +9,12 @@ file: the text goes to a temporary file that is fsync'd and renamed over the tar
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from sanitize.errors import SanitizeError
 
@@ -41,13 +41,17 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of the file's bytes, read 1 MiB at a time."""
-    digest = hashlib.sha256()
+def file_digest(path: Path | str, digest: Any) -> str:
+    """The hex digest (a hashlib object, fresh) of the file's bytes, read 1 MiB at a time."""
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of the file's bytes: how quarantine verifies a moved file."""
+    return file_digest(path, hashlib.sha256())
 
 
 def partial_name(path: Path) -> Path:
@@ -56,8 +60,34 @@ def partial_name(path: Path) -> Path:
 
 
 @contextmanager
+def lock_file(path: Path, busy: str) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created if need be, holding our pid) while the block runs.
+    Another process holding it is a SanitizeError at once, never a wait: `busy` is the message,
+    with `{pid}` for the holder's pid."""
+    import fcntl  # POSIX only: imported here so that `import sanitize` still works elsewhere
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise SanitizeError(f"cannot open the lock {path}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise SanitizeError(busy.format(pid=holder)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
 def locked_dirs(*directories: Path, holder: str) -> Iterator[None]:
     """Exclusive flocks on the directories; another `holder` holding one is an error, never a wait."""
+    import fcntl  # POSIX only, as lock_file
+
     with ExitStack() as stack:
         for directory in directories:
             fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -30,6 +30,7 @@ from sanitize.findings import Finding
 from sanitize.labels import parse_label
 from sanitize.model import CleanSamples, ImageInfo, Loaded, Sample, SampleResult
 from sanitize.report.summary import versions
+from sanitize.storage import file_digest
 
 #: ScanConfig fields the file results depend on.
 FILE_FIELDS = invalidating(ScanConfig, FILE)
@@ -83,14 +84,10 @@ def _stat(path: str) -> Stat:
 
 def _file_hash(path: str) -> str:
     """blake2b of the file's bytes, or '-' if it cannot be read."""
-    digest = hashlib.blake2b(digest_size=16)
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
+        return file_digest(path, hashlib.blake2b(digest_size=16))
     except OSError:
         return "-"
-    return digest.hexdigest()
 
 
 def _content_hash(sample: Sample, real_root: Path) -> str:

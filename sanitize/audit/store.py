@@ -8,11 +8,10 @@ audit leaves no stale lock). Rows are read by column name (StoredRow).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +23,7 @@ from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample
+from sanitize.storage import lock_file
 
 if TYPE_CHECKING:
     from sanitize.audit import AuditReport
@@ -146,30 +146,13 @@ def connect(db: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-@contextmanager
-def exclusive(db: Path) -> Iterator[None]:
+def exclusive(db: Path) -> AbstractContextManager[None]:
     """Hold DB.lock for the whole audit; a second audit on the same store fails at once.
 
     An flock dies with its process, so a killed audit never leaves a stale lock behind.
     """
-    import fcntl  # POSIX only; imported here so that `import sanitize` still works elsewhere
-
-    lock_path = db.with_name(db.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise SanitizeError(f"cannot open the audit store's lock {lock_path}: {exc.strerror}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise SanitizeError(f"another audit (pid {holder}) is using {db}; run again when it has finished") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+    busy = f"another audit (pid {{pid}}) is using {db}; run again when it has finished"
+    return lock_file(db.with_name(db.name + ".lock"), busy)
 
 
 def store_keys(samples: list[Sample]) -> list[str]:
