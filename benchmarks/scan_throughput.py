@@ -65,7 +65,7 @@ def sanitize_scan(root: Path, n: int, **options) -> float:
     started = time.perf_counter()
     report = sanitize.scan(root, **options)
     elapsed = time.perf_counter() - started
-    assert report.summary["samples"]["scanned"] == n and report.valid, report.render()
+    assert report.summary.samples.scanned == n and report.valid, report.render()
     return elapsed
 
 
