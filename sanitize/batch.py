@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanitize.checks import CHECKS, check_mask_path, check_paths
+from sanitize.checks import CHECKS
+from sanitize.checks.paths import PathGuard
 from sanitize.config import ScanConfig
 from sanitize.findings import error
 from sanitize.labels import parse_label
@@ -22,10 +23,10 @@ from sanitize.probe.net import ProbeResult
 from sanitize.probe.segment import run_pixel_probe
 
 
-def _check_one(sample: Sample, real_root: Path, config: ScanConfig) -> Loaded:
-    path_findings = check_paths(sample, real_root)
+def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
+    path_findings = guard.image(sample)
     loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
-    mask_path_findings = check_mask_path(sample, real_root)
+    mask_path_findings = guard.mask(sample)
     loaded.findings.extend(mask_path_findings)
     if sample.mask_file is not None and not mask_path_findings:
         load_mask(loaded, config)
@@ -54,10 +55,11 @@ def _probe_isolating_failures(batch: list[Loaded], config: ScanConfig) -> list[P
 def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> list[SampleResult]:
     """Check a batch of samples: the unit of work of one Dask task."""
     loaded_batch: list[Loaded] = []
+    guard = PathGuard(real_root)
     with pillow_limits(config):
         for sample in samples:
             try:
-                loaded = _check_one(sample, real_root, config)
+                loaded = _check_one(sample, guard, config)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the scan
                 loaded = Loaded(sample, ImageInfo())
                 loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))

@@ -15,7 +15,7 @@ from sanitize.probe.classify import (
     naive_softmax_loss,
     run_probe,
 )
-from sanitize.probe.net import block_mean, stable_log_softmax
+from sanitize.probe.net import block_mean, preprocess, preprocess_batch, stable_log_softmax
 from tests.conftest import float_tiff_bytes, jpeg_bytes, png_bytes
 
 
@@ -172,3 +172,25 @@ def test_black_and_dark_images_are_not_scale_outliers_but_a_0_1_image_among_0_25
     typical = [255.0, 250.0, 240.0, 255.0, 230.0, 255.0, 248.0, 255.0, 251.0, 255.0]
     mask, _, _ = scale_outliers(np.array([*typical, 0.0, 7.0, 1.0]))
     assert np.flatnonzero(mask).tolist() == [12]  # all-black (0) and dark (7) pass; max 1.0 is 255x off
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+        lambda rng: rng.integers(0, 256, (8, 8), dtype=np.uint8),  # gray: repeated to 3 channels
+        lambda rng: rng.integers(0, 256, (20, 24, 4), dtype=np.uint8),  # RGBA: alpha dropped
+        lambda rng: rng.integers(0, 65536, (16, 16), dtype=np.uint16),
+        lambda rng: rng.standard_normal((3, 17, 19)).astype(np.float32),  # a CHW .npy
+        lambda rng: np.where(rng.random((9, 9)) < 0.1, np.nan, rng.random((9, 9))).astype(np.float64),
+    ],
+)
+def test_a_batch_preprocessed_together_is_bit_for_bit_each_preprocessed_alone(make):
+    rng = np.random.default_rng(0)
+    arrays = [make(rng) for _ in range(5)]
+    config = ScanConfig(num_classes=3, probe_mean=(0.1, 0.2, 0.3))
+    together = preprocess_batch(arrays, config)
+    for array, (inputs, magnitude) in zip(arrays, together, strict=True):
+        alone_inputs, alone_magnitude = preprocess(array, config)
+        assert np.array_equal(inputs, alone_inputs, equal_nan=True)
+        assert magnitude == alone_magnitude or (np.isnan(magnitude) and np.isnan(alone_magnitude))

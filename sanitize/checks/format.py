@@ -3,8 +3,6 @@ file's extension; content that is not an image at all (an HTML page saved as .jp
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, Severity, error
 from sanitize.formats import EXTENSION_FORMATS, NOT_AN_IMAGE_SUFFIX, is_image_format, sample_suffix
@@ -15,7 +13,7 @@ def check_format(loaded: Loaded, config: ScanConfig) -> list[Finding]:
     if not loaded.opened:
         return []
     detected = loaded.info.format
-    suffix = sample_suffix(PurePosixPath(loaded.sample.path).name)
+    suffix = sample_suffix(loaded.sample.path.rpartition("/")[2])
     expected = EXTENSION_FORMATS.get(suffix)
     if expected is None:
         shown = suffix or "no extension"

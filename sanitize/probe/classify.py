@@ -15,7 +15,7 @@ from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.labels import parse_label
 from sanitize.model import Loaded
-from sanitize.probe.net import ProbeResult, preprocess, stable_log_softmax, weights
+from sanitize.probe.net import ProbeResult, preprocess_batch, stable_log_softmax, weights
 
 FLT_MIN = np.finfo(np.float32).tiny
 #: The loss Caffe reports when a probability underflows to 0 and is clamped to FLT_MIN.
@@ -40,14 +40,14 @@ def run_probe(batch: list[Loaded], config: ScanConfig) -> list[ProbeResult]:
     if not config.probe:
         return results
     rows, inputs, magnitudes, labels = [], [], [], []
-    for row, loaded in enumerate(batch):
-        if loaded.pixels is None:
+    present = [row for row, loaded in enumerate(batch) if loaded.pixels is not None]
+    prepared = preprocess_batch([batch[row].pixels for row in present], config)
+    for row, done in zip(present, prepared, strict=True):
+        loaded = batch[row]
+        if isinstance(done, Exception):
+            results[row] = (None, None, [error("probe", "unusable_input", f"cannot form a probe input: {done}")])
             continue
-        try:
-            flat, magnitude = preprocess(loaded.pixels, config)
-        except (ValueError, MemoryError) as exc:
-            results[row] = (None, None, [error("probe", "unusable_input", f"cannot form a probe input: {exc}")])
-            continue
+        flat, magnitude = done
         rows.append(row)
         inputs.append(flat)
         magnitudes.append(magnitude)

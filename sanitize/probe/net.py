@@ -85,20 +85,72 @@ def _per_channel(values: tuple[float, ...], channels: int) -> np.ndarray:
     return np.asarray(values if len(values) == channels else values[:1] * channels, dtype=np.float32)
 
 
-def preprocess(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray, float]:
-    """(the flattened grid input, max |x| of the full preprocessed sample)."""
+def _three_channels(pixels: np.ndarray) -> np.ndarray:
+    """The pixels as height x width x 3: gray repeated, a fourth (alpha) channel dropped."""
     hwc = as_hwc(pixels)
     if hwc.shape[2] < CHANNELS:
         hwc = hwc[:, :, :1].repeat(CHANNELS, axis=2)
-    hwc = hwc[:, :, :CHANNELS]
+    return hwc[:, :, :CHANNELS]
+
+
+def _scale_and_mean(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray, np.ndarray]:
     scale = _per_channel(config.probe_scale or (default_scale(pixels),), CHANNELS)
-    mean = _per_channel(config.probe_mean, CHANNELS)
+    return scale, _per_channel(config.probe_mean, CHANNELS)
+
+
+def preprocess(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray, float]:
+    """(the flattened grid input, max |x| of the full preprocessed sample)."""
+    hwc = _three_channels(pixels)
+    scale, mean = _scale_and_mean(pixels, config)
     grid = block_mean(hwc, config.probe_grid).astype(np.float32) * scale - mean
     with np.errstate(invalid="ignore", over="ignore"):
         # the extremes over all channels bound every channel's preprocessed extremes
         extremes = np.array([hwc.min(), hwc.max()], dtype=np.float32)[:, None] * scale - mean
         magnitude = float(np.max(np.abs(extremes)))
     return grid.transpose(2, 0, 1).reshape(-1), magnitude
+
+
+def _preprocess_stacked(arrays: list[np.ndarray], config: ScanConfig) -> list[tuple[np.ndarray, float]]:
+    """preprocess() of arrays of one shape and dtype at once: block_mean's two matrix products
+    applied to the whole stack, the extremes reduced per sample."""
+    stack = np.stack([_three_channels(array) for array in arrays])
+    count, height, width, channels = stack.shape
+    dtype = np.float64 if stack.dtype.kind == "f" else np.float32
+    grid = config.probe_grid
+    with np.errstate(invalid="ignore", over="ignore"):
+        rows = _pooling(height, grid, dtype) @ stack.reshape(count, height, width * channels).astype(dtype)
+        columns = rows.reshape(count, grid, width, channels).transpose(0, 2, 1, 3).reshape(count, width, -1)
+        means = (_pooling(width, grid, dtype) @ columns).reshape(count, grid, grid, channels).transpose(0, 2, 1, 3)
+    scale, mean = _scale_and_mean(arrays[0], config)
+    inputs = (means.astype(np.float32) * scale - mean).transpose(0, 3, 1, 2).reshape(count, -1)
+    flat = stack.reshape(count, -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        extremes = np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1).astype(np.float32)[:, :, None] * scale - mean
+        magnitudes = np.abs(extremes).reshape(count, -1).max(axis=1)
+    return [(inputs[i], float(magnitudes[i])) for i in range(count)]
+
+
+def preprocess_batch(arrays: list[np.ndarray], config: ScanConfig) -> list[tuple[np.ndarray, float] | Exception]:
+    """preprocess() of each array, or the ValueError/MemoryError it raised. Small arrays of one shape
+    and dtype (most of a dataset) are preprocessed together: per sample, numpy's fixed costs
+    outweighed the arithmetic on small images."""
+    found: list[tuple[np.ndarray, float] | Exception | None] = [None] * len(arrays)
+    groups: dict[tuple, list[int]] = {}
+    for position, array in enumerate(arrays):
+        groups.setdefault((array.shape, array.dtype.str), []).append(position)
+    for members in groups.values():
+        first = arrays[members[0]]
+        height, width = as_hwc(first).shape[:2]
+        if len(members) > 1 and first.ndim <= 3 and height * width <= MATMUL_MAX_PIXELS:
+            for position, done in zip(members, _preprocess_stacked([arrays[i] for i in members], config), strict=True):
+                found[position] = done
+            continue
+        for position in members:
+            try:
+                found[position] = preprocess(arrays[position], config)
+            except (ValueError, MemoryError) as exc:
+                found[position] = exc
+    return found  # type: ignore[return-value]
 
 
 def stable_log_softmax(logits: np.ndarray) -> np.ndarray:
