@@ -27,12 +27,15 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain, islice
 from pathlib import Path
 
 from sanitize.batch import check_batch, crashed_result
@@ -62,8 +65,16 @@ class RunOptions:
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-#: Samples per task: about 0.1 s of decoding, so per-task overhead (~2 ms) stays small.
-MAX_BATCH = 64
+#: A task should take about this long on a worker: long enough that the per-task cost (~2 ms on
+#: a cluster, in the workers and in this process) is small, short enough that workers stay
+#: balanced at the end and that bisecting a batch whose worker died stays cheap.
+TARGET_SECONDS = 0.2
+#: The first tasks' size, before any has been timed (64 photos take ~0.05 s).
+FIRST_BATCH = 64
+#: No task holds more samples than this, however cheap they are.
+MAX_BATCH = 8192
+#: Tasks in flight per worker: one running, one queued behind it, so no worker waits on this process.
+IN_FLIGHT_PER_WORKER = 2
 
 #: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
 #: single-threaded worker holds exactly one task at a time, so when a worker dies the task it
@@ -88,12 +99,61 @@ OnResults = Callable[[list[SampleResult]], None]
 Task = Callable[[list[Sample], Path, ScanConfig], list[SampleResult]]
 
 
-def batches(samples: list[Sample], workers: int) -> list[list[Sample]]:
-    """Split into batches of at most MAX_BATCH, at least ~4 per worker for balance."""
-    if not samples:
-        return []
-    size = max(1, min(MAX_BATCH, math.ceil(len(samples) / (workers * 4))))
-    return [samples[i : i + size] for i in range(0, len(samples), size)]
+class Batches:
+    """The samples cut into batches as the runners ask for them, each sized to take about
+    TARGET_SECONDS of a worker's time at the rate measured so far, so tiny images do not drown in
+    per-task overhead and photos do not make huge tasks. Samples are drawn from `samples` only
+    when a batch is cut: with a bounded number of tasks in flight, a run holds a few batches at a
+    time, never the whole dataset. Batches handed back (`give_back`: bisected after a crash, left
+    by forked workers) go out first, at their own size."""
+
+    def __init__(self, samples: Iterable[Sample], workers: int, total: int | None = None) -> None:
+        self._samples = iter(samples)
+        self.workers = workers
+        self.total = total
+        self.drawn = 0
+        self.size = FIRST_BATCH if total is None else max(1, min(FIRST_BATCH, math.ceil(total / (workers * 4))))
+        self._returned: deque[list[Sample]] = deque()
+        self._seconds_per_sample: float | None = None
+
+    @classmethod
+    def of(cls, batches: Iterable[list[Sample]], workers: int) -> Batches:
+        """Batches already cut (they go out as they are)."""
+        made = cls((), workers, total=0)
+        made._returned.extend(batches)
+        return made
+
+    def next(self) -> list[Sample] | None:
+        """The next batch, or None when every sample has been handed out."""
+        if self._returned:
+            return self._returned.popleft()
+        size = self.size
+        if self.total is not None:  # the last tasks shrink, so every worker finishes about together
+            size = min(size, max(1, math.ceil((self.total - self.drawn) / (self.workers * IN_FLIGHT_PER_WORKER))))
+        batch = list(islice(self._samples, size))
+        self.drawn += len(batch)
+        return batch or None
+
+    def give_back(self, *batches: list[Sample]) -> None:
+        self._returned.extend(batches)
+
+    def timed(self, samples: int, seconds: float) -> None:
+        """A batch of `samples` took a worker `seconds`: size the next ones after it."""
+        if samples < 1 or seconds <= 0:
+            return
+        rate = seconds / samples
+        known = self._seconds_per_sample
+        self._seconds_per_sample = rate if known is None else 0.7 * known + 0.3 * rate
+        self.size = max(1, min(MAX_BATCH, round(TARGET_SECONDS / self._seconds_per_sample)))
+
+
+def timed_task(
+    task: Task, batch: list[Sample], real_root: Path, config: ScanConfig
+) -> tuple[list[SampleResult], float]:
+    """Run `task` on a worker and say how long it took there (what Batches sizes tasks by)."""
+    started = time.perf_counter()
+    results = task(batch, real_root, config)
+    return results, time.perf_counter() - started
 
 
 @contextmanager
@@ -176,38 +236,49 @@ def _start_forked_worker(parent: int) -> None:
 
 
 def run_forked(
-    todo: list[list[Sample]],
+    batches: Batches,
     real_root: Path,
     config: ScanConfig,
     workers: int,
     on_results: OnResults,
     task: Task = check_batch,
 ) -> list[list[Sample]]:
-    """Check every batch as `task` in worker processes forked from this one; return the batches
-    left unchecked because a worker died (which of the running batches killed it is unknown), or
-    all of them if no worker could be forked (e.g. no memory for it)."""
-    if not todo:
+    """Check batches as `task` in worker processes forked from this one until none is left; return
+    the batches left unchecked because a worker died (which of the running batches killed it is
+    unknown), or the first ones if no worker could be forked (e.g. no memory for it). Batches not
+    yet cut stay in `batches`."""
+    first = [batch for batch in (batches.next() for _ in range(workers * IN_FLIGHT_PER_WORKER)) if batch]
+    if not first:
         return []
     context = multiprocessing.get_context("fork")
     pool = ProcessPoolExecutor(
-        min(workers, len(todo)), mp_context=context, initializer=_start_forked_worker, initargs=(os.getpid(),)
+        min(workers, len(first)), mp_context=context, initializer=_start_forked_worker, initargs=(os.getpid(),)
     )
+    running: dict[Future, list[Sample]] = {}
+    left: list[list[Sample]] = []
     try:
         with warnings.catch_warnings():  # Python >= 3.12 warns of any thread at a fork; see forking_is_safe
             warnings.filterwarnings("ignore", r".*multi-threaded, use of fork\(\)", DeprecationWarning)
-            futures = {pool.submit(task, batch, real_root, config): batch for batch in todo}  # forks here
+            for batch in first:  # forks every worker at the first submit
+                running[pool.submit(timed_task, task, batch, real_root, config)] = batch
     except OSError:
         pool.shutdown(wait=False, cancel_futures=True)
-        return todo
-    left = []
+        return first
     try:
-        for future in as_completed(futures):
-            try:
-                results = future.result()
-            except Exception:  # noqa: BLE001 - BrokenProcessPool and friends: the cluster isolates the cause
-                left.append(futures[future])
-                continue
-            on_results(results)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = running.pop(future)
+                try:
+                    results, seconds = future.result()
+                except Exception:  # noqa: BLE001 - BrokenProcessPool and friends: the cluster isolates the cause
+                    left.append(batch)
+                    continue
+                batches.timed(len(batch), seconds)
+                on_results(results)
+                following = None if left else batches.next()
+                if following:
+                    running[pool.submit(timed_task, task, following, real_root, config)] = following
     except BaseException:  # on_results failed, or Ctrl-C: stop now, not after the batches under way
         _kill_workers(pool)
         pool.shutdown(wait=False, cancel_futures=True)
@@ -226,48 +297,58 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def run_on_client(
-    todo: list[list[Sample]],
+    batches: Batches,
     real_root: Path,
     config: ScanConfig,
     client: object,
     on_results: OnResults,
     task: Task = check_batch,
 ) -> None:
-    """Submit every batch as `task`; a batch whose worker died is split until the sample that
-    kills a worker is isolated and reported, so the scan goes on."""
+    """Check every batch as `task` on the client's cluster, a bounded number in flight; a batch whose
+    worker died is split until the sample that kills a worker is isolated and reported, so the
+    scan goes on."""
     from distributed import as_completed
 
-    pending = {}
+    threads = sum(info.get("nthreads", 1) for info in client.scheduler_info().get("workers", {}).values())
+    window = max(threads, batches.workers, 1) * IN_FLIGHT_PER_WORKER
+    pending: dict[str, tuple[list[Sample], bool]] = {}
     stream = as_completed()
 
-    def submit(batch: list[Sample]) -> None:
+    def submit(batch: list[Sample], bisected: bool = False) -> None:
         # The batch is bound into the callable: dask walks every list and tuple argument looking
         # for futures, which for 64 samples (NamedTuples) is ~450 calls per task on the client.
-        future = client.submit(partial(task, batch, real_root, config), pure=False)
-        pending[future.key] = batch
+        future = client.submit(partial(timed_task, task, batch, real_root, config), pure=False)
+        pending[future.key] = (batch, bisected)
         stream.add(future)
 
-    for batch in todo:
-        submit(batch)
-    for future in stream:
-        batch = pending.pop(future.key)
+    def top_up() -> None:
+        while len(pending) < window and (batch := batches.next()):
+            submit(batch)
+
+    top_up()
+    while pending:
+        future = next(stream)
+        batch, bisected = pending.pop(future.key)
         try:
-            results = future.result()
+            results, seconds = future.result()
         except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: isolate the cause
             if len(batch) == 1:
                 on_results([crashed_result(batch[0], type(exc).__name__)])
-                continue
-            half = len(batch) // 2
-            submit(batch[:half])
-            submit(batch[half:])
+            else:
+                half = len(batch) // 2
+                submit(batch[:half], bisected=True)
+                submit(batch[half:], bisected=True)
             continue
         finally:
             future.release()
+        if not bisected:
+            batches.timed(len(batch), seconds)
         on_results(results)
+        top_up()
 
 
 def run(
-    samples: list[Sample],
+    samples: Iterable[Sample],
     root: Path,
     config: ScanConfig,
     on_results: OnResults,
@@ -275,27 +356,42 @@ def run(
     scheduler: str | None = None,
     workers: int | None = None,
     task: Task = check_batch,
+    total: int | None = None,
 ) -> str:
     """Check every sample as `task`, calling `on_results` with each finished batch as it arrives.
-    Returns what checked them: "synchronous", "forked", "local cluster", "forked, local cluster"
-    (a forked worker died) or the scheduler's address."""
+    `samples` is drawn lazily, batch by batch; `total` (their count, if known: `len(samples)` for a
+    list) lets the last batches shrink for balance. Returns what checked them: "synchronous",
+    "forked", "local cluster", "forked, local cluster" (a forked worker died) or the scheduler's
+    address."""
     real_root = Path(os.path.realpath(root))
     if workers is not None and workers < 1:
         raise SanitizeError(f"--workers must be at least 1, got {workers}")
+    if total is None and isinstance(samples, Sized):
+        total = len(samples)
+    samples = iter(samples)
     if scheduler == SYNCHRONOUS:
-        for batch in batches(samples, 1):
-            on_results(task(batch, real_root, config))
+        batches = Batches(samples, 1, total)
+        while batch := batches.next():
+            results, seconds = timed_task(task, batch, real_root, config)
+            batches.timed(len(batch), seconds)
+            on_results(results)
         return SYNCHRONOUS
-    todo, forked = None, ""
-    if scheduler is None and len(samples) <= FORK_LIMIT and forking_is_safe():
-        n_workers = workers or os.cpu_count() or 1
-        todo = run_forked(batches(samples, n_workers), real_root, config, n_workers, on_results, task)
-        if not todo:
-            return "forked"
-        forked = "forked, "
+    n_workers = workers or os.cpu_count() or 1
+    forked = ""
+    if scheduler is None and forking_is_safe():
+        head = list(islice(samples, FORK_LIMIT + 1))  # a small run: forked workers, no cluster to start
+        if len(head) <= FORK_LIMIT:
+            batches = Batches(head, n_workers, len(head))
+            left = run_forked(batches, real_root, config, n_workers, on_results, task)
+            if not left:
+                return "forked"
+            batches.give_back(*left)
+            forked = "forked, "
+        else:
+            batches = Batches(chain(head, samples), n_workers, total)
+    else:
+        batches = Batches(samples, n_workers, total)
     address = None if scheduler == LOCAL else scheduler
     with _client(address, workers) as client:
-        if todo is None:
-            todo = batches(samples, len(client.scheduler_info().get("workers", {})) or workers or 1)
-        run_on_client(todo, real_root, config, client, on_results, task)
+        run_on_client(batches, real_root, config, client, on_results, task)
     return forked + (address or "local cluster")
