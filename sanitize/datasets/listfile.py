@@ -30,7 +30,7 @@ def parse_line(line: str) -> tuple[str, str | None]:
 def names_a_mask(path: str, last_field: str | None) -> bool:
     """Whether a line is `image mask` (both fields name sample files) rather than `image label`."""
     return last_field is not None and all(
-        sample_suffix(Path(field).name) in EXTENSION_FORMATS for field in (path, last_field)
+        sample_suffix(field.rpartition("/")[2]) in EXTENSION_FORMATS for field in (path, last_field)
     )
 
 
