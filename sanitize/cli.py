@@ -40,10 +40,15 @@ class Progress:
         self.enabled = sys.stderr.isatty()
         self.started = time.perf_counter()
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int | None) -> None:
+        """`total` is None while the dataset is still being listed (a folder is listed as it is checked)."""
         if not self.enabled:
             return
         rate = done / max(time.perf_counter() - self.started, 1e-6)
+        if total is None:
+            sys.stderr.write(f"\r{done:,} samples  {rate:,.0f} samples/s")
+            sys.stderr.flush()
+            return
         width = 30
         filled = width * done // max(total, 1)
         bar = "#" * filled + "-" * (width - filled)

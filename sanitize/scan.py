@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ from sanitize.report.files import prepare_output
 from sanitize.report.summary import DatasetInfo, RunnerInfo
 from sanitize.storage import make_folder
 
-OnProgress = Callable[[int, int], None]
+#: (samples done, samples in all: None until the listing is done, for a dataset listed as it is checked)
+OnProgress = Callable[[int, int | None], None]
 OnResults = Callable[[list[SampleResult]], None]
 
 _CONFIG_FIELDS = {item.name for item in fields(ScanConfig)} - DatasetInput.names()  # task, palette: from the input
@@ -66,6 +67,8 @@ class Scan:
     collector: Collector
     on_progress: OnProgress | None = None
     started: float = field(default_factory=time.perf_counter)
+    #: Samples handed to the pipeline so far.
+    listed: int = 0
 
     @classmethod
     def start(
@@ -92,7 +95,7 @@ class Scan:
         if inputs.palette is not None:
             config_options["palette"] = read_palette(inputs.palette)
         config = resolve_config(dataset, config_options)
-        if not dataset.samples:
+        if dataset.is_empty():
             raise SanitizeError(f"no samples found in {source or inputs.images}")
         info = DatasetInfo(
             kind=dataset.kind,
@@ -109,7 +112,7 @@ class Scan:
 
     def _progress(self) -> None:
         if self.on_progress:
-            self.on_progress(self.collector.scanned, len(self.dataset.samples))
+            self.on_progress(self.collector.scanned, self.dataset.size)
 
     def add(self, results: list[SampleResult]) -> None:
         """Fold in results (checked now, or reused by an audit)."""
@@ -121,9 +124,14 @@ class Scan:
         self.collector.add_clean(clean)
         self._progress()
 
-    def check(self, samples: list[Sample], on_results: OnResults | None = None) -> str:
-        """Check `samples` through the pipeline, each batch passed to `on_results` (e.g. an audit's
-        store) before it is folded in; returns what checked them."""
+    def check(self, samples: Iterable[Sample], total: int | None = None, on_results: OnResults | None = None) -> str:
+        """Check `samples` (drawn lazily; `total` of them, if known) through the pipeline, each batch
+        passed to `on_results` (e.g. an audit's store) before it is folded in; returns what checked them."""
+
+        def counted() -> Iterator[Sample]:
+            for sample in samples:
+                self.listed += 1
+                yield sample
 
         def arrived(results: list[SampleResult]) -> None:
             if on_results is not None:
@@ -131,17 +139,22 @@ class Scan:
             self.add(results)
 
         return pipeline.run(
-            samples,
+            counted(),
             self.dataset.root,
             self.config,
             arrived,
             scheduler=self.runner.scheduler,
             workers=self.runner.workers,
+            total=total,
         )
 
-    def finish(self, checked_by: str | None, audit: dict[str, Any] | None = None) -> Report:
+    def finish(self, checked_by: str | None, audit: dict[str, Any] | None = None, reused: int = 0) -> Report:
+        """The Report, once every sample was checked or (`reused`) folded in from an audit's store."""
         runner = RunnerInfo(self.runner.scheduler, self.runner.workers, checked_by, audit)
-        return self.collector.finish(time.perf_counter() - self.started, runner)
+        listed = self.listed + reused
+        if self.on_progress and self.dataset.size is None:
+            self.on_progress(self.collector.scanned, listed)  # the total is known now
+        return self.collector.finish(listed, time.perf_counter() - self.started, runner)
 
 
 def scan(
@@ -166,7 +179,7 @@ def scan(
     JSON file mapping RGB mask colours to classes (see sanitize.load.palette).
     """
     run = Scan.start(source, options, out=out, on_progress=on_progress)
-    report = run.finish(run.check(run.dataset.samples))
+    report = run.finish(run.check(run.dataset, total=run.dataset.size))
     if out is not None:
         report.write(Path(out))
     return report

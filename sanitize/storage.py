@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sanitize.errors import SanitizeError
 
@@ -107,3 +110,26 @@ def make_folder(folder: Path, what: str = "folder") -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise SanitizeError(f"cannot create the {what} {folder}: {exc.strerror or exc}") from None
+
+
+class Spill:
+    """Rows of one numpy dtype appended batch by batch to an anonymous temporary file, read back
+    whole at the end (as a memory map): per-sample state that a dataset-wide verdict needs at the
+    end stays on disk meanwhile, so a scan's memory does not grow with the dataset's length."""
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = np.dtype(dtype)
+        self._file = tempfile.TemporaryFile(prefix="sanitize-spill-")  # noqa: SIM115 - removed when the spill is collected
+        self.rows = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        if len(rows):
+            np.ascontiguousarray(rows, dtype=self.dtype).tofile(self._file)
+            self.rows += len(rows)
+
+    def read(self) -> np.ndarray:
+        """Every row appended so far."""
+        if not self.rows:
+            return np.zeros(0, dtype=self.dtype)
+        self._file.flush()
+        return np.memmap(self._file, dtype=self.dtype, mode="r", shape=(self.rows,))

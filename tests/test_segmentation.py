@@ -279,7 +279,7 @@ def test_region_values_ignore_lines_and_specks():
 
 
 def test_a_value_that_forms_a_region_in_any_mask_is_not_rare():
-    stats = RareValue(seg_config(num_classes=5), samples=4)
+    stats = RareValue(seg_config(num_classes=5))
     stats.fold(0, {0: 90, 3: 10}, (0,))
     stats.fold(1, {0: 50, 3: 50}, (0, 3))
     stats.fold(2, {0: 99, 4: 1}, (0,))

@@ -9,7 +9,8 @@ the dataset's? does this mask value ever form a region anywhere?). Its lifecycle
 1. on the workers, each sample's statistic is computed once, while the sample is loaded, and
    travels back in its SampleResult (the probe's input magnitude, a mask's value counts);
 2. on the client, `add` (checked results) and `add_clean` (results an audit reused, as columns)
-   fold every batch into the check's own state, never holding the samples themselves;
+   fold every batch into the check's own state, never holding the samples themselves, and in
+   memory that does not grow with the dataset (spill per-sample state to disk: storage.Spill);
 3. once every sample is in, `verdict` gives the findings by sample index, and `summary` the
    check's section of summary.json.
 
@@ -38,9 +39,8 @@ class DatasetCheck(ABC):
     #: Where its summary goes in summary.json (a dotted path).
     section: ClassVar[str]
 
-    def __init__(self, config: ScanConfig, samples: int) -> None:
+    def __init__(self, config: ScanConfig) -> None:
         self.config = config
-        self.samples = samples
 
     @classmethod
     @abstractmethod

@@ -32,8 +32,8 @@ class RareValue(DatasetCheck):
     code = "mask:rare_value"
     section = "masks"
 
-    def __init__(self, config: ScanConfig, samples: int) -> None:
-        super().__init__(config, samples)
+    def __init__(self, config: ScanConfig) -> None:
+        super().__init__(config)
         self.pixels: Counter[int] = Counter()
         self.with_region: set[int] = set()
         self.rare: dict[int, list[tuple[int, int]]] = {}

@@ -19,6 +19,7 @@ from sanitize.checks.kinds import DatasetCheck
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, warning
 from sanitize.model import CleanSamples, SampleResult
+from sanitize.storage import Spill
 
 #: A sample is a scale outlier when its magnitude is this many times above the dataset median
 #: (in log space, and beyond 5 robust deviations): a 16-bit image among 8-bit ones is 257x.
@@ -48,43 +49,51 @@ def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 class ScaleOutlier(DatasetCheck):
-    """State: each sample's magnitude (8 bytes a sample; NaN where there is none)."""
+    """State: (sample index, magnitude) of every probed sample, spilled to a temporary file (16
+    bytes a sample on disk, none in memory) until the verdict, which reads the magnitudes back."""
 
     code = "probe:scale_outlier"
     section = "probe.scale"
+    _ROW = np.dtype([("index", np.int64), ("magnitude", np.float64)])
 
-    def __init__(self, config: ScanConfig, samples: int) -> None:
-        super().__init__(config, samples)
-        self.magnitudes = np.full(samples, np.nan, dtype=np.float64)
+    def __init__(self, config: ScanConfig) -> None:
+        super().__init__(config)
+        self._spill = Spill(self._ROW)
 
     @classmethod
     def applies(cls, config: ScanConfig) -> bool:
         return config.probe
 
+    def _append(self, indices: list[int], magnitudes: list[float | None]) -> None:
+        rows = np.array([(i, m) for i, m in zip(indices, magnitudes, strict=True) if m is not None], dtype=self._ROW)
+        self._spill.append(rows)
+
     def add(self, results: list[SampleResult]) -> None:
-        for result in results:
-            if result.magnitude is not None:
-                self.magnitudes[result.index] = result.magnitude
+        self._append([r.index for r in results], [r.magnitude for r in results])
 
     def add_clean(self, clean: CleanSamples) -> None:
-        self.magnitudes[np.asarray(clean.indices, dtype=np.intp)] = np.asarray(clean.magnitudes, dtype=np.float64)
+        self._append(clean.indices, clean.magnitudes)
 
     @functools.cached_property
-    def _judged(self) -> tuple[np.ndarray, float, float]:
-        return scale_outliers(self.magnitudes)
+    def _judged(self) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """(the outliers' indices, their magnitudes, the median magnitude, the allowed factor)."""
+        rows = self._spill.read()
+        magnitudes = np.asarray(rows["magnitude"])
+        mask, median, factor = scale_outliers(magnitudes)
+        return np.asarray(rows["index"])[mask], magnitudes[mask], median, factor
 
     def verdict(self) -> dict[int, Finding]:  # judged once every sample is in; summary reuses it
-        mask, median, factor = self._judged
+        indices, magnitudes, median, factor = self._judged
         return {
             int(index): warning(
                 "probe",
                 "scale_outlier",
-                f"max |input| {self.magnitudes[index]:.4g} is more than {factor:.3g}x off the"
+                f"max |input| {magnitude:.4g} is more than {factor:.3g}x off the"
                 f" dataset median {median:.4g}: wrong bit depth or value range?",
             )
-            for index in np.flatnonzero(mask)
+            for index, magnitude in zip(indices.tolist(), magnitudes, strict=True)
         }
 
     def summary(self, class_names: list[str] | None) -> dict[str, Any]:
-        _, median, factor = self._judged
+        _, _, median, factor = self._judged
         return {"median_magnitude": median, "outlier_factor": factor}

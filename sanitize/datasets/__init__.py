@@ -1,11 +1,18 @@
-"""Dataset readers: each turns one kind of input into a list of Samples.
+"""Dataset readers: each turns one kind of input into a stream of Samples.
 
 A reader never opens a sample's file; it only names it. Whether the name is safe to open
 is decided by the paths check, in the same place for every kind of input.
+
+A Dataset lists its samples afresh each time it is iterated, in the same order, holding none of
+them: a scan draws them batch by batch, so its memory does not grow with the dataset's length
+(a list of 100M lines is never in memory at once). `samples` materialises the list for the
+callers that need all of it at once (an audit matches every sample against its store).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -16,14 +23,31 @@ from sanitize.model import Sample
 
 @dataclass
 class Dataset:
-    """The samples of one input plus what the input itself says about the classes."""
+    """The samples of one input plus what the input itself says about the classes.
+
+    `listing` makes a fresh pass over the samples; `size` is their count when it is known
+    without keeping them (a list or CSV file is counted while it is read the first time)."""
 
     kind: str
     source: Path
     root: Path
-    samples: list[Sample]
+    listing: Callable[[], Iterator[Sample]]
+    size: int | None = None
     class_names: list[str] | None = None
     task: str = "classification"
+
+    def __iter__(self) -> Iterator[Sample]:
+        return self.listing()
+
+    @functools.cached_property
+    def samples(self) -> list[Sample]:
+        """Every sample, in memory (for the callers that need them all at once)."""
+        listed = list(self)
+        self.size = len(listed)
+        return listed
+
+    def is_empty(self) -> bool:
+        return self.size == 0 if self.size is not None else next(iter(self), None) is None
 
     @property
     def num_classes(self) -> int | None:
@@ -61,6 +85,19 @@ def open_dataset(
     if source.suffix.lower() == ".csv":
         return csvfile.read(source, root_dir, path_column=path_column, label_column=label_column)
     return listfile.read(source, root_dir, task=task)
+
+
+def text_lines(source: Path) -> Iterator[str]:
+    """A list file's lines (str.splitlines' rule), read as they are needed, or a one-line
+    SanitizeError saying why the file cannot be read."""
+    try:
+        with open(source, encoding="utf-8-sig", newline="") as handle:
+            for chunk in handle:
+                yield from chunk.splitlines()
+    except UnicodeDecodeError as exc:
+        raise SanitizeError(f"{source} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
 
 
 def read_text(source: Path) -> str:

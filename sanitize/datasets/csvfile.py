@@ -3,27 +3,42 @@
 from __future__ import annotations
 
 import csv
-import io
+from collections.abc import Iterator
 from pathlib import Path
 
-from sanitize.datasets import Dataset, read_text
+from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample
 
 
+def _rows(source: Path, path_column: str, label_column: str) -> Iterator[tuple[str, str | None]]:
+    """(path, label) of each row with a path, the header checked first."""
+    try:
+        with open(source, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            for column, option in ((path_column, "--path-column"), (label_column, "--label-column")):
+                if column not in header:
+                    names = ", ".join(header) or "empty"
+                    raise SanitizeError(
+                        f"{source}: no column {column!r} in the header ({names}); name it with {option}"
+                    )
+            for row in reader:
+                path = (row.get(path_column) or "").strip()
+                if path:
+                    yield path, (row.get(label_column) or "").strip() or None
+    except UnicodeDecodeError as exc:
+        raise SanitizeError(f"{source} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
+
+
 def read(source: Path, root: Path, *, path_column: str, label_column: str) -> Dataset:
-    reader = csv.DictReader(io.StringIO(read_text(source), newline=""))
-    header = reader.fieldnames or []
-    for column, option in ((path_column, "--path-column"), (label_column, "--label-column")):
-        if column not in header:
-            raise SanitizeError(
-                f"{source}: no column {column!r} in the header ({', '.join(header) or 'empty'}); name it with {option}"
-            )
-    samples = []
-    for row in reader:
-        path = (row.get(path_column) or "").strip()
-        if not path:
-            continue
-        label = (row.get(label_column) or "").strip() or None
-        samples.append(Sample.under(root, len(samples), path, label))
-    return Dataset("csv", source, root, samples)
+    """Counted (and checked) once here; read again at each pass over the samples."""
+    size = sum(1 for _ in _rows(source, path_column, label_column))
+
+    def listing() -> Iterator[Sample]:
+        for i, (path, label) in enumerate(_rows(source, path_column, label_column)):
+            yield Sample.under(root, i, path, label)
+
+    return Dataset("csv", source, root, listing, size=size)

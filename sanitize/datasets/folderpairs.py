@@ -75,4 +75,4 @@ def read(
     for rel, mask in pairs:
         if rel not in used:
             samples.append(Sample.under(root, len(samples), rel, mask=mask))
-    return Dataset("folderpairs", images, root, samples, task="segmentation")
+    return Dataset("folderpairs", images, root, lambda: iter(samples), size=len(samples), task="segmentation")

@@ -8,6 +8,7 @@ tree cannot loop. Files outside the class folders and files of other kinds are n
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from sanitize.datasets import Dataset
@@ -47,9 +48,15 @@ def read(root: Path, *, exclude: tuple[Path, ...] = ()) -> Dataset:
         raise SanitizeError(f"cannot list {root}: {exc.strerror}") from None
     if not class_dirs:
         raise SanitizeError(f"{root} has no class folders (expected ImageFolder: root/<class>/<file>)")
-    samples: list[Sample] = []
     base = os.fspath(root)
-    for label, name in enumerate(class_dirs):
-        files, text = sample_files(root, root / name, exclude), str(label)
-        samples.extend(Sample.under(base, i, rel, text) for i, rel in enumerate(files, len(samples)))
-    return Dataset("imagefolder", root, root, samples, class_names=class_dirs)
+
+    def listing() -> Iterator[Sample]:
+        """Class by class: only one class folder's names are held (sorted) at a time."""
+        index = 0
+        for label, name in enumerate(class_dirs):
+            text = str(label)
+            for rel in sample_files(root, root / name, exclude):
+                yield Sample.under(base, index, rel, text)
+                index += 1
+
+    return Dataset("imagefolder", root, root, listing, class_names=class_dirs)

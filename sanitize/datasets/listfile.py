@@ -12,9 +12,10 @@ way). `--task` forces one reading. Its samples carry the mask path and no label.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from sanitize.datasets import Dataset, read_text
+from sanitize.datasets import Dataset, text_lines
 from sanitize.formats import EXTENSION_FORMATS, sample_suffix
 from sanitize.model import Sample
 
@@ -34,18 +35,27 @@ def names_a_mask(path: str, last_field: str | None) -> bool:
     )
 
 
-def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
-    """`task` "segmentation" forces `image mask` lines, "classification" `image label` lines."""
-    entries = []
-    for raw in read_text(source).splitlines():
+def _entries(source: Path) -> Iterator[tuple[str, str | None]]:
+    for raw in text_lines(source):
         line = raw.strip()
         if line and not line.startswith("#"):
-            entries.append(parse_line(line))
+            yield parse_line(line)
+
+
+def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
+    """`task` "segmentation" forces `image mask` lines, "classification" `image label` lines.
+    The file is read once here (to count its entries, and vote on its task when not given) and
+    again at each pass over the samples, never kept whole."""
+    entries = pairs = 0
+    for path, last in _entries(source):
+        entries += 1
+        pairs += task is None and names_a_mask(path, last)
     if task is None:
-        pairs = sum(names_a_mask(path, last) for path, last in entries)
-        task = "segmentation" if pairs * 2 > len(entries) else "classification"  # most lines decide
-    if task == "segmentation":
-        samples = [Sample.under(root, i, path, mask=mask) for i, (path, mask) in enumerate(entries)]
-    else:
-        samples = [Sample.under(root, i, path, label) for i, (path, label) in enumerate(entries)]
-    return Dataset("listfile", source, root, samples, task=task)
+        task = "segmentation" if pairs * 2 > entries else "classification"  # most lines decide
+    segmentation = task == "segmentation"
+
+    def listing() -> Iterator[Sample]:
+        for i, (path, last) in enumerate(_entries(source)):
+            yield Sample.under(root, i, path, mask=last) if segmentation else Sample.under(root, i, path, last)
+
+    return Dataset("listfile", source, root, listing, size=entries, task=task)

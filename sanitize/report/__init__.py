@@ -30,6 +30,7 @@ class Report:
 
     @property
     def samples(self) -> list[Sample]:
+        """Every sample, in memory (clean_samples() streams)."""
         return self.dataset.samples
 
     @property
@@ -47,8 +48,8 @@ class Report:
         return 0 if self.error_count <= max_errors else 1
 
     def clean_samples(self) -> Iterator[Sample]:
-        """The samples without any error, in dataset order: safe to train on."""
-        return (s for s in self.samples if s.index not in self.error_indices)
+        """The samples without any error, in dataset order: safe to train on (listed afresh)."""
+        return (s for s in self.dataset if s.index not in self.error_indices)
 
     def clean_lines(self) -> Iterator[str]:
         """clean.txt in Caffe list format; labels normalised to plain integers."""

@@ -1,7 +1,10 @@
 """The Collector folds streamed batches of results into a Report without holding clean samples.
 
 Per batch it keeps counts and the flagged samples' results; dataset-wide checks (checks.kinds)
-fold their per-sample statistics into their own state and give their verdict at the end.
+fold their per-sample statistics into their own state and give their verdict at the end. Its
+memory does not grow with the dataset: the files' size and mtime_ns, which a sample that only a
+dataset-wide check flags needs in the report (so that quarantine can tell whether it changed
+since), are spilled to a temporary file until then.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sanitize.report.summary import (
     Summary,
     versions,
 )
+from sanitize.storage import Spill
 
 EXAMPLES_PER_CODE = 3
 
@@ -35,15 +39,15 @@ EXAMPLES_PER_CODE = 3
 class Collector:
     """Folds streamed batches of results into a Report without holding clean samples."""
 
+    #: (sample index, size and mtime_ns of its file, of its mask); -1: unknown.
+    _STATS = np.dtype([("index", np.int64), ("stats", np.int64, (4,))])
+
     def __init__(self, dataset: Dataset, config: ScanConfig, info: DatasetInfo) -> None:
         self.dataset = dataset
         self.config = config
         self.info = info
-        n = len(dataset.samples)
         self.flagged: dict[int, SampleResult] = {}
-        # size and mtime_ns of each sample's file and mask (-1: unknown), so that a sample flagged
-        # only by a dataset-wide check can still be verified by quarantine
-        self.file_stats = np.full((n, 4), -1, dtype=np.int64)
+        self.file_stats = Spill(self._STATS)
         self.class_counts = [0] * config.num_classes
         self.ignored = 0
         self.scanned = 0
@@ -51,10 +55,11 @@ class Collector:
         self.decoders: Counter[str] = Counter()
         self.loss_count, self.loss_sum = 0, 0.0
         self.loss_min, self.loss_max = math.inf, -math.inf
-        self.dataset_checks = [check(config, n) for check in DATASET_CHECKS if check.applies(config)]
+        self.dataset_checks = [check(config) for check in DATASET_CHECKS if check.applies(config)]
 
     def add(self, results: list[SampleResult]) -> None:
-        for result in results:
+        stats = np.full(len(results), -1, dtype=self._STATS)
+        for row, result in enumerate(results):
             self.scanned += 1
             if result.findings:
                 self.flagged[result.index] = result
@@ -63,9 +68,10 @@ class Collector:
                 self.loss_sum += result.loss
                 self.loss_min = min(self.loss_min, result.loss)
                 self.loss_max = max(self.loss_max, result.loss)
+            stats[row]["index"] = result.index
             for column, info in ((0, result.info), (2, result.mask_info)):
                 if info is not None and info.size is not None and info.mtime_ns is not None:
-                    self.file_stats[result.index, column : column + 2] = (info.size, info.mtime_ns)
+                    stats[row]["stats"][column : column + 2] = (info.size, info.mtime_ns)
             if result.label_index is not None:
                 self.class_counts[result.label_index] += 1
             elif result.label is not None and not any(f.check == "label" for f in result.findings):
@@ -76,15 +82,18 @@ class Collector:
                         self.class_counts[value] += 1  # segmentation: masks that hold the class
             self.formats[result.info.format or "unknown"] += 1
             self.decoders[result.info.decoder or "none"] += 1
+        self.file_stats.append(stats)
         for check in self.dataset_checks:
             check.add(results)
 
     def add_clean(self, clean: CleanSamples) -> None:
         """Fold in samples known to have no finding, as columns: what `add` would do with their
         SampleResults, without building one per sample (an audit reuses most of a dataset)."""
-        indices = np.asarray(clean.indices, dtype=np.intp)
-        self.scanned += len(indices)
-        self.file_stats[indices, :2] = clean.file_stats
+        stats = np.full(len(clean.indices), -1, dtype=self._STATS)
+        stats["index"] = clean.indices
+        stats["stats"][:, :2] = clean.file_stats
+        self.file_stats.append(stats)
+        self.scanned += len(stats)
         losses = [loss for loss in clean.losses if loss is not None]
         if losses:  # summed one by one, in order, as `add` sums them
             self.loss_count += len(losses)
@@ -107,36 +116,56 @@ class Collector:
         names = self.dataset.class_names or []
         return names[index] if index < len(names) else str(index)
 
-    def _stat_info(self, index: int, column: int) -> ImageInfo:
-        size, mtime_ns = (int(v) for v in self.file_stats[index, column : column + 2])
-        return ImageInfo(size=size, mtime_ns=mtime_ns) if size >= 0 else ImageInfo()
-
-    def _flag(self, index: int, finding: Finding) -> None:
-        """Add a dataset-wide finding to a sample, flagged or not yet."""
-        sample = self.dataset.samples[index]
-        result = self.flagged.get(index) or SampleResult(
-            sample.index,
-            sample.path,
-            sample.label,
-            [],
-            self._stat_info(index, 0),
-            mask=sample.mask,
-            mask_info=self._stat_info(index, 2) if sample.mask is not None else None,
-        )
-        result.findings.append(finding)
-        self.flagged[index] = result
-
-    def finish(self, elapsed: float, runner: RunnerInfo) -> Report:
-        if self.scanned != len(self.dataset.samples):
-            raise RuntimeError(f"scanned {self.scanned} samples of {len(self.dataset.samples)} listed")
-        sections = {}
+    def _verdicts(self) -> dict[int, list[Finding]]:
+        """Every dataset-wide finding, by sample index (in the order of DATASET_CHECKS)."""
+        found: dict[int, list[Finding]] = {}
         for check in self.dataset_checks:
             for index, finding in check.verdict().items():
-                self._flag(index, finding)
-            sections[check.section] = check.summary(self.dataset.class_names)
+                found.setdefault(index, []).append(finding)
+        return found
+
+    def _newly_flagged(self, indices: set[int]) -> dict[int, SampleResult]:
+        """Results for samples only a dataset-wide check flagged, with the size and mtime_ns their
+        files had when checked: one more pass over the dataset, and one over the spilled stats."""
+        results: dict[int, SampleResult] = {}
+        if not indices:
+            return results
+        for sample in self.dataset:
+            if sample.index in indices:
+                results[sample.index] = SampleResult(
+                    sample.index,
+                    sample.path,
+                    sample.label,
+                    [],
+                    ImageInfo(),
+                    mask=sample.mask,
+                    mask_info=ImageInfo() if sample.mask is not None else None,
+                )
+        rows = self.file_stats.read()
+        for position in np.flatnonzero(np.isin(rows["index"], list(indices))):
+            index, (size, mtime_ns, mask_size, mask_mtime_ns) = (
+                int(rows["index"][position]),
+                rows["stats"][position].tolist(),
+            )
+            result = results[index]
+            if size >= 0:
+                result.info = ImageInfo(size=size, mtime_ns=mtime_ns)
+            if mask_size >= 0 and result.mask_info is not None:
+                result.mask_info = ImageInfo(size=mask_size, mtime_ns=mask_mtime_ns)
+        return results
+
+    def finish(self, listed: int, elapsed: float, runner: RunnerInfo) -> Report:
+        """The Report, once every one of the `listed` samples has been added."""
+        if self.scanned != listed:
+            raise RuntimeError(f"scanned {self.scanned} samples of {listed} listed")
+        verdicts = self._verdicts()
+        self.flagged.update(self._newly_flagged(set(verdicts) - set(self.flagged)))
+        for index, findings in verdicts.items():
+            self.flagged[index].findings.extend(findings)
+        sections = {check.section: check.summary(self.dataset.class_names) for check in self.dataset_checks}
         flagged = [self.flagged[i] for i in sorted(self.flagged)]
         error_indices = {r.index for r in flagged if r.has_error}
-        summary = self._summary(flagged, elapsed, runner, sections)
+        summary = self._summary(flagged, listed, elapsed, runner, sections)
         return Report(self.dataset, self.config, flagged, summary, error_indices)
 
     def _findings(self, flagged: list[SampleResult]) -> dict[str, CodeCount]:
@@ -151,14 +180,13 @@ class Collector:
         return dict(sorted(findings.items(), key=lambda kv: (kv[1].severity, kv[0])))
 
     def _summary(
-        self, flagged: list[SampleResult], elapsed: float, runner: RunnerInfo, sections: dict[str, dict]
+        self, flagged: list[SampleResult], n: int, elapsed: float, runner: RunnerInfo, sections: dict[str, dict]
     ) -> Summary:
         findings = self._findings(flagged)
         by_check: Counter[str] = Counter()
         for name, entry in findings.items():
             by_check[name.split(":")[0]] += entry.samples
         with_errors = sum(r.has_error for r in flagged)
-        n = len(self.dataset.samples)
         return Summary(
             dataset=self.info,
             samples=SampleCounts(
