@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import math
 import multiprocessing
 import os
+import pickle
 import signal
 import sys
 import threading
-import time
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -39,6 +37,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from sanitize.batch import check_batch, crashed_result
+from sanitize.batching import IN_FLIGHT_PER_WORKER, Batches, Task, timed_task
 from sanitize.config import ScanConfig, option
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample, SampleResult
@@ -65,17 +64,6 @@ class RunOptions:
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-#: A task should take about this long on a worker: long enough that the per-task cost (~2 ms on
-#: a cluster, in the workers and in this process) is small, short enough that workers stay
-#: balanced at the end and that bisecting a batch whose worker died stays cheap.
-TARGET_SECONDS = 0.2
-#: The first tasks' size, before any has been timed (64 photos take ~0.05 s).
-FIRST_BATCH = 64
-#: No task holds more samples than this, however cheap they are.
-MAX_BATCH = 8192
-#: Tasks in flight per worker: one running, one queued behind it, so no worker waits on this process.
-IN_FLIGHT_PER_WORKER = 2
-
 #: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
 #: single-threaded worker holds exactly one task at a time, so when a worker dies the task it
 #: held is the culprit: it is failed at once and split by run_on_client, instead of killing up
@@ -93,67 +81,13 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.tick.interval": "500ms",
     "distributed.admin.system-monitor.interval": "2s",
     "distributed.worker.memory.monitor-interval": "1s",
+    # Debugging history that holds tasks' specs, so batches of samples, in this process: the
+    # scheduler's last computations (100 by default) and every connection's last 1,000 messages.
+    "distributed.diagnostics.computations.max-history": 2,
+    "distributed.admin.low-level-log-length": 16,
 }
 
 OnResults = Callable[[list[SampleResult]], None]
-Task = Callable[[list[Sample], Path, ScanConfig], list[SampleResult]]
-
-
-class Batches:
-    """The samples cut into batches as the runners ask for them, each sized to take about
-    TARGET_SECONDS of a worker's time at the rate measured so far, so tiny images do not drown in
-    per-task overhead and photos do not make huge tasks. Samples are drawn from `samples` only
-    when a batch is cut: with a bounded number of tasks in flight, a run holds a few batches at a
-    time, never the whole dataset. Batches handed back (`give_back`: bisected after a crash, left
-    by forked workers) go out first, at their own size."""
-
-    def __init__(self, samples: Iterable[Sample], workers: int, total: int | None = None) -> None:
-        self._samples = iter(samples)
-        self.workers = workers
-        self.total = total
-        self.drawn = 0
-        self.size = FIRST_BATCH if total is None else max(1, min(FIRST_BATCH, math.ceil(total / (workers * 4))))
-        self._returned: deque[list[Sample]] = deque()
-        self._seconds_per_sample: float | None = None
-
-    @classmethod
-    def of(cls, batches: Iterable[list[Sample]], workers: int) -> Batches:
-        """Batches already cut (they go out as they are)."""
-        made = cls((), workers, total=0)
-        made._returned.extend(batches)
-        return made
-
-    def next(self) -> list[Sample] | None:
-        """The next batch, or None when every sample has been handed out."""
-        if self._returned:
-            return self._returned.popleft()
-        size = self.size
-        if self.total is not None:  # the last tasks shrink, so every worker finishes about together
-            size = min(size, max(1, math.ceil((self.total - self.drawn) / (self.workers * IN_FLIGHT_PER_WORKER))))
-        batch = list(islice(self._samples, size))
-        self.drawn += len(batch)
-        return batch or None
-
-    def give_back(self, *batches: list[Sample]) -> None:
-        self._returned.extend(batches)
-
-    def timed(self, samples: int, seconds: float) -> None:
-        """A batch of `samples` took a worker `seconds`: size the next ones after it."""
-        if samples < 1 or seconds <= 0:
-            return
-        rate = seconds / samples
-        known = self._seconds_per_sample
-        self._seconds_per_sample = rate if known is None else 0.7 * known + 0.3 * rate
-        self.size = max(1, min(MAX_BATCH, round(TARGET_SECONDS / self._seconds_per_sample)))
-
-
-def timed_task(
-    task: Task, batch: list[Sample], real_root: Path, config: ScanConfig
-) -> tuple[list[SampleResult], float]:
-    """Run `task` on a worker and say how long it took there (what Batches sizes tasks by)."""
-    started = time.perf_counter()
-    results = task(batch, real_root, config)
-    return results, time.perf_counter() - started
 
 
 @contextmanager
@@ -315,9 +249,12 @@ def run_on_client(
     stream = as_completed()
 
     def submit(batch: list[Sample], bisected: bool = False) -> None:
-        # The batch is bound into the callable: dask walks every list and tuple argument looking
-        # for futures, which for 64 samples (NamedTuples) is ~450 calls per task on the client.
-        future = client.submit(partial(timed_task, task, batch, real_root, config), pure=False)
+        # The batch travels as one bytes object bound into the callable: dask walks every list and
+        # tuple argument looking for futures, and the scheduler (in this process, for a local
+        # cluster) unpickles and keeps each task's spec, so thousands of Sample tuples per task
+        # cost CPU and memory here; a bytes object is neither walked nor unpickled on the way.
+        payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        future = client.submit(partial(timed_task, task, payload, real_root, config), pure=False)
         pending[future.key] = (batch, bisected)
         stream.add(future)
 

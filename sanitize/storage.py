@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,15 @@ from sanitize.errors import SanitizeError
 PARTIAL_SUFFIX = ".sanitize-partial"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
+def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file. `text` may come
+    in pieces (an iterable of lines, written as they are made: a long file is never whole in memory)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
+        if isinstance(text, str):
+            handle.write(text)
+        else:
+            handle.writelines(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)

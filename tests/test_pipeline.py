@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import sanitize
-from sanitize import batch, pipeline
+from sanitize import batch, batching, pipeline
 from sanitize.config import ScanConfig
 from sanitize.model import Sample
 from tests.conftest import jpeg_bytes
@@ -31,7 +31,7 @@ def check_or_die(samples: list[Sample], real_root: Path, config: ScanConfig):
     return batch.check_batch(samples, real_root, config)
 
 
-def _cut(batches: pipeline.Batches, seconds_per_sample: float) -> list[list[Sample]]:
+def _cut(batches: batching.Batches, seconds_per_sample: float) -> list[list[Sample]]:
     """Every batch, each timed as if a worker took `seconds_per_sample` a sample."""
     cut = []
     while batch := batches.next():
@@ -42,15 +42,15 @@ def _cut(batches: pipeline.Batches, seconds_per_sample: float) -> list[list[Samp
 
 def test_batches_are_sized_by_the_time_a_sample_takes_and_shrink_at_the_end():
     samples = [Sample(i, f"{i}.jpg", f"{i}.jpg", "0") for i in range(100_000)]
-    tiny = _cut(pipeline.Batches(samples, workers=2, total=len(samples)), seconds_per_sample=50e-6)
+    tiny = _cut(batching.Batches(samples, workers=2, total=len(samples)), seconds_per_sample=50e-6)
     assert [s for part in tiny for s in part] == samples  # every sample once, in order
-    assert len(tiny[0]) == pipeline.FIRST_BATCH and max(map(len, tiny)) == pipeline.TARGET_SECONDS / 50e-6
+    assert len(tiny[0]) == batching.FIRST_BATCH and max(map(len, tiny)) == batching.TARGET_SECONDS / 50e-6
     assert len(tiny[-1]) == 1  # the last batches shrink, so the workers finish together
-    photos = _cut(pipeline.Batches(samples[:5000], workers=2, total=5000), seconds_per_sample=2e-3)
-    assert max(map(len, photos)) == pipeline.TARGET_SECONDS / 2e-3
-    small = _cut(pipeline.Batches(samples[:10], workers=2, total=10), seconds_per_sample=1e-3)
+    photos = _cut(batching.Batches(samples[:5000], workers=2, total=5000), seconds_per_sample=2e-3)
+    assert max(map(len, photos)) == batching.TARGET_SECONDS / 2e-3
+    small = _cut(batching.Batches(samples[:10], workers=2, total=10), seconds_per_sample=1e-3)
     assert len(small) >= 4 and max(map(len, small)) <= 2  # a small run still spreads over the workers
-    assert pipeline.Batches([], workers=2, total=0).next() is None
+    assert batching.Batches([], workers=2, total=0).next() is None
 
 
 def test_batches_draw_samples_only_as_they_are_cut():
@@ -61,9 +61,9 @@ def test_batches_draw_samples_only_as_they_are_cut():
             drawn.append(i)
             yield Sample(i, f"{i}.jpg", f"{i}.jpg", "0")
 
-    batches = pipeline.Batches(listing(), workers=2)
+    batches = batching.Batches(listing(), workers=2)
     first = batches.next()
-    assert len(first) == pipeline.FIRST_BATCH and len(drawn) == pipeline.FIRST_BATCH
+    assert len(first) == batching.FIRST_BATCH and len(drawn) == batching.FIRST_BATCH
     batches.give_back(first[:10])
     assert batches.next() == first[:10]  # handed back: out first, as it was
 
@@ -75,7 +75,7 @@ def test_a_sample_that_kills_its_worker_is_isolated_and_the_scan_goes_on(tmp_pat
     samples = [Sample.under(tmp_path, i, name, "0") for i, name in enumerate(names)]
     results = []
     with pipeline._client(None, 2) as client:
-        batches = pipeline.Batches.of([samples[:6], samples[6:]], workers=2)
+        batches = batching.Batches.of([samples[:6], samples[6:]], workers=2)
         pipeline.run_on_client(batches, tmp_path, ScanConfig(num_classes=1), client, results.extend, check_or_die)
     assert sorted(r.index for r in results) == list(range(12))
     by_path = {r.path: [f.code for f in r.findings] for r in results}
@@ -123,7 +123,7 @@ def test_forked_workers_hand_back_the_batches_left_when_one_dies(tmp_path):
     samples = [Sample.under(tmp_path, i, name, "0") for i, name in enumerate(names)]
     todo = [samples[:3], samples[3:5], samples[5:]]
     results = []
-    batches = pipeline.Batches.of(todo, workers=1)
+    batches = batching.Batches.of(todo, workers=1)
     left = pipeline.run_forked(batches, tmp_path, ScanConfig(num_classes=1), 1, results.extend, check_or_die)
     assert [r.path for r in results] == ["0.jpg", "1.jpg", "2.jpg"] and all(not r.findings for r in results)
     assert sorted(left, key=lambda batch: batch[0].index) == todo[1:]
@@ -173,7 +173,7 @@ def _alive(pid: int) -> bool:
 STALLING = """
 import os, signal, sys, time
 from pathlib import Path
-from sanitize import pipeline
+from sanitize import batching, pipeline
 from sanitize.config import ScanConfig
 from sanitize.model import Sample
 
@@ -192,7 +192,7 @@ if sys.argv[2] == "ignore-sigterm":
 names = ["x.jpg", "boom.jpg" if sys.argv[2] == "ignore-sigterm" else "y.jpg"]
 started = time.monotonic()
 todo = [[Sample(i, name, name, "0")] for i, name in enumerate(names)]
-left = pipeline.run_forked(pipeline.Batches.of(todo, 2), Path("."), ScanConfig(num_classes=1), 2, print, stall)
+left = pipeline.run_forked(batching.Batches.of(todo, 2), Path("."), ScanConfig(num_classes=1), 2, print, stall)
 print(len(left), time.monotonic() - started)
 """
 

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sanitize.labels", "sanitize.arrays"),
     ("sanitize.load", "sanitize.datasets"),
     ("sanitize.checks", "sanitize.probe"),
-    ("sanitize.batch", "sanitize.report"),
+    ("sanitize.batch", "sanitize.batching", "sanitize.report"),
     ("sanitize.pipeline",),
     ("sanitize.scan",),
     ("sanitize.audit", "sanitize.quarantine"),

@@ -63,9 +63,9 @@ class Report:
         """findings.jsonl, summary.json and clean.txt into `out`, each written atomically."""
         prepare_output(out)
         try:
-            atomic_write_text(out / FINDINGS, "".join(findings_lines(self.flagged)))
+            atomic_write_text(out / FINDINGS, findings_lines(self.flagged))
             write_json(out / SUMMARY, self.summary.to_dict())
-            atomic_write_text(out / CLEAN, "".join(self.clean_lines()))
+            atomic_write_text(out / CLEAN, self.clean_lines())
         except OSError as exc:
             raise SanitizeError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
 

@@ -1,0 +1,96 @@
+"""How samples are cut into tasks: batches sized by the time a sample takes, drawn lazily.
+
+A task's size decides two costs. Too small, and the per-task overhead (~2 ms of scheduling in the
+workers and in the calling process) outweighs the work: 64 tiny images are ~4 ms of decoding.
+Too large, and workers finish unevenly at the end, and bisecting a batch whose worker died
+re-checks more. So each batch is sized to take about TARGET_SECONDS of a worker's time, at the
+rate the workers report (timed_task), and the last ones shrink so that all workers finish
+together.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from itertools import islice
+from pathlib import Path
+
+from sanitize.config import ScanConfig
+from sanitize.model import Sample, SampleResult
+
+#: A task should take about this long on a worker: long enough that the per-task cost (~2 ms on
+#: a cluster, in the workers and in this process) is small, short enough that workers stay
+#: balanced at the end and that bisecting a batch whose worker died stays cheap.
+TARGET_SECONDS = 0.2
+#: The first tasks' size, before any has been timed (64 photos take ~0.05 s).
+FIRST_BATCH = 64
+#: No task holds more samples than this, however cheap they are.
+MAX_BATCH = 8192
+#: Tasks in flight per worker: one running, one queued behind it, so no worker waits on this process.
+IN_FLIGHT_PER_WORKER = 2
+
+#: What a task runs on a batch (batch.check_batch, or a test's stand-in).
+Task = Callable[[list[Sample], Path, ScanConfig], list[SampleResult]]
+
+
+class Batches:
+    """The samples cut into batches as the runners ask for them, each sized to take about
+    TARGET_SECONDS of a worker's time at the rate measured so far, so tiny images do not drown in
+    per-task overhead and photos do not make huge tasks. Samples are drawn from `samples` only
+    when a batch is cut: with a bounded number of tasks in flight, a run holds a few batches at a
+    time, never the whole dataset. Batches handed back (`give_back`: bisected after a crash, left
+    by forked workers) go out first, at their own size."""
+
+    def __init__(self, samples: Iterable[Sample], workers: int, total: int | None = None) -> None:
+        self._samples = iter(samples)
+        self.workers = workers
+        self.total = total
+        self.drawn = 0
+        self.size = FIRST_BATCH if total is None else max(1, min(FIRST_BATCH, math.ceil(total / (workers * 4))))
+        self._returned: deque[list[Sample]] = deque()
+        self._seconds_per_sample: float | None = None
+
+    @classmethod
+    def of(cls, batches: Iterable[list[Sample]], workers: int) -> Batches:
+        """Batches already cut (they go out as they are)."""
+        made = cls((), workers, total=0)
+        made._returned.extend(batches)
+        return made
+
+    def next(self) -> list[Sample] | None:
+        """The next batch, or None when every sample has been handed out."""
+        if self._returned:
+            return self._returned.popleft()
+        size = self.size
+        if self.total is not None:  # the last tasks shrink, so every worker finishes about together
+            size = min(size, max(1, math.ceil((self.total - self.drawn) / (self.workers * IN_FLIGHT_PER_WORKER))))
+        batch = list(islice(self._samples, size))
+        self.drawn += len(batch)
+        return batch or None
+
+    def give_back(self, *batches: list[Sample]) -> None:
+        self._returned.extend(batches)
+
+    def timed(self, samples: int, seconds: float) -> None:
+        """A batch of `samples` took a worker `seconds`: size the next ones after it."""
+        if samples < 1 or seconds <= 0:
+            return
+        rate = seconds / samples
+        known = self._seconds_per_sample
+        self._seconds_per_sample = rate if known is None else 0.7 * known + 0.3 * rate
+        self.size = max(1, min(MAX_BATCH, round(TARGET_SECONDS / self._seconds_per_sample)))
+
+
+def timed_task(
+    task: Task, batch: list[Sample] | bytes, real_root: Path, config: ScanConfig
+) -> tuple[list[SampleResult], float]:
+    """Run `task` on a worker and say how long it took there (what Batches sizes tasks by). A batch
+    may come pickled (see run_on_client); it is our own pickle, made from Sample tuples a dataset
+    reader built, never a user's file."""
+    started = time.perf_counter()
+    samples = pickle.loads(batch) if isinstance(batch, bytes) else batch
+    results = task(samples, real_root, config)
+    return results, time.perf_counter() - started
