@@ -81,6 +81,13 @@ def _imports(module: str) -> set[str]:
     return found
 
 
+def test_every_package_folder_is_a_package():
+    """A folder of modules without __init__.py is a namespace package: it imports from a checkout
+    but is left out of a built wheel (setuptools' find_packages does not see it)."""
+    folders = {path.parent for path in SOURCE.rglob("*.py")}
+    assert sorted(str(f.relative_to(REPO)) for f in folders if not (f / "__init__.py").exists()) == []
+
+
 def test_every_module_has_a_layer():
     for module in MODULES:
         _place(module)
