@@ -20,10 +20,9 @@ import typer
 from typer.core import TyperGroup
 
 import sanitize
-from sanitize.config import OptionSpec, ScanConfig, declared_options
+from sanitize.config import OptionSpec, RunOptions, ScanConfig, declared_options
 from sanitize.datasets import DatasetInput
 from sanitize.errors import SanitizeError
-from sanitize.pipeline import RunOptions
 
 app = typer.Typer(
     add_completion=False,

@@ -12,9 +12,8 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields
+from enum import Enum
 from typing import Any, get_type_hints
-
-from PIL import Image
 
 from sanitize.errors import SanitizeError
 from sanitize.formats import ALL_FORMATS
@@ -121,6 +120,10 @@ NORMALIZATIONS = ("valid", "full", "batch_size", "none")
 MASK_IGNORE_LABEL = 255
 
 
+#: Pillow's own decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS, a test holds them equal):
+#: written out so that reading the options (`sanitize --help`) does not load Pillow.
+PILLOW_MAX_IMAGE_PIXELS = 89_478_485
+
 #: The largest class count: labels are int32, and the probe's layer has 768 x N weights.
 MAX_CLASSES = 1_000_000
 
@@ -149,7 +152,7 @@ class ScanConfig:
         parse=_comma_separated,
     )
     max_pixels: int = option(
-        Image.MAX_IMAGE_PIXELS or 89_478_485,
+        PILLOW_MAX_IMAGE_PIXELS,
         help="Decompression-bomb limit in pixels (default: Pillow's).",
         invalidates=(FILE,),
         cli_type=int | None,
@@ -240,3 +243,31 @@ class ScanConfig:
             data = {name: data[name] for name in fields}
         text = json.dumps({**data, **extra}, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+SYNCHRONOUS = "synchronous"
+LOCAL = "local"
+#: Runs of at most this many samples are checked by forked workers unless a scheduler is named.
+FORK_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where the samples are checked (never what is concluded): options declared once (config.option)."""
+
+    scheduler: str | None = option(
+        None,
+        help=(
+            "Dask scheduler address (tcp://host:8786), 'local' for a local cluster, or 'synchronous' for in-process."
+            f" Default: a local cluster, or forked worker processes for at most {FORK_LIMIT:,} samples."
+        ),
+        envvar="DASK_SCHEDULER_ADDRESS",
+    )
+    workers: int | None = option(None, help="Local worker processes. Default: one per core.")
+
+
+class FailOn(str, Enum):
+    """When an audit exits 1: new errors since the last audit, or any error."""
+
+    NEW = "new"
+    ANY = "any"

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sanitize.findings import Finding
+
+if TYPE_CHECKING:  # only in annotations: the model imports no numpy, for a fast start
+    import numpy as np
 
 
 class Sample(NamedTuple):

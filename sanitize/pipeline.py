@@ -31,37 +31,14 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 
-from sanitize.batch import check_batch, crashed_result
 from sanitize.batching import IN_FLIGHT_PER_WORKER, Batches, Task, timed_task
-from sanitize.config import ScanConfig, option
+from sanitize.config import FORK_LIMIT, LOCAL, SYNCHRONOUS, ScanConfig
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample, SampleResult
-
-SYNCHRONOUS = "synchronous"
-LOCAL = "local"
-#: Runs of at most this many samples are checked by forked workers unless a scheduler is named.
-FORK_LIMIT = 1024
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Where the samples are checked (never what is concluded): options declared once (config.option)."""
-
-    scheduler: str | None = option(
-        None,
-        help=(
-            "Dask scheduler address (tcp://host:8786), 'local' for a local cluster, or 'synchronous' for in-process."
-            f" Default: a local cluster, or forked worker processes for at most {FORK_LIMIT:,} samples."
-        ),
-        envvar="DASK_SCHEDULER_ADDRESS",
-    )
-    workers: int | None = option(None, help="Local worker processes. Default: one per core.")
-
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
@@ -88,6 +65,14 @@ LOCAL_CLUSTER_CONFIG = {
 }
 
 OnResults = Callable[[list[SampleResult]], None]
+
+
+def default_task() -> Task:
+    """batch.check_batch, imported when a sample is first checked: the decoders are not loaded by
+    a run that checks nothing (an unchanged audit) or by `sanitize --help`."""
+    from sanitize.batch import check_batch
+
+    return check_batch
 
 
 @contextmanager
@@ -175,12 +160,13 @@ def run_forked(
     config: ScanConfig,
     workers: int,
     on_results: OnResults,
-    task: Task = check_batch,
+    task: Task | None = None,
 ) -> list[list[Sample]]:
     """Check batches as `task` in worker processes forked from this one until none is left; return
     the batches left unchecked because a worker died (which of the running batches killed it is
     unknown), or the first ones if no worker could be forked (e.g. no memory for it). Batches not
     yet cut stay in `batches`."""
+    task = task or default_task()
     first = [batch for batch in (batches.next() for _ in range(workers * IN_FLIGHT_PER_WORKER)) if batch]
     if not first:
         return []
@@ -236,12 +222,14 @@ def run_on_client(
     config: ScanConfig,
     client: object,
     on_results: OnResults,
-    task: Task = check_batch,
+    task: Task | None = None,
 ) -> None:
     """Check every batch as `task` on the client's cluster, a bounded number in flight; a batch whose
     worker died is split until the sample that kills a worker is isolated and reported, so the
     scan goes on."""
     from distributed import as_completed
+
+    task = task or default_task()
 
     threads = sum(info.get("nthreads", 1) for info in client.scheduler_info().get("workers", {}).values())
     window = max(threads, batches.workers, 1) * IN_FLIGHT_PER_WORKER
@@ -270,6 +258,8 @@ def run_on_client(
             results, seconds = future.result()
         except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: isolate the cause
             if len(batch) == 1:
+                from sanitize.batch import crashed_result
+
                 on_results([crashed_result(batch[0], type(exc).__name__)])
             else:
                 half = len(batch) // 2
@@ -292,7 +282,7 @@ def run(
     *,
     scheduler: str | None = None,
     workers: int | None = None,
-    task: Task = check_batch,
+    task: Task | None = None,
     total: int | None = None,
 ) -> str:
     """Check every sample as `task`, calling `on_results` with each finished batch as it arrives.
@@ -301,6 +291,7 @@ def run(
     "forked", "local cluster", "forked, local cluster" (a forked worker died) or the scheduler's
     address."""
     real_root = Path(os.path.realpath(root))
+    task = task or default_task()
     if workers is not None and workers < 1:
         raise SanitizeError(f"--workers must be at least 1, got {workers}")
     if total is None and isinstance(samples, Sized):

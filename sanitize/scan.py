@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sanitize import pipeline
-from sanitize.config import ScanConfig
+from sanitize.config import RunOptions, ScanConfig
 from sanitize.datasets import Dataset, DatasetInput
 from sanitize.errors import SanitizeError
 from sanitize.load.palette import read_palette
 from sanitize.model import CleanSamples, Sample, SampleResult
-from sanitize.pipeline import RunOptions
 from sanitize.report import Report
 from sanitize.report.collector import Collector
 from sanitize.report.files import prepare_output
@@ -170,7 +169,7 @@ def scan(
     masks, image_suffix, mask_suffix, palette, exclude), ScanConfig (num_classes, ignore_label,
     allow_mismatch, formats, max_pixels, max_file_bytes, probe, probe_scale, probe_mean,
     normalization, ...) and RunOptions (scheduler, workers). `scheduler` is None for this
-    machine's cores (a local Dask cluster, or for at most pipeline.FORK_LIMIT samples processes
+    machine's cores (a local Dask cluster, or for at most config.FORK_LIMIT samples processes
     forked from this one), "local" for a local cluster always, "synchronous" to check in this
     process, or a Dask scheduler address.
 

@@ -13,9 +13,8 @@ import pytest
 import typer
 
 from sanitize.cli import app
-from sanitize.config import ScanConfig, declared_options
+from sanitize.config import RunOptions, ScanConfig, declared_options
 from sanitize.datasets import DatasetInput
-from sanitize.pipeline import RunOptions
 from tests.conftest import image_folder, run_cli
 
 

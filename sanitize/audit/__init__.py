@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 from contextlib import closing
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from sanitize.audit.store import (
     history,
     store_keys,
 )
+from sanitize.config import FailOn
 from sanitize.errors import SanitizeError
 from sanitize.model import SampleResult
 from sanitize.report import Report
@@ -60,13 +60,6 @@ from sanitize.report.files import write_json
 from sanitize.scan import OnProgress, Scan
 
 __all__ = ["AuditDiff", "AuditReport", "FailOn", "RunRecord", "audit", "history"]
-
-
-class FailOn(str, Enum):
-    """When an audit exits 1: new errors since the last audit, or any error."""
-
-    NEW = "new"
-    ANY = "any"
 
 
 @dataclass
