@@ -17,7 +17,7 @@ from sanitize.findings import error
 from sanitize.labels import parse_label
 from sanitize.load.image import load, pillow_limits
 from sanitize.load.mask import load_mask
-from sanitize.model import ImageInfo, Loaded, Sample, SampleResult
+from sanitize.model import BatchResult, ImageInfo, Loaded, Sample, SampleResult
 from sanitize.probe.classify import run_probe
 from sanitize.probe.net import ProbeResult
 from sanitize.probe.segment import run_pixel_probe
@@ -52,7 +52,7 @@ def _probe_isolating_failures(batch: list[Loaded], config: ScanConfig) -> list[P
     return results
 
 
-def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> list[SampleResult]:
+def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> BatchResult:
     """Check a batch of samples: the unit of work of one Dask task."""
     loaded_batch: list[Loaded] = []
     guard = PathGuard(real_root)
@@ -84,10 +84,12 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> l
                 mask_regions=loaded.mask.regions if loaded.mask else (),
             )
         )
-    return results
+    return BatchResult.of(results)
 
 
-def crashed_result(sample: Sample, reason: str) -> SampleResult:
+def crashed_result(sample: Sample, reason: str) -> BatchResult:
     """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
     finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
-    return SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo(), mask=sample.mask)
+    return BatchResult.of(
+        [SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo(), mask=sample.mask)]
+    )

@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 
 from sanitize.config import ScanConfig
-from sanitize.model import Sample, SampleResult
+from sanitize.model import BatchResult, Sample
 
 #: A task should take about this long on a worker: long enough that the per-task cost (~2 ms on
 #: a cluster, in the workers and in this process) is small, short enough that workers stay
@@ -33,7 +33,7 @@ MAX_BATCH = 8192
 IN_FLIGHT_PER_WORKER = 2
 
 #: What a task runs on a batch (batch.check_batch, or a test's stand-in).
-Task = Callable[[list[Sample], Path, ScanConfig], list[SampleResult]]
+Task = Callable[[list[Sample], Path, ScanConfig], BatchResult]
 
 
 class Batches:
@@ -86,7 +86,7 @@ class Batches:
 
 def timed_task(
     task: Task, batch: list[Sample] | bytes, real_root: Path, config: ScanConfig
-) -> tuple[list[SampleResult], float]:
+) -> tuple[BatchResult, float]:
     """Run `task` on a worker and say how long it took there (what Batches sizes tasks by). A batch
     may come pickled (see run_on_client); it is our own pickle, made from Sample tuples a dataset
     reader built, never a user's file."""

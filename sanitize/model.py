@@ -7,7 +7,6 @@ and is written to the report as JSON.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -151,12 +150,78 @@ def _set_fields(info: ImageInfo) -> dict[str, Any]:
 
 
 @dataclass
-class CleanSamples:
-    """Classification samples without findings (no mask), as columns for Collector.add_clean."""
+class CleanColumns:
+    """Samples without findings and without a mask (most of a classification dataset), as columns:
+    what the report and an audit's store need of each, without an object per sample. A task makes
+    them for its batch; an audit makes them for the clean results it reuses."""
 
-    indices: list[int]
-    magnitudes: list[float | None]
-    losses: list[float | None]
-    file_stats: np.ndarray  # per sample: size, mtime_ns
-    labels: Counter[tuple[str | None, int | None]]  # (label text, class index) -> samples
-    formats: Counter[tuple[str | None, str | None]]  # (format, decoder) -> samples
+    indices: np.ndarray  # int64
+    class_index: np.ndarray  # int64; -1: no class (the ignore label, or no label)
+    labelled: np.ndarray  # bool: the sample has a label text (so class -1 is the ignore label)
+    magnitudes: np.ndarray  # float64; NaN: none (the probe was off)
+    losses: np.ndarray  # float64; NaN: none
+    file_stats: np.ndarray  # (n, 2) int64: size and mtime_ns of the file as checked; -1: unknown
+    infos: list[ImageInfo]  # the distinct infos (their size and mtime_ns left out)
+    info_index: np.ndarray  # int32: each sample's info in `infos`
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @classmethod
+    def of(cls, results: list[SampleResult]) -> CleanColumns:
+        """Columns of results without findings (a clean result's findings and mask are not kept)."""
+        import numpy as np
+
+        infos: dict[tuple, int] = {}
+        info_index = []
+        for result in results:
+            info = result.info
+            key = (
+                info.format,
+                info.decoder,
+                info.mode,
+                info.width,
+                info.height,
+                info.channels,
+                info.bit_depth,
+                info.frames,
+            )
+            info_index.append(infos.setdefault(key, len(infos)))
+        nan = float("nan")
+        return cls(
+            indices=np.array([r.index for r in results], dtype=np.int64),
+            class_index=np.array([-1 if r.label_index is None else r.label_index for r in results], dtype=np.int64),
+            labelled=np.array([r.label is not None for r in results], dtype=bool),
+            magnitudes=np.array([nan if r.magnitude is None else r.magnitude for r in results], dtype=np.float64),
+            losses=np.array([nan if r.loss is None else r.loss for r in results], dtype=np.float64),
+            file_stats=np.array(
+                [(_known(r.info.size), _known(r.info.mtime_ns)) for r in results], dtype=np.int64
+            ).reshape(-1, 2),
+            infos=[ImageInfo(*key) for key in infos],
+            info_index=np.array(info_index, dtype=np.int32),
+        )
+
+
+def _known(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+@dataclass
+class BatchResult:
+    """What one task concluded about its batch, compact: the clean samples as columns, full results
+    only for the samples with findings or a mask, which the report shows one by one."""
+
+    clean: CleanColumns
+    flagged: list[SampleResult]
+
+    def __len__(self) -> int:
+        return len(self.clean) + len(self.flagged)
+
+    @classmethod
+    def of(cls, results: list[SampleResult]) -> BatchResult:
+        plain = [r for r in results if not r.findings and r.mask is None]
+        return cls(CleanColumns.of(plain), [r for r in results if r.findings or r.mask is not None])
+
+    def indices(self) -> list[int]:
+        """Every sample's index, clean and flagged."""
+        return [*self.clean.indices.tolist(), *(r.index for r in self.flagged)]

@@ -30,6 +30,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from functools import partial
 from itertools import chain, islice
@@ -38,7 +39,7 @@ from pathlib import Path
 from sanitize.batching import IN_FLIGHT_PER_WORKER, Batches, Task, timed_task
 from sanitize.config import FORK_LIMIT, LOCAL, SYNCHRONOUS, ScanConfig
 from sanitize.errors import SanitizeError
-from sanitize.model import Sample, SampleResult
+from sanitize.model import BatchResult, Sample
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
@@ -64,7 +65,7 @@ LOCAL_CLUSTER_CONFIG = {
     "distributed.admin.low-level-log-length": 16,
 }
 
-OnResults = Callable[[list[SampleResult]], None]
+OnResults = Callable[[BatchResult], None]
 
 
 def default_task() -> Task:
@@ -198,7 +199,10 @@ def run_forked(
                 on_results(results)
                 following = None if left else batches.next()
                 if following:
-                    running[pool.submit(timed_task, task, following, real_root, config)] = following
+                    try:
+                        running[pool.submit(timed_task, task, following, real_root, config)] = following
+                    except BrokenProcessPool:  # a worker died since: the cluster takes it with the rest
+                        left.append(following)
     except BaseException:  # on_results failed, or Ctrl-C: stop now, not after the batches under way
         _kill_workers(pool)
         pool.shutdown(wait=False, cancel_futures=True)
@@ -260,7 +264,7 @@ def run_on_client(
             if len(batch) == 1:
                 from sanitize.batch import crashed_result
 
-                on_results([crashed_result(batch[0], type(exc).__name__)])
+                on_results(crashed_result(batch[0], type(exc).__name__))
             else:
                 half = len(batch) // 2
                 submit(batch[:half], bisected=True)

@@ -20,7 +20,7 @@ from sanitize.config import RunOptions, ScanConfig
 from sanitize.datasets import Dataset, DatasetInput
 from sanitize.errors import SanitizeError
 from sanitize.load.palette import read_palette
-from sanitize.model import CleanSamples, Sample, SampleResult
+from sanitize.model import BatchResult, Sample
 from sanitize.report import Report
 from sanitize.report.collector import Collector
 from sanitize.report.files import prepare_output
@@ -29,7 +29,7 @@ from sanitize.storage import make_folder
 
 #: (samples done, samples in all: None until the listing is done, for a dataset listed as it is checked)
 OnProgress = Callable[[int, int | None], None]
-OnResults = Callable[[list[SampleResult]], None]
+OnResults = Callable[[BatchResult], None]
 
 _CONFIG_FIELDS = {item.name for item in fields(ScanConfig)} - DatasetInput.names()  # task, palette: from the input
 _RUN_FIELDS = {item.name for item in fields(RunOptions)}
@@ -113,14 +113,9 @@ class Scan:
         if self.on_progress:
             self.on_progress(self.collector.scanned, self.dataset.size)
 
-    def add(self, results: list[SampleResult]) -> None:
-        """Fold in results (checked now, or reused by an audit)."""
-        self.collector.add(results)
-        self._progress()
-
-    def add_clean(self, clean: CleanSamples) -> None:
-        """Fold in reused results without findings, as columns."""
-        self.collector.add_clean(clean)
+    def add(self, batch: BatchResult) -> None:
+        """Fold in one batch's results (checked now, or reused by an audit)."""
+        self.collector.add(batch)
         self._progress()
 
     def check(self, samples: Iterable[Sample], total: int | None = None, on_results: OnResults | None = None) -> str:
@@ -132,10 +127,10 @@ class Scan:
                 self.listed += 1
                 yield sample
 
-        def arrived(results: list[SampleResult]) -> None:
+        def arrived(batch: BatchResult) -> None:
             if on_results is not None:
-                on_results(results)
-            self.add(results)
+                on_results(batch)
+            self.add(batch)
 
         return pipeline.run(
             counted(),

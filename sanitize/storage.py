@@ -131,8 +131,15 @@ class Spill:
             np.ascontiguousarray(rows, dtype=self.dtype).tofile(self._file)
             self.rows += len(rows)
 
+    def chunks(self, rows: int = 1 << 16) -> Iterator[np.ndarray]:
+        """Every row appended so far, `rows` at a time (memory bounded whatever the total)."""
+        self._file.flush()
+        self._file.seek(0)
+        for _ in range(0, self.rows, rows):
+            yield np.fromfile(self._file, dtype=self.dtype, count=rows)
+
     def read(self) -> np.ndarray:
-        """Every row appended so far."""
+        """Every row appended so far, at once (mapped: its pages load as they are read)."""
         if not self.rows:
             return np.zeros(0, dtype=self.dtype)
         self._file.flush()

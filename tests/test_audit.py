@@ -240,7 +240,7 @@ def report_files(out: Path) -> dict[str, object]:
 
 
 def test_a_reaudit_that_reuses_everything_writes_the_report_the_checking_audit_wrote(tmp_path, db, monkeypatch):
-    """Reused clean results are folded in as columns (Collector.add_clean), the rest as results,
+    """Reused clean results are folded in as columns (Collector.add_columns), the rest as results,
     both in chunks (of 3 here, to cross chunk boundaries): class counts, ignored labels, formats,
     decoders, probe losses and the dataset-wide scale statistic must come out exactly as when
     every file was checked, with the probe on or off, and with the probe off on results stored
@@ -444,14 +444,14 @@ def _store_as_the_pipeline_would(db: Path, folder: Path, path: str, result_of) -
 
 def _check_failed(sample: sanitize.Sample) -> sanitize.SampleResult:
     """A real internal:check_failed: check_batch catching a check that raised (here on a missing file object)."""
-    (result,) = batch.check_batch([sample._replace(file=None)], Path("/"), ScanConfig(num_classes=2))
+    (result,) = batch.check_batch([sample._replace(file=None)], Path("/"), ScanConfig(num_classes=2)).flagged
     return result
 
 
 @pytest.mark.parametrize(
     "result_of, code",
     [
-        (lambda sample: batch.crashed_result(sample, "KilledWorker"), "decode:crashed"),
+        (lambda sample: batch.crashed_result(sample, "KilledWorker").flagged[0], "decode:crashed"),
         (_check_failed, "internal:check_failed"),
     ],
 )

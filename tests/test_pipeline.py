@@ -24,6 +24,15 @@ FORKED = "forked" if sys.platform == "linux" else "local cluster"
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="forked workers are Linux-only")
 
 
+def codes_by_path(batches: list, samples: list[Sample]) -> dict[str, list[str]]:
+    """Each checked sample's finding codes, from the batches' results (clean ones have none)."""
+    found = {}
+    for result in batches:
+        found |= {samples[i].path: [] for i in result.clean.indices.tolist()}
+        found |= {r.path: [f.code for f in r.findings] for r in result.flagged}
+    return found
+
+
 def check_or_die(samples: list[Sample], real_root: Path, config: ScanConfig):
     """A batch task that kills its worker process outright on the sample named 'boom.jpg'."""
     if any(s.path == "boom.jpg" for s in samples):
@@ -76,9 +85,9 @@ def test_a_sample_that_kills_its_worker_is_isolated_and_the_scan_goes_on(tmp_pat
     results = []
     with pipeline._client(None, 2) as client:
         batches = batching.Batches.of([samples[:6], samples[6:]], workers=2)
-        pipeline.run_on_client(batches, tmp_path, ScanConfig(num_classes=1), client, results.extend, check_or_die)
-    assert sorted(r.index for r in results) == list(range(12))
-    by_path = {r.path: [f.code for f in r.findings] for r in results}
+        pipeline.run_on_client(batches, tmp_path, ScanConfig(num_classes=1), client, results.append, check_or_die)
+    assert sorted(i for result in results for i in result.indices()) == list(range(12))
+    by_path = codes_by_path(results, samples)
     assert by_path["boom.jpg"] == ["crashed"]
     assert all(codes == [] for path, codes in by_path.items() if path != "boom.jpg")
 
@@ -124,8 +133,8 @@ def test_forked_workers_hand_back_the_batches_left_when_one_dies(tmp_path):
     todo = [samples[:3], samples[3:5], samples[5:]]
     results = []
     batches = batching.Batches.of(todo, workers=1)
-    left = pipeline.run_forked(batches, tmp_path, ScanConfig(num_classes=1), 1, results.extend, check_or_die)
-    assert [r.path for r in results] == ["0.jpg", "1.jpg", "2.jpg"] and all(not r.findings for r in results)
+    left = pipeline.run_forked(batches, tmp_path, ScanConfig(num_classes=1), 1, results.append, check_or_die)
+    assert codes_by_path(results, samples) == {"0.jpg": [], "1.jpg": [], "2.jpg": []}
     assert sorted(left, key=lambda batch: batch[0].index) == todo[1:]
 
 
@@ -142,12 +151,12 @@ from pathlib import Path
 from sanitize import pipeline
 from sanitize.config import ScanConfig
 from sanitize.model import Sample
-from tests.test_pipeline import check_or_die
+from tests.test_pipeline import check_or_die, codes_by_path
 
 samples = [Sample.under({str(tmp_path)!r}, i, name, "0") for i, name in enumerate({names!r})]
 results = []
-used = pipeline.run(samples, Path({str(tmp_path)!r}), ScanConfig(num_classes=1), results.extend, task=check_or_die)
-print(json.dumps([used, sorted((r.path, [f.code for f in r.findings]) for r in results)]))
+used = pipeline.run(samples, Path({str(tmp_path)!r}), ScanConfig(num_classes=1), results.append, task=check_or_die)
+print(json.dumps([used, sorted(codes_by_path(results, samples).items())]))
 """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
@@ -156,7 +165,7 @@ print(json.dumps([used, sorted((r.path, [f.code for f in r.findings]) for r in r
     assert done.returncode == 0, done.stderr[-2000:]
     used, results = json.loads(done.stdout.splitlines()[-1])
     assert used == "forked, local cluster"
-    assert results == sorted([name, ["crashed"] if name == "boom.jpg" else []] for name in names)
+    assert results == sorted([name, ["crashed"] if name == "boom.jpg" else []] for name in names)  # every one once
 
 
 def _alive(pid: int) -> bool:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from sanitize.audit.diff import AuditDiff, diff_since
-from sanitize.audit.reuse import Fingerprints, content_hashes, plan_reuse, stored_row
+from sanitize.audit.reuse import Fingerprints, content_hashes, plan_reuse, stored_rows
 from sanitize.audit.store import (
     UPSERT,
     RunRecord,
@@ -54,7 +54,7 @@ from sanitize.audit.store import (
 )
 from sanitize.config import FailOn
 from sanitize.errors import SanitizeError
-from sanitize.model import SampleResult
+from sanitize.model import BatchResult
 from sanitize.report import Report
 from sanitize.report.files import write_json
 from sanitize.scan import OnProgress, Scan
@@ -126,13 +126,11 @@ def audit(
         keys = store_keys(samples)
         index_of = dict(zip(keys, range(len(keys)), strict=True))
         hashes = content_hashes(samples, real_root) if verify_hashes else None
-        plan = plan_reuse(conn, samples, index_of, config, fingerprints, hashes, run.add, run.add_clean)
+        plan = plan_reuse(conn, samples, index_of, config, fingerprints, hashes, run.add)
 
-        def store(results: list[SampleResult]) -> None:
+        def store(batch: BatchResult) -> None:
             with conn:
-                conn.executemany(
-                    UPSERT, (stored_row(r, keys[r.index], plan.identities[r.index], fingerprints) for r in results)
-                )
+                conn.executemany(UPSERT, stored_rows(batch, keys, samples, plan.identities, fingerprints))
 
         checked_by = run.check(plan.to_check, on_results=store) if plan.to_check else None
         stats = {"db": str(db), "run": run_id, "checked": len(plan.to_check), "reused": plan.reused}

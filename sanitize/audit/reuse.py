@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 from array import array
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from sanitize.audit.store import StoredRow, stored_rows
+from sanitize.audit.store import StoredRow, read_rows
 from sanitize.checks import check_mask_path, check_paths
 from sanitize.checks.label import check_label
 from sanitize.config import FILE, MASK, PROBE, ScanConfig, invalidating
 from sanitize.findings import Finding
 from sanitize.labels import parse_label
-from sanitize.model import CleanSamples, ImageInfo, Loaded, Sample, SampleResult
+from sanitize.model import BatchResult, CleanColumns, ImageInfo, Loaded, Sample, SampleResult
 from sanitize.report.summary import versions
 from sanitize.storage import file_digest
 
@@ -164,22 +164,27 @@ class StoredResults:
             info = self.infos[text] = json.loads(text)
         return info
 
-    def clean(self, found: list[tuple[Sample, StoredRow, Stat]]) -> CleanSamples:
+    def clean(self, found: list[tuple[Sample, StoredRow, Stat]]) -> BatchResult:
         """(sample, row, stat of its file) of reused results without findings, as columns."""
         probe = self.config.probe
-        labels = Counter(sample.label for sample, _, _ in found)
-        formats: Counter[tuple[str | None, str | None]] = Counter()
-        for text, count in Counter(row.info for _, row, _ in found).items():
-            info = self.info(text)
-            formats[info["format"], info["decoder"]] += count
-        return CleanSamples(
-            indices=[sample.index for sample, _, _ in found],
-            magnitudes=[row.magnitude if probe else None for _, row, _ in found],
-            losses=[row.loss if probe else None for _, row, _ in found],
+        infos: dict[str, int] = {}
+        info_index = [infos.setdefault(row.info, len(infos)) for _, row, _ in found]
+        nan = float("nan")
+        columns = CleanColumns(
+            indices=np.array([sample.index for sample, _, _ in found], dtype=np.int64),
+            class_index=np.array(
+                [-1 if (c := self.label(sample)[0]) is None else c for sample, _, _ in found], dtype=np.int64
+            ),
+            labelled=np.array([sample.label is not None for sample, _, _ in found], dtype=bool),
+            magnitudes=np.array(
+                [row.magnitude if probe and row.magnitude is not None else nan for _, row, _ in found], dtype=np.float64
+            ),
+            losses=np.array([row.loss if probe and row.loss is not None else nan for _, row, _ in found]),
             file_stats=np.array([stat for _, _, stat in found], dtype=np.int64).reshape(-1, 2),
-            labels=Counter({(label, self.labels[label][0]): count for label, count in labels.items()}),
-            formats=formats,
+            infos=[replace(_with_stat(self.info(text), None), size=None, mtime_ns=None) for text in infos],
+            info_index=np.array(info_index, dtype=np.int32),
         )
+        return BatchResult(columns, [])
 
     def result(self, sample: Sample, row: StoredRow, identity: Identity) -> SampleResult:
         label_index, label_findings = self.label(sample)
@@ -201,6 +206,50 @@ class StoredResults:
                 result.mask_values = {int(value): count for value, count in mask["values"].items()}
             result.mask_regions = tuple(mask["regions"])
         return result
+
+
+def stored_rows(
+    batch: BatchResult,
+    keys: list[str],
+    samples: list[Sample],
+    identities: dict[int, Identity],
+    fingerprints: Fingerprints,
+) -> Iterator[tuple]:
+    """The rows for _UPSERT of a freshly checked batch: its flagged results one by one, its clean
+    columns with one JSON text per distinct info (size and mtime_ns left out, as _info_json does,
+    when they are the audit's own stat of the file)."""
+    for result in batch.flagged:
+        yield stored_row(result, keys[result.index], identities[result.index], fingerprints)
+    clean = batch.clean
+    plain = [json.dumps(_info_json(info, (info.size, info.mtime_ns))) for info in clean.infos]
+    head = (fingerprints.file, fingerprints.probe)
+    for index, info_index, stat, magnitude, loss in zip(
+        clean.indices.tolist(),
+        clean.info_index.tolist(),
+        clean.file_stats.tolist(),
+        clean.magnitudes.tolist(),
+        clean.losses.tolist(),
+        strict=True,
+    ):
+        identity = identities[index]
+        if tuple(stat) == identity.image:  # the common case: checked as the audit found it
+            info = plain[info_index]
+        else:
+            info = json.dumps(
+                _info_json(replace(clean.infos[info_index], size=stat[0], mtime_ns=stat[1]), identity.image)
+            )
+        yield (
+            keys[index],
+            identity.stamp,
+            identity.hash,
+            *head,
+            samples[index].label,
+            None,
+            info,
+            None,
+            None if math.isnan(magnitude) else magnitude,
+            None if math.isnan(loss) else loss,
+        )
 
 
 def stored_row(result: SampleResult, key: str, identity: Identity, fingerprints: Fingerprints) -> tuple:
@@ -232,12 +281,11 @@ def plan_reuse(
     config: ScanConfig,
     fingerprints: Fingerprints,
     hashes: dict[int, str] | None,
-    on_reused: Callable[[list[SampleResult]], None],
-    on_clean: Callable[[CleanSamples], None],
+    on_reused: Callable[[BatchResult], None],
 ) -> Plan:
-    """One pass over the store. Stored results that still hold are reused, in chunks: those
-    without findings (or a mask) go to `on_clean` as columns, the common case made cheap
-    (building a SampleResult per clean sample cost more than its stat), the rest to `on_reused`."""
+    """One pass over the store. Stored results that still hold are reused, in chunks handed to
+    `on_reused`: those without findings (or a mask) as columns, the common case made cheap
+    (building a SampleResult per clean sample cost more than its stat), the rest as results."""
     base_error = array("b", [-1]) * len(samples)
     matched = bytearray(len(samples))
     plan = Plan([], {}, np.empty(0), [], [])
@@ -246,7 +294,7 @@ def plan_reuse(
     stored = StoredResults(config)
     verify = hashes is not None
     hashes = hashes or {}
-    for row in stored_rows(conn, fingerprints.file, fingerprints.probe):
+    for row in read_rows(conn, fingerprints.file, fingerprints.probe):
         index = index_of.get(row.key)
         if index is None:
             plan.gone.append(row.key)
@@ -273,17 +321,17 @@ def plan_reuse(
         ):
             clean.append((sample, row, identity.image))
             if len(clean) >= REUSE_CHUNK:
-                on_clean(stored.clean(clean))
+                on_reused(stored.clean(clean))
                 clean = []
         else:
             chunk.append(stored.result(sample, row, identity))
             if len(chunk) >= REUSE_CHUNK:
-                on_reused(chunk)
+                on_reused(BatchResult(CleanColumns.of([]), chunk))
                 chunk = []
     if clean:
-        on_clean(stored.clean(clean))
+        on_reused(stored.clean(clean))
     if chunk:
-        on_reused(chunk)
+        on_reused(BatchResult(CleanColumns.of([]), chunk))
     for index in (i for i, seen in enumerate(matched) if not seen):
         plan.to_check.append(samples[index])
         plan.identities[index] = identity_of(samples[index], hashes.get(index))

@@ -254,6 +254,6 @@ def history(db: Path | str) -> list[RunRecord]:
     return [RunRecord(*row) for row in rows]
 
 
-def stored_rows(conn: sqlite3.Connection, file_fp: str, probe_fp: str | None) -> Iterator[StoredRow]:
+def read_rows(conn: sqlite3.Connection, file_fp: str, probe_fp: str | None) -> Iterator[StoredRow]:
     """Every stored result, with its fingerprints compared with this audit's."""
     return map(StoredRow._make, conn.execute(f"SELECT {ROW} FROM samples", (file_fp, probe_fp)))

@@ -8,7 +8,8 @@ the dataset's? does this mask value ever form a region anywhere?). Its lifecycle
 
 1. on the workers, each sample's statistic is computed once, while the sample is loaded, and
    travels back in its SampleResult (the probe's input magnitude, a mask's value counts);
-2. on the client, `add` (checked results) and `add_clean` (results an audit reused, as columns)
+2. on the client, `add` (results with findings or a mask) and `add_columns` (clean samples, as
+   columns: most of a dataset, from the workers or reused by an audit)
    fold every batch into the check's own state, never holding the samples themselves, and in
    memory that does not grow with the dataset (spill per-sample state to disk: storage.Spill);
 3. once every sample is in, `verdict` gives the findings by sample index, and `summary` the
@@ -25,7 +26,7 @@ from typing import Any, ClassVar
 
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding
-from sanitize.model import CleanSamples, Loaded, SampleResult
+from sanitize.model import CleanColumns, Loaded, SampleResult
 
 #: A per-sample check.
 Check = Callable[[Loaded, ScanConfig], list[Finding]]
@@ -51,8 +52,8 @@ class DatasetCheck(ABC):
     def add(self, results: list[SampleResult]) -> None:
         """Fold in a batch of checked samples' statistics."""
 
-    def add_clean(self, clean: CleanSamples) -> None:  # noqa: B027 - most checks have nothing in clean columns
-        """Fold in samples reused without findings (classification only: no mask)."""
+    def add_columns(self, clean: CleanColumns) -> None:  # noqa: B027 - a mask check has nothing in them
+        """Fold in samples without findings and without a mask, as columns."""
 
     @abstractmethod
     def verdict(self) -> dict[int, Finding]:

@@ -18,7 +18,7 @@ import numpy as np
 from sanitize.checks.kinds import DatasetCheck
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, warning
-from sanitize.model import CleanSamples, SampleResult
+from sanitize.model import CleanColumns, SampleResult
 from sanitize.storage import Spill
 
 #: A sample is a scale outlier when its magnitude is this many times above the dataset median
@@ -64,14 +64,20 @@ class ScaleOutlier(DatasetCheck):
     def applies(cls, config: ScanConfig) -> bool:
         return config.probe
 
-    def _append(self, indices: list[int], magnitudes: list[float | None]) -> None:
-        rows = np.array([(i, m) for i, m in zip(indices, magnitudes, strict=True) if m is not None], dtype=self._ROW)
+    def _append(self, indices: np.ndarray, magnitudes: np.ndarray) -> None:
+        probed = ~np.isnan(magnitudes)
+        rows = np.empty(int(probed.sum()), dtype=self._ROW)
+        rows["index"], rows["magnitude"] = indices[probed], magnitudes[probed]
         self._spill.append(rows)
 
     def add(self, results: list[SampleResult]) -> None:
-        self._append([r.index for r in results], [r.magnitude for r in results])
+        nan = float("nan")
+        self._append(
+            np.array([r.index for r in results], dtype=np.int64),
+            np.array([nan if r.magnitude is None else r.magnitude for r in results], dtype=np.float64),
+        )
 
-    def add_clean(self, clean: CleanSamples) -> None:
+    def add_columns(self, clean: CleanColumns) -> None:
         self._append(clean.indices, clean.magnitudes)
 
     @functools.cached_property

@@ -18,7 +18,7 @@ from sanitize.checks import DATASET_CHECKS
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
 from sanitize.findings import Finding
-from sanitize.model import CleanSamples, ImageInfo, SampleResult
+from sanitize.model import BatchResult, CleanColumns, ImageInfo, SampleResult
 from sanitize.report import Report
 from sanitize.report.summary import (
     ClassCounts,
@@ -39,39 +39,41 @@ EXAMPLES_PER_CODE = 3
 class Collector:
     """Folds streamed batches of results into a Report without holding clean samples."""
 
-    #: (sample index, size and mtime_ns of its file, of its mask); -1: unknown.
-    _STATS = np.dtype([("index", np.int64), ("stats", np.int64, (4,))])
+    #: Per sample: its index, the size and mtime_ns of its file and of its mask (-1: unknown), its
+    #: probe loss (NaN: none). Spilled to disk until the end: then the losses are summed exactly
+    #: (math.fsum), so the mean does not depend on the order the batches arrived in.
+    _ROW = np.dtype([("index", np.int64), ("stats", np.int64, (4,)), ("loss", np.float64)])
 
     def __init__(self, dataset: Dataset, config: ScanConfig, info: DatasetInfo) -> None:
         self.dataset = dataset
         self.config = config
         self.info = info
         self.flagged: dict[int, SampleResult] = {}
-        self.file_stats = Spill(self._STATS)
-        self.class_counts = [0] * config.num_classes
+        self.rows = Spill(self._ROW)
+        self.class_counts = np.zeros(config.num_classes, dtype=np.int64)
         self.ignored = 0
         self.scanned = 0
         self.formats: Counter[str] = Counter()
         self.decoders: Counter[str] = Counter()
-        self.loss_count, self.loss_sum = 0, 0.0
-        self.loss_min, self.loss_max = math.inf, -math.inf
         self.dataset_checks = [check(config) for check in DATASET_CHECKS if check.applies(config)]
 
-    def add(self, results: list[SampleResult]) -> None:
-        stats = np.full(len(results), -1, dtype=self._STATS)
+    def add(self, batch: BatchResult) -> None:
+        """Fold in one task's results."""
+        self.add_columns(batch.clean)
+        self.add_results(batch.flagged)
+
+    def add_results(self, results: list[SampleResult]) -> None:
+        """Fold in samples one result at a time: those with findings or a mask."""
+        rows = np.full(len(results), -1, dtype=self._ROW)
         for row, result in enumerate(results):
             self.scanned += 1
             if result.findings:
                 self.flagged[result.index] = result
-            if result.loss is not None:
-                self.loss_count += 1
-                self.loss_sum += result.loss
-                self.loss_min = min(self.loss_min, result.loss)
-                self.loss_max = max(self.loss_max, result.loss)
-            stats[row]["index"] = result.index
+            rows[row]["index"] = result.index
+            rows[row]["loss"] = np.nan if result.loss is None else result.loss
             for column, info in ((0, result.info), (2, result.mask_info)):
                 if info is not None and info.size is not None and info.mtime_ns is not None:
-                    stats[row]["stats"][column : column + 2] = (info.size, info.mtime_ns)
+                    rows[row]["stats"][column : column + 2] = (info.size, info.mtime_ns)
             if result.label_index is not None:
                 self.class_counts[result.label_index] += 1
             elif result.label is not None and not any(f.check == "label" for f in result.findings):
@@ -82,34 +84,30 @@ class Collector:
                         self.class_counts[value] += 1  # segmentation: masks that hold the class
             self.formats[result.info.format or "unknown"] += 1
             self.decoders[result.info.decoder or "none"] += 1
-        self.file_stats.append(stats)
+        self.rows.append(rows)
         for check in self.dataset_checks:
             check.add(results)
 
-    def add_clean(self, clean: CleanSamples) -> None:
-        """Fold in samples known to have no finding, as columns: what `add` would do with their
-        SampleResults, without building one per sample (an audit reuses most of a dataset)."""
-        stats = np.full(len(clean.indices), -1, dtype=self._STATS)
-        stats["index"] = clean.indices
-        stats["stats"][:, :2] = clean.file_stats
-        self.file_stats.append(stats)
-        self.scanned += len(stats)
-        losses = [loss for loss in clean.losses if loss is not None]
-        if losses:  # summed one by one, in order, as `add` sums them
-            self.loss_count += len(losses)
-            self.loss_sum = sum(losses, self.loss_sum)
-            self.loss_min = min(self.loss_min, *losses)
-            self.loss_max = max(self.loss_max, *losses)
-        for (label, label_index), count in clean.labels.items():
-            if label_index is not None:
-                self.class_counts[label_index] += count
-            elif label is not None:
-                self.ignored += count  # a clean sample's label without a class: the ignore label
-        for (format_, decoder), count in clean.formats.items():
-            self.formats[format_ or "unknown"] += count
-            self.decoders[decoder or "none"] += count
+    def add_columns(self, clean: CleanColumns) -> None:
+        """Fold in samples without findings as columns, vectorised: what `add_results` would do
+        with their results, without an object per sample (most of a dataset comes this way)."""
+        if not len(clean):
+            return
+        self.scanned += len(clean)
+        rows = np.full(len(clean), -1, dtype=self._ROW)
+        rows["index"] = clean.indices
+        rows["stats"][:, :2] = clean.file_stats
+        rows["loss"] = clean.losses
+        self.rows.append(rows)
+        np.add.at(self.class_counts, clean.class_index[clean.class_index >= 0], 1)
+        self.ignored += int(np.count_nonzero(clean.labelled & (clean.class_index < 0)))  # the ignore label
+        used, counts = np.unique(clean.info_index, return_counts=True)
+        for position, count in zip(used.tolist(), counts.tolist(), strict=True):
+            info = clean.infos[position]
+            self.formats[info.format or "unknown"] += count
+            self.decoders[info.decoder or "none"] += count
         for check in self.dataset_checks:
-            check.add_clean(clean)
+            check.add_columns(clean)
 
     def _class_name(self, index: int) -> str:
         """The folder name of an ImageFolder class, else the index (also past the folders)."""
@@ -141,7 +139,7 @@ class Collector:
                     mask=sample.mask,
                     mask_info=ImageInfo() if sample.mask is not None else None,
                 )
-        rows = self.file_stats.read()
+        rows = self.rows.read()
         for position in np.flatnonzero(np.isin(rows["index"], list(indices))):
             index, (size, mtime_ns, mask_size, mask_mtime_ns) = (
                 int(rows["index"][position]),
@@ -167,6 +165,15 @@ class Collector:
         error_indices = {r.index for r in flagged if r.has_error}
         summary = self._summary(flagged, listed, elapsed, runner, sections)
         return Report(self.dataset, self.config, flagged, summary, error_indices)
+
+    def _loss_stats(self) -> LossStats:
+        losses = np.asarray(self.rows.read()["loss"])
+        losses = losses[~np.isnan(losses)]
+        if not len(losses):
+            return LossStats(0, None, None, None)
+        return LossStats(
+            len(losses), math.fsum(losses.tolist()) / len(losses), float(losses.min()), float(losses.max())
+        )
 
     def _findings(self, flagged: list[SampleResult]) -> dict[str, CodeCount]:
         """Samples per code, with examples; errors first, then by name."""
@@ -200,9 +207,9 @@ class Collector:
             findings=findings,
             by_check=dict(sorted(by_check.items())),
             classes=ClassCounts(
-                counts={self._class_name(i): c for i, c in enumerate(self.class_counts)},
+                counts={self._class_name(i): c for i, c in enumerate(self.class_counts.tolist())},
                 ignored=self.ignored,
-                empty=[self._class_name(i) for i, c in enumerate(self.class_counts) if c == 0],
+                empty=[self._class_name(i) for i in np.flatnonzero(self.class_counts == 0).tolist()],
             ),
             masks=sections.get("masks"),
             formats=dict(self.formats.most_common()),
@@ -210,12 +217,7 @@ class Collector:
             probe=ProbeSummary(
                 enabled=self.config.probe,
                 expected_untrained_loss=math.log(self.config.num_classes),
-                loss=LossStats(
-                    count=self.loss_count,
-                    mean=self.loss_sum / self.loss_count if self.loss_count else None,
-                    min=self.loss_min if self.loss_count else None,
-                    max=self.loss_max if self.loss_count else None,
-                ),
+                loss=self._loss_stats(),
                 findings={k: v.samples for k, v in findings.items() if k.startswith("probe:")},
                 scale=sections.get("probe.scale", {}),
             ),
