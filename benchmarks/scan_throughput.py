@@ -7,7 +7,9 @@ Generates N photo-like JPEGs (~500x375, quality 90), then in the same run times:
   (d) a scan of a single image on a forced local cluster (a run this small would otherwise be
       forked): the fixed cost of starting and stopping the cluster,
 and prints samples/s, the ratios b/a and c/a end to end and with the fixed cost (d) taken
-out, the probe's cost, and peak RSS.
+out, the probe's cost, the calling process's CPU per image (resource.getrusage: what one client
+costs per sample, so how many workers it can feed), and peak RSS. With --workers 1 and then 2,
+the two runs give the efficiency from 1 to 2 workers.
 Machines are noisy: quote the ratios, not the absolute rates.
 
     python benchmarks/scan_throughput.py --n 10000
@@ -60,13 +62,15 @@ def pillow_loop(paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - started)
 
 
-def sanitize_scan(root: Path, n: int, **options) -> float:
-    """Seconds for a whole scan, cluster start and stop included."""
+def sanitize_scan(root: Path, n: int, **options) -> tuple[float, float]:
+    """(seconds for a whole scan, cluster start and stop included; CPU seconds of this process)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     report = sanitize.scan(root, **options)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
     assert report.summary.samples.scanned == n and report.valid, report.render()
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def peak_rss_mb(who: int) -> float:
@@ -84,19 +88,21 @@ def main() -> None:
         paths = make_dataset(root, args.n)
         for path in paths:  # warm the page cache for every contender alike
             path.read_bytes()
-        baseline, with_probe, without_probe = [], [], []
+        baseline, with_probe, without_probe, cpu = [], [], [], []
         for _ in range(args.rounds):  # interleaved, medians: the machine's noise hits all alike
             baseline.append(pillow_loop(paths))
-            with_probe.append(sanitize_scan(root, args.n, workers=args.workers))
-            without_probe.append(sanitize_scan(root, args.n, workers=args.workers, probe=False))
+            seconds, client_cpu = sanitize_scan(root, args.n, workers=args.workers)
+            with_probe.append(seconds)
+            cpu.append(client_cpu)
+            without_probe.append(sanitize_scan(root, args.n, workers=args.workers, probe=False)[0])
         single = root / "single"
         (single / "class0").mkdir(parents=True)
         (single / "class0" / "one.jpg").write_bytes(paths[0].read_bytes())
-        fixed = sanitize_scan(single, 1, workers=args.workers, scheduler="local")  # as the big scans: a cluster
+        fixed = sanitize_scan(single, 1, workers=args.workers, scheduler="local")[0]  # as the big scans: a cluster
         base = float(np.median(baseline))
         with_probe, without_probe = float(np.median(with_probe)), float(np.median(without_probe))
         n = args.n
-        print(f"images: {n} JPEGs 500x375 q90")
+        print(f"images: {n} JPEGs 500x375 q90, workers: {args.workers or 'one per core'}")
         print(f"(a) Pillow open+load, 1 process:      {base:7.0f} images/s (median of {args.rounds})")
         for name, seconds in (
             ("(b) sanitize scan, all checks+probe:", with_probe),
@@ -108,6 +114,7 @@ def main() -> None:
                 f"  | without the fixed start-up: {steady:7.0f} images/s  ratio {steady / base:.2f}"
             )
         print(f"(d) fixed cost of a scan (cluster start + stop): {fixed:.2f} s")
+        print(f"client CPU (b): {1e6 * float(np.median(cpu)) / n:.0f} us per image, cluster start included")
         print(f"probe cost: {100 * (with_probe / without_probe - 1):+.1f}% time")
         print(
             f"peak RSS: client {peak_rss_mb(resource.RUSAGE_SELF):.0f} MB,"

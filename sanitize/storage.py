@@ -117,9 +117,9 @@ def make_folder(folder: Path, what: str = "folder") -> None:
 
 
 class Spill:
-    """Rows of one numpy dtype appended batch by batch to an anonymous temporary file, read back
-    whole at the end (as a memory map): per-sample state that a dataset-wide verdict needs at the
-    end stays on disk meanwhile, so a scan's memory does not grow with the dataset's length."""
+    """Rows of one numpy dtype appended batch by batch to an anonymous temporary file, read back in
+    chunks at the end: per-sample state that a dataset-wide verdict needs at the end stays on disk
+    meanwhile, so a scan's memory does not grow with the dataset's length."""
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = np.dtype(dtype)
@@ -128,6 +128,7 @@ class Spill:
 
     def append(self, rows: np.ndarray) -> None:
         if len(rows):
+            self._file.seek(0, os.SEEK_END)  # after a read, or a read left half-way
             np.ascontiguousarray(rows, dtype=self.dtype).tofile(self._file)
             self.rows += len(rows)
 
@@ -137,10 +138,3 @@ class Spill:
         self._file.seek(0)
         for _ in range(0, self.rows, rows):
             yield np.fromfile(self._file, dtype=self.dtype, count=rows)
-
-    def read(self) -> np.ndarray:
-        """Every row appended so far, at once (mapped: its pages load as they are read)."""
-        if not self.rows:
-            return np.zeros(0, dtype=self.dtype)
-        self._file.flush()
-        return np.memmap(self._file, dtype=self.dtype, mode="r", shape=(self.rows,))

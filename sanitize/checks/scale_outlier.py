@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,23 +29,44 @@ OUTLIER_FACTOR = 16.0
 LOW_OUTLIER_FACTOR = 128.0
 
 
-def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(mask of outliers, median magnitude, allowed factor) over the dataset's magnitudes.
+class Reference(NamedTuple):
+    """The dataset's scale: median log10 magnitude and the log10 distances allowed above and below."""
 
-    Robust: median and MAD of log10 magnitudes, so one 16-bit image among a million 8-bit
-    ones cannot move the reference. Needs at least 8 finite magnitudes.
+    median: float
+    above: float
+    below: float
+
+    def outliers(self, magnitudes: np.ndarray) -> np.ndarray:
+        """The mask of outliers among `magnitudes` (any slice of the dataset's)."""
+        mask = np.zeros(len(magnitudes), dtype=bool)
+        scaled = np.isfinite(magnitudes) & (magnitudes > 0)
+        logs = np.log10(magnitudes[scaled])
+        mask[scaled] = (logs - self.median > self.above) | (self.median - logs > self.below)
+        return mask
+
+
+def reference(magnitudes: np.ndarray) -> Reference | None:
+    """The dataset's scale, or None with fewer than 8 finite magnitudes.
+
+    Robust: median and MAD of log10 magnitudes, so one 16-bit image among a million 8-bit ones
+    cannot move the reference. Works in one buffer of log magnitudes (8 bytes a sample, the
+    only memory that grows with the dataset, and only while the verdict is made).
     """
-    scaled = np.isfinite(magnitudes) & (magnitudes > 0)
-    mask = np.zeros(len(magnitudes), dtype=bool)
-    if scaled.sum() < 8:
-        return mask, float("nan"), float("nan")
-    logs = np.log10(magnitudes[scaled])
-    median = float(np.median(logs))
-    spread = 5 * float(np.median(np.abs(logs - median))) * 1.4826
-    above = max(spread, math.log10(OUTLIER_FACTOR))
-    below = max(spread, math.log10(LOW_OUTLIER_FACTOR))
-    mask[scaled] = (logs - median > above) | (median - logs > below)
-    return mask, 10**median, 10**above
+    logs = np.log10(magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)])
+    if len(logs) < 8:
+        return None
+    median = float(np.median(logs, overwrite_input=True))
+    np.abs(np.subtract(logs, median, out=logs), out=logs)
+    spread = 5 * float(np.median(logs, overwrite_input=True)) * 1.4826
+    return Reference(median, max(spread, math.log10(OUTLIER_FACTOR)), max(spread, math.log10(LOW_OUTLIER_FACTOR)))
+
+
+def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(mask of outliers, median magnitude, allowed factor) over the dataset's magnitudes."""
+    found = reference(magnitudes)
+    if found is None:
+        return np.zeros(len(magnitudes), dtype=bool), float("nan"), float("nan")
+    return found.outliers(magnitudes), 10**found.median, 10**found.above
 
 
 class ScaleOutlier(DatasetCheck):
@@ -82,11 +103,24 @@ class ScaleOutlier(DatasetCheck):
 
     @functools.cached_property
     def _judged(self) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """(the outliers' indices, their magnitudes, the median magnitude, the allowed factor)."""
-        rows = self._spill.read()
-        magnitudes = np.asarray(rows["magnitude"])
-        mask, median, factor = scale_outliers(magnitudes)
-        return np.asarray(rows["index"])[mask], magnitudes[mask], median, factor
+        """(the outliers' indices, their magnitudes, the median magnitude, the allowed factor):
+        the magnitudes read back into one array for the reference, then chunk by chunk with
+        their indices for the outliers."""
+        magnitudes = np.empty(self._spill.rows, dtype=np.float64)
+        filled = 0
+        for rows in self._spill.chunks():
+            magnitudes[filled : filled + len(rows)] = rows["magnitude"]
+            filled += len(rows)
+        found = reference(magnitudes)
+        del magnitudes
+        if found is None:
+            return np.zeros(0, np.int64), np.zeros(0), float("nan"), float("nan")
+        indices, outlying = [], []
+        for rows in self._spill.chunks():
+            mask = found.outliers(rows["magnitude"])
+            indices.append(rows["index"][mask])
+            outlying.append(rows["magnitude"][mask])
+        return np.concatenate(indices), np.concatenate(outlying), 10**found.median, 10**found.above
 
     def verdict(self) -> dict[int, Finding]:  # judged once every sample is in; summary reuses it
         indices, magnitudes, median, factor = self._judged

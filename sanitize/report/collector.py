@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -139,17 +140,15 @@ class Collector:
                     mask=sample.mask,
                     mask_info=ImageInfo() if sample.mask is not None else None,
                 )
-        rows = self.rows.read()
-        for position in np.flatnonzero(np.isin(rows["index"], list(indices))):
-            index, (size, mtime_ns, mask_size, mask_mtime_ns) = (
-                int(rows["index"][position]),
-                rows["stats"][position].tolist(),
-            )
-            result = results[index]
-            if size >= 0:
-                result.info = ImageInfo(size=size, mtime_ns=mtime_ns)
-            if mask_size >= 0 and result.mask_info is not None:
-                result.mask_info = ImageInfo(size=mask_size, mtime_ns=mask_mtime_ns)
+        wanted = np.fromiter(indices, dtype=np.int64)
+        for rows in self.rows.chunks():
+            for row in rows[np.isin(rows["index"], wanted)]:
+                size, mtime_ns, mask_size, mask_mtime_ns = row["stats"].tolist()
+                result = results[int(row["index"])]
+                if size >= 0:
+                    result.info = ImageInfo(size=size, mtime_ns=mtime_ns)
+                if mask_size >= 0 and result.mask_info is not None:
+                    result.mask_info = ImageInfo(size=mask_size, mtime_ns=mask_mtime_ns)
         return results
 
     def finish(self, listed: int, elapsed: float, runner: RunnerInfo) -> Report:
@@ -167,13 +166,21 @@ class Collector:
         return Report(self.dataset, self.config, flagged, summary, error_indices)
 
     def _loss_stats(self) -> LossStats:
-        losses = np.asarray(self.rows.read()["loss"])
-        losses = losses[~np.isnan(losses)]
-        if not len(losses):
-            return LossStats(0, None, None, None)
-        return LossStats(
-            len(losses), math.fsum(losses.tolist()) / len(losses), float(losses.min()), float(losses.max())
-        )
+        """Count, mean, min and max of the finite losses, read back chunk by chunk. The sum is exact
+        (math.fsum streams), so the mean does not depend on the order the batches arrived in."""
+        count, low, high = 0, math.inf, -math.inf
+
+        def finite() -> Iterator[float]:
+            nonlocal count, low, high
+            for rows in self.rows.chunks():
+                losses = rows["loss"][~np.isnan(rows["loss"])]
+                if len(losses):
+                    count += len(losses)
+                    low, high = min(low, float(losses.min())), max(high, float(losses.max()))
+                    yield from losses.tolist()
+
+        total = math.fsum(finite())
+        return LossStats(count, total / count, low, high) if count else LossStats(0, None, None, None)
 
     def _findings(self, flagged: list[SampleResult]) -> dict[str, CodeCount]:
         """Samples per code, with examples; errors first, then by name."""

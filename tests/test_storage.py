@@ -1,0 +1,31 @@
+"""storage.Spill: per-sample rows kept on disk until the end, read back in chunks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sanitize.storage import Spill
+
+ROW = np.dtype([("index", np.int64), ("value", np.float64)])
+
+
+def _rows(start: int, count: int) -> np.ndarray:
+    rows = np.empty(count, dtype=ROW)
+    rows["index"] = np.arange(start, start + count)
+    rows["value"] = rows["index"] / 2
+    return rows
+
+
+def test_rows_come_back_in_order_in_chunks_and_appends_after_a_read_land_at_the_end():
+    spill = Spill(ROW)
+    spill.append(_rows(0, 5))
+    spill.append(_rows(5, 0))  # an empty batch changes nothing
+    spill.append(_rows(5, 6))
+    chunks = list(spill.chunks(rows=4))
+    assert [len(c) for c in chunks] == [4, 4, 3]
+    assert np.concatenate(chunks)["index"].tolist() == list(range(11))
+    next(spill.chunks(rows=2))  # a read left half-way
+    spill.append(_rows(11, 2))
+    back = np.concatenate(list(spill.chunks()))
+    assert back["index"].tolist() == list(range(13)) and back["value"][12] == 6.0
+    assert list(Spill(ROW).chunks()) == []
