@@ -53,19 +53,12 @@ class Batches:
         self._returned: deque[list[Sample]] = deque()
         self._seconds_per_sample: float | None = None
 
-    @classmethod
-    def of(cls, batches: Iterable[list[Sample]], workers: int) -> Batches:
-        """Batches already cut (they go out as they are)."""
-        made = cls((), workers, total=0)
-        made._returned.extend(batches)
-        return made
-
     def next(self) -> list[Sample] | None:
         """The next batch, or None when every sample has been handed out."""
         if self._returned:
             return self._returned.popleft()
         size = self.size
-        if self.total is not None:  # the last tasks shrink, so every worker finishes about together
+        if self.total is not None and self.drawn < self.total:  # the last tasks shrink: workers finish together
             size = min(size, max(1, math.ceil((self.total - self.drawn) / (self.workers * IN_FLIGHT_PER_WORKER))))
         batch = list(islice(self._samples, size))
         self.drawn += len(batch)

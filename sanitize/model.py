@@ -221,7 +221,3 @@ class BatchResult:
     def of(cls, results: list[SampleResult]) -> BatchResult:
         plain = [r for r in results if not r.findings and r.mask is None]
         return cls(CleanColumns.of(plain), [r for r in results if r.findings or r.mask is not None])
-
-    def indices(self) -> list[int]:
-        """Every sample's index, clean and flagged."""
-        return [*self.clean.indices.tolist(), *(r.index for r in self.flagged)]

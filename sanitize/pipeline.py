@@ -108,10 +108,11 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
 
     if scheduler:
         try:
-            with Client(scheduler, timeout="10s") as client:
-                yield client
+            client = Client(scheduler, timeout="10s")
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise SanitizeError(f"cannot reach Dask scheduler {scheduler!r}: {exc}") from None
+        with client:  # what fails while the scan runs is not the scheduler's fault: it is raised as it is
+            yield client
         return
     saved_environ = dict(os.environ)  # in-process Nannies leave their variables behind
     try:
@@ -269,13 +270,13 @@ def run_on_client(
                 half = len(batch) // 2
                 submit(batch[:half], bisected=True)
                 submit(batch[half:], bisected=True)
-            continue
+        else:
+            if not bisected:
+                batches.timed(len(batch), seconds)
+            on_results(results)
         finally:
             future.release()
-        if not bisected:
-            batches.timed(len(batch), seconds)
-        on_results(results)
-        top_up()
+        top_up()  # after a crash too: the window must not drain while samples are left
 
 
 def run(
@@ -316,6 +317,7 @@ def run(
             batches = Batches(head, n_workers, len(head))
             left = run_forked(batches, real_root, config, n_workers, on_results, task)
             if not left:
+                _all_drawn(batches)
                 return "forked"
             batches.give_back(*left)
             forked = "forked, "
@@ -326,4 +328,11 @@ def run(
     address = None if scheduler == LOCAL else scheduler
     with _client(address, workers) as client:
         run_on_client(batches, real_root, config, client, on_results, task)
+    _all_drawn(batches)
     return forked + (address or "local cluster")
+
+
+def _all_drawn(batches: Batches) -> None:
+    """A runner that stopped with samples left would leave them unchecked and out of the report: never."""
+    if batches.next() is not None:
+        raise RuntimeError("the runner stopped with samples left unchecked")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sanitize import pipeline
 from sanitize.config import RunOptions, ScanConfig
-from sanitize.datasets import Dataset, DatasetInput
+from sanitize.datasets import Dataset, DatasetInput, ListedSamples
 from sanitize.errors import SanitizeError
 from sanitize.load.palette import read_palette
 from sanitize.model import BatchResult, Sample
@@ -66,8 +66,8 @@ class Scan:
     collector: Collector
     on_progress: OnProgress | None = None
     started: float = field(default_factory=time.perf_counter)
-    #: Samples handed to the pipeline so far.
-    listed: int = 0
+    #: The samples handed to the pipeline, in order: what the report is about.
+    listed: ListedSamples | None = None
 
     @classmethod
     def start(
@@ -122,10 +122,8 @@ class Scan:
         """Check `samples` (drawn lazily; `total` of them, if known) through the pipeline, each batch
         passed to `on_results` (e.g. an audit's store) before it is folded in; returns what checked them."""
 
-        def counted() -> Iterator[Sample]:
-            for sample in samples:
-                self.listed += 1
-                yield sample
+        if self.listed is None:
+            self.listed = ListedSamples(self.dataset.root)
 
         def arrived(batch: BatchResult) -> None:
             if on_results is not None:
@@ -133,7 +131,7 @@ class Scan:
             self.add(batch)
 
         return pipeline.run(
-            counted(),
+            self.listed.record(samples),
             self.dataset.root,
             self.config,
             arrived,
@@ -142,12 +140,15 @@ class Scan:
             total=total,
         )
 
-    def finish(self, checked_by: str | None, audit: dict[str, Any] | None = None, reused: int = 0) -> Report:
-        """The Report, once every sample was checked or (`reused`) folded in from an audit's store."""
+    def finish(
+        self, checked_by: str | None, audit: dict[str, Any] | None = None, samples: list[Sample] | None = None
+    ) -> Report:
+        """The Report on the samples the pipeline drew, or on `samples` (an audit's: checked and
+        reused alike), once each was checked or folded in from an audit's store."""
         runner = RunnerInfo(self.runner.scheduler, self.runner.workers, checked_by, audit)
-        listed = self.listed + reused
+        listed: Collection[Sample] = samples if samples is not None else self.listed or []
         if self.on_progress and self.dataset.size is None:
-            self.on_progress(self.collector.scanned, listed)  # the total is known now
+            self.on_progress(self.collector.scanned, len(listed))  # the total is known now
         return self.collector.finish(listed, time.perf_counter() - self.started, runner)
 
 

@@ -3,8 +3,9 @@
 They exist so that a write is atomic (a reader, or a run killed half-way, never sees half a
 file: the text goes to a temporary file that is fsync'd and renamed over the target), durable
 (a rename is only kept across a power cut once its directory is fsync'd too), checkable
-(`sha256_of` hashes a file in 1 MiB chunks, whatever its size) and exclusive without lock files
-(an flock on the directories themselves dies with its process, so nothing is left behind).
+(`sha256_of` hashes a file in 1 MiB chunks, whatever its size) and exclusive (an flock dies with
+its process, so a killed run never leaves a stale lock: quarantine locks the directories
+themselves, an audit its DB.lock file).
 """
 
 from __future__ import annotations

@@ -33,6 +33,18 @@ def codes_by_path(batches: list, samples: list[Sample]) -> dict[str, list[str]]:
     return found
 
 
+def checked_indices(batches: list) -> list[int]:
+    """Every sample index the batches' results hold, clean and flagged."""
+    return [i for r in batches for i in [*r.clean.indices.tolist(), *(f.index for f in r.flagged)]]
+
+
+def precut(batches: list[list[Sample]], workers: int) -> batching.Batches:
+    """Batches already cut, handed out as they are."""
+    made = batching.Batches((), workers, total=0)
+    made.give_back(*batches)
+    return made
+
+
 def check_or_die(samples: list[Sample], real_root: Path, config: ScanConfig):
     """A batch task that kills its worker process outright on the sample named 'boom.jpg'."""
     if any(s.path == "boom.jpg" for s in samples):
@@ -84,12 +96,37 @@ def test_a_sample_that_kills_its_worker_is_isolated_and_the_scan_goes_on(tmp_pat
     samples = [Sample.under(tmp_path, i, name, "0") for i, name in enumerate(names)]
     results = []
     with pipeline._client(None, 2) as client:
-        batches = batching.Batches.of([samples[:6], samples[6:]], workers=2)
+        batches = precut([samples[:6], samples[6:]], workers=2)
         pipeline.run_on_client(batches, tmp_path, ScanConfig(num_classes=1), client, results.append, check_or_die)
-    assert sorted(i for result in results for i in result.indices()) == list(range(12))
+    assert sorted(i for r in results for i in [*r.clean.indices.tolist(), *(f.index for f in r.flagged)]) == list(
+        range(12)
+    )
     by_path = codes_by_path(results, samples)
     assert by_path["boom.jpg"] == ["crashed"]
     assert all(codes == [] for path, codes in by_path.items() if path != "boom.jpg")
+
+
+def test_batches_that_crash_one_after_another_do_not_end_the_run_early(tmp_path):
+    """Two single-sample batches that kill their workers fill the whole window (one worker, two
+    tasks in flight): the samples not yet drawn must still be checked, not silently skipped."""
+    names = ["boom.jpg", "boom.jpg"] + [f"{i}.jpg" for i in range(8)]
+    for name in set(names):
+        (tmp_path / name).write_bytes(jpeg_bytes())
+    samples = [Sample.under(tmp_path, i, name, "0") for i, name in enumerate(names)]
+    batches = batching.Batches(samples[2:], workers=1, total=8)
+    batches.give_back([samples[0]], [samples[1]])
+    results = []
+    with pipeline._client(None, 1) as client:
+        pipeline.run_on_client(batches, tmp_path, ScanConfig(num_classes=1), client, results.append, check_or_die)
+    assert sorted(checked_indices(results)) == list(range(10))
+    assert codes_by_path(results, samples) == {"boom.jpg": ["crashed"], **{f"{i}.jpg": [] for i in range(8)}}
+
+
+def test_a_count_that_fell_short_does_not_shrink_every_later_batch():
+    """A list that grew after it was counted: past the count, batches keep their measured size."""
+    samples = [Sample(i, f"{i}.jpg", f"{i}.jpg", "0") for i in range(5000)]
+    cut = _cut(batching.Batches(samples, workers=2, total=100), seconds_per_sample=1e-3)
+    assert sum(map(len, cut)) == 5000 and len(cut) < 100
 
 
 def test_the_callers_environment_is_left_as_it_was(tmp_path):
@@ -132,7 +169,7 @@ def test_forked_workers_hand_back_the_batches_left_when_one_dies(tmp_path):
     samples = [Sample.under(tmp_path, i, name, "0") for i, name in enumerate(names)]
     todo = [samples[:3], samples[3:5], samples[5:]]
     results = []
-    batches = batching.Batches.of(todo, workers=1)
+    batches = precut(todo, workers=1)
     left = pipeline.run_forked(batches, tmp_path, ScanConfig(num_classes=1), 1, results.append, check_or_die)
     assert codes_by_path(results, samples) == {"0.jpg": [], "1.jpg": [], "2.jpg": []}
     assert sorted(left, key=lambda batch: batch[0].index) == todo[1:]
@@ -201,7 +238,8 @@ if sys.argv[2] == "ignore-sigterm":
 names = ["x.jpg", "boom.jpg" if sys.argv[2] == "ignore-sigterm" else "y.jpg"]
 started = time.monotonic()
 todo = [[Sample(i, name, name, "0")] for i, name in enumerate(names)]
-left = pipeline.run_forked(batching.Batches.of(todo, 2), Path("."), ScanConfig(num_classes=1), 2, print, stall)
+from tests.test_pipeline import precut
+left = pipeline.run_forked(precut(todo, 2), Path("."), ScanConfig(num_classes=1), 2, print, stall)
 print(len(left), time.monotonic() - started)
 """
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from sanitize.checks.scale_outlier import scale_outliers
+from sanitize.checks.scale_outlier import reference
 from sanitize.config import ScanConfig
 from sanitize.probe.classify import (
     CAFFE_STUCK_LOSS,
@@ -17,6 +17,14 @@ from sanitize.probe.classify import (
 )
 from sanitize.probe.net import block_mean, preprocess, preprocess_batch, stable_log_softmax
 from tests.conftest import float_tiff_bytes, jpeg_bytes, png_bytes
+
+
+def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(mask of outliers, median magnitude, allowed factor), as the check judges a dataset."""
+    found = reference(magnitudes)
+    if found is None:
+        return np.zeros(len(magnitudes), dtype=bool), float("nan"), float("nan")
+    return found.outliers(magnitudes), 10**found.median, 10**found.above
 
 
 def _probe(loaded_list, config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,45 @@ def test_a_failing_probe_leaves_its_samples_unvetted_not_the_scan_stopped(listed
     assert "images/ok 3.jpg" in failed and len(failed) >= 12
     assert report.summary.samples.scanned == 20
     assert sum(1 for _ in report.clean_samples()) == 0  # nothing unvetted counts as clean
+
+
+@pytest.mark.parametrize("change", ["append", "insert"])
+def test_a_list_that_changes_during_the_scan_does_not_change_what_the_report_says(listed_dataset, change):
+    """clean.txt and the report are about the samples the scan drew: a line appended or inserted
+    once they were drawn (here as the last batch comes back) is not put in clean.txt unchecked,
+    and errors stay on the samples that have them, not on whatever now has their position."""
+    original = listed_dataset.read_text()
+    (listed_dataset.parent / "images" / "late.jpg").write_bytes(jpeg_bytes(seed=5))
+
+    def edit_when_all_are_drawn(done, total):
+        if done == total:  # saved as editors and sync tools save: a new file renamed over the list
+            late = "images/late.jpg 0\n"
+            edited = listed_dataset.with_name("edited.txt")
+            edited.write_text(original + late if change == "append" else late + original)
+            os.replace(edited, listed_dataset)
+
+    report = sanitize.scan(
+        listed_dataset, num_classes=3, ignore_label=255, scheduler="synchronous", on_progress=edit_when_all_are_drawn
+    )
+    assert listed_dataset.read_text() != original  # the list did change before the report was made
+    assert report.summary.samples.listed == report.summary.samples.scanned == 20 and report.error_count == 7
+    clean = [line.rsplit(" ", 1)[0] for line in report.clean_lines()]
+    assert clean == [f"images/ok {i}.jpg" for i in range(12)] + ["images/ok 2.jpg"]  # not late.jpg
+    assert {r.path for r in report.flagged if r.has_error} == {
+        "images/cut.jpg",
+        "images/page.jpg",
+        "images/nan.tif",
+        "../outside.jpg",
+        "images/missing.jpg",
+        "images/ok 0.jpg",
+        "images/ok 1.jpg",
+    }
+
+
+def test_a_nul_in_a_listed_path_is_a_missing_file_for_scan_and_audit(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes())
+    (tmp_path / "train.txt").write_text("a.jpg 0\nb\x00.jpg 1\n")
+    report = sanitize.scan(tmp_path / "train.txt", num_classes=2, scheduler="synchronous")
+    assert [(r.path, [f.name for f in r.findings]) for r in report.flagged] == [("b\x00.jpg", ["paths:missing"])]
+    audited = sanitize.audit(tmp_path / "train.txt", tmp_path / "a.sqlite", num_classes=2, scheduler="synchronous")
+    assert audited.report.error_count == 1

@@ -134,7 +134,7 @@ def audit(
 
         checked_by = run.check(plan.to_check, on_results=store) if plan.to_check else None
         stats = {"db": str(db), "run": run_id, "checked": len(plan.to_check), "reused": plan.reused}
-        report = run.finish(checked_by, audit=stats, reused=plan.reused)
+        report = run.finish(checked_by, audit=stats, samples=samples)
         changed = changed_since_baseline(conn, index_of, len(samples))
         diff, new_error = diff_since(samples, plan, changed, report, previous_run)
         result = AuditReport(report, diff, run_id, len(plan.to_check), plan.reused)

@@ -77,7 +77,7 @@ class Fingerprints:
 def _stat(path: str) -> Stat:
     try:
         status = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the name (no such file can exist)
         return None, None
     return status.st_size, status.st_mtime_ns
 

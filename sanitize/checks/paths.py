@@ -66,6 +66,8 @@ class PathGuard:
         return joined, status, False
 
     def _judge(self, file: str, codes: _Codes, what: str) -> list[Finding]:
+        if "\0" in file:  # no file can have it in its name; os calls would raise ValueError
+            return [error("paths", codes.missing, f"{what}no such file (a NUL character in the name)")]
         real, status, absent = self._resolve(file)
         if real != self.root and not real.startswith(self.prefix):
             how = "a symlink that resolves" if os.path.islink(file) else "resolves"

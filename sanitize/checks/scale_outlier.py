@@ -61,14 +61,6 @@ def reference(magnitudes: np.ndarray) -> Reference | None:
     return Reference(median, max(spread, math.log10(OUTLIER_FACTOR)), max(spread, math.log10(LOW_OUTLIER_FACTOR)))
 
 
-def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(mask of outliers, median magnitude, allowed factor) over the dataset's magnitudes."""
-    found = reference(magnitudes)
-    if found is None:
-        return np.zeros(len(magnitudes), dtype=bool), float("nan"), float("nan")
-    return found.outliers(magnitudes), 10**found.median, 10**found.above
-
-
 class ScaleOutlier(DatasetCheck):
     """State: (sample index, magnitude) of every probed sample, spilled to a temporary file (16
     bytes a sample on disk, none in memory) until the verdict, which reads the magnitudes back."""

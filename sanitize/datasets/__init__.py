@@ -12,7 +12,10 @@ callers that need all of it at once (an audit matches every sample against its s
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -87,15 +90,49 @@ def open_dataset(
     return listfile.read(source, root_dir, task=task)
 
 
+class ListedSamples:
+    """The samples a scan drew from its dataset, in order, recorded as they are drawn in a
+    temporary file (a JSON line each): the record of what was scanned. The report's clean.txt and
+    its samples come from here, not from listing the dataset again, which may have changed since
+    (a line appended or inserted, a file added) and would put samples never checked into clean.txt."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = os.fspath(root)
+        # named, so each pass opens it afresh (a position of its own); removed when this is collected
+        self._file = tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="sanitize-listed-")  # noqa: SIM115
+        self.count = 0
+
+    def record(self, samples: Iterable[Sample]) -> Iterator[Sample]:
+        """Pass `samples` through, recording each."""
+        write = self._file.write
+        for sample in samples:
+            write(json.dumps([sample.index, sample.path, sample.label, sample.mask], ensure_ascii=False) + "\n")
+            self.count += 1
+            yield sample
+
+    def __iter__(self) -> Iterator[Sample]:
+        self._file.flush()
+        with open(self._file.name, encoding="utf-8") as reader:
+            for line in reader:
+                index, path, label, mask = json.loads(line)
+                yield Sample.under(self.root, index, path, label, mask)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 def text_lines(source: Path) -> Iterator[str]:
     """A list file's lines (str.splitlines' rule), read as they are needed, or a one-line
     SanitizeError saying why the file cannot be read."""
+    lines = 0
     try:
         with open(source, encoding="utf-8-sig", newline="") as handle:
             for chunk in handle:
-                yield from chunk.splitlines()
-    except UnicodeDecodeError as exc:
-        raise SanitizeError(f"{source} is not UTF-8 text (byte {exc.start})") from None
+                for line in chunk.splitlines():
+                    lines += 1
+                    yield line
+    except UnicodeDecodeError:  # decoded ahead in blocks: the bad byte is at or after this line
+        raise SanitizeError(f"{source} is not UTF-8 text (after line {lines})") from None
     except OSError as exc:
         raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
 

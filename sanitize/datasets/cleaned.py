@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sanitize.datasets import read_text
 from sanitize.datasets.listfile import parse_line
+from sanitize.errors import SanitizeError
 from sanitize.storage import atomic_write_text, partial_name
 
 
@@ -53,7 +54,10 @@ def _names_one_of(line: str, paths: set[str]) -> bool:
 
 
 def _cleaned_csv(text: str, path_column: str, dropped: set[str]) -> str:
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # it read when it was scanned: it changed since
+        raise SanitizeError(f"the CSV is not CSV the reader accepts any more: {exc}") from None
     column = rows[0].index(path_column) if rows and path_column in rows[0] else None
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")

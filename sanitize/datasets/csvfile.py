@@ -13,6 +13,7 @@ from sanitize.model import Sample
 
 def _rows(source: Path, path_column: str, label_column: str) -> Iterator[tuple[str, str | None]]:
     """(path, label) of each row with a path, the header checked first."""
+    reader = None
     try:
         with open(source, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
@@ -27,8 +28,12 @@ def _rows(source: Path, path_column: str, label_column: str) -> Iterator[tuple[s
                 path = (row.get(path_column) or "").strip()
                 if path:
                     yield path, (row.get(label_column) or "").strip() or None
-    except UnicodeDecodeError as exc:
-        raise SanitizeError(f"{source} is not UTF-8 text (byte {exc.start})") from None
+    except UnicodeDecodeError:
+        where = f" (after line {reader.line_num})" if reader is not None else ""
+        raise SanitizeError(f"{source} is not UTF-8 text{where}") from None
+    except csv.Error as exc:  # a field over the csv module's size limit, a NUL byte, ...
+        line = reader.line_num if reader is not None else 0
+        raise SanitizeError(f"{source} line {line} is not CSV the reader accepts: {exc}") from None
     except OSError as exc:
         raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
 

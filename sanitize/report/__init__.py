@@ -3,7 +3,7 @@ batches of results, written to the report folder (files) with a typed summary (s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,8 @@ class Report:
     """What a scan concluded. `valid` and `exit_code` are the gate's verdict."""
 
     dataset: Dataset
+    #: The samples the report is about, in order, as the scan drew them (re-iterable).
+    listed: Collection[Sample]
     config: ScanConfig
     flagged: list[SampleResult]
     summary: Summary
@@ -30,8 +32,8 @@ class Report:
 
     @property
     def samples(self) -> list[Sample]:
-        """Every sample, in memory (clean_samples() streams)."""
-        return self.dataset.samples
+        """Every sample scanned, in a list (clean_samples() streams them)."""
+        return list(self.listed)
 
     @property
     def error_count(self) -> int:
@@ -48,8 +50,8 @@ class Report:
         return 0 if self.error_count <= max_errors else 1
 
     def clean_samples(self) -> Iterator[Sample]:
-        """The samples without any error, in dataset order: safe to train on (listed afresh)."""
-        return (s for s in self.dataset if s.index not in self.error_indices)
+        """The samples without any error, in dataset order: safe to train on."""
+        return (s for s in self.listed if s.index not in self.error_indices)
 
     def clean_lines(self) -> Iterator[str]:
         """clean.txt in Caffe list format; labels normalised to plain integers."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from sanitize.checks import DATASET_CHECKS
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
 from sanitize.findings import Finding
-from sanitize.model import BatchResult, CleanColumns, ImageInfo, SampleResult
+from sanitize.model import BatchResult, CleanColumns, ImageInfo, Sample, SampleResult
 from sanitize.report import Report
 from sanitize.report.summary import (
     ClassCounts,
@@ -123,13 +123,13 @@ class Collector:
                 found.setdefault(index, []).append(finding)
         return found
 
-    def _newly_flagged(self, indices: set[int]) -> dict[int, SampleResult]:
+    def _newly_flagged(self, listed: Iterable[Sample], indices: set[int]) -> dict[int, SampleResult]:
         """Results for samples only a dataset-wide check flagged, with the size and mtime_ns their
-        files had when checked: one more pass over the dataset, and one over the spilled stats."""
+        files had when checked: one more pass over the listed samples, and one over the spilled stats."""
         results: dict[int, SampleResult] = {}
         if not indices:
             return results
-        for sample in self.dataset:
+        for sample in listed:
             if sample.index in indices:
                 results[sample.index] = SampleResult(
                     sample.index,
@@ -151,19 +151,19 @@ class Collector:
                     result.mask_info = ImageInfo(size=mask_size, mtime_ns=mask_mtime_ns)
         return results
 
-    def finish(self, listed: int, elapsed: float, runner: RunnerInfo) -> Report:
-        """The Report, once every one of the `listed` samples has been added."""
-        if self.scanned != listed:
-            raise RuntimeError(f"scanned {self.scanned} samples of {listed} listed")
+    def finish(self, listed: Collection[Sample], elapsed: float, runner: RunnerInfo) -> Report:
+        """The Report on the `listed` samples (re-iterable, in order), once every one was added."""
+        if self.scanned != len(listed):
+            raise RuntimeError(f"scanned {self.scanned} samples of {len(listed)} listed")
         verdicts = self._verdicts()
-        self.flagged.update(self._newly_flagged(set(verdicts) - set(self.flagged)))
+        self.flagged.update(self._newly_flagged(listed, set(verdicts) - set(self.flagged)))
         for index, findings in verdicts.items():
             self.flagged[index].findings.extend(findings)
         sections = {check.section: check.summary(self.dataset.class_names) for check in self.dataset_checks}
         flagged = [self.flagged[i] for i in sorted(self.flagged)]
         error_indices = {r.index for r in flagged if r.has_error}
-        summary = self._summary(flagged, listed, elapsed, runner, sections)
-        return Report(self.dataset, self.config, flagged, summary, error_indices)
+        summary = self._summary(flagged, len(listed), elapsed, runner, sections)
+        return Report(self.dataset, listed, self.config, flagged, summary, error_indices)
 
     def _loss_stats(self) -> LossStats:
         """Count, mean, min and max of the finite losses, read back chunk by chunk. The sum is exact
