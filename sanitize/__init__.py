@@ -7,8 +7,9 @@ if not report.valid:
 The public names below load their module on first use, so `import sanitize` (and `sanitize
 --help`) does not load Dask, the decoders or numpy before they are needed. `scan`, `audit` and
 `quarantine` are functions, although modules of those names exist too (the scan core, and the
-audit and quarantine packages): `sanitize.audit` is always the function; the modules are
-reached by their full names (`import sanitize.audit.store`).
+audit and quarantine packages): `sanitize.audit` is always the function. Reach the modules with
+`from sanitize.audit.store import ...` or `importlib.import_module("sanitize.audit.store")`;
+`import sanitize.audit.store as store` does not work (Python takes `sanitize.audit` on the way).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sanitize.errors import SanitizeError
+from sanitize.errors import SanitizeError, temporary_files_failed
 
 #: Suffix of a copy in progress, next to its destination (`.NAME.sanitize-partial`).
 PARTIAL_SUFFIX = ".sanitize-partial"
@@ -120,17 +120,24 @@ def make_folder(folder: Path, what: str = "folder") -> None:
 class Spill:
     """Rows of one numpy dtype appended batch by batch to an anonymous temporary file, read back in
     chunks at the end: per-sample state that a dataset-wide verdict needs at the end stays on disk
-    meanwhile, so a scan's memory does not grow with the dataset's length."""
+    meanwhile, so a scan's memory does not grow with the dataset's length. The file is in TMPDIR
+    (Python's tempfile): where /tmp is a RAM-backed tmpfs, point TMPDIR at a disk for 100M samples."""
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = np.dtype(dtype)
-        self._file = tempfile.TemporaryFile(prefix="sanitize-spill-")  # noqa: SIM115 - removed when the spill is collected
+        try:
+            self._file = tempfile.TemporaryFile(prefix="sanitize-spill-")  # noqa: SIM115 - gone with the spill
+        except OSError as exc:
+            raise temporary_files_failed(exc) from None
         self.rows = 0
 
     def append(self, rows: np.ndarray) -> None:
         if len(rows):
-            self._file.seek(0, os.SEEK_END)  # after a read, or a read left half-way
-            np.ascontiguousarray(rows, dtype=self.dtype).tofile(self._file)
+            try:
+                self._file.seek(0, os.SEEK_END)  # after a read, or a read left half-way
+                np.ascontiguousarray(rows, dtype=self.dtype).tofile(self._file)
+            except OSError as exc:
+                raise temporary_files_failed(exc) from None
             self.rows += len(rows)
 
     def chunks(self, rows: int = 1 << 16) -> Iterator[np.ndarray]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from sanitize.config import TASKS, option
-from sanitize.errors import SanitizeError
+from sanitize.errors import SanitizeError, temporary_files_failed
 from sanitize.model import Sample
 
 
@@ -98,15 +98,20 @@ class ListedSamples:
 
     def __init__(self, root: Path | str) -> None:
         self.root = os.fspath(root)
-        # named, so each pass opens it afresh (a position of its own); removed when this is collected
-        self._file = tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="sanitize-listed-")  # noqa: SIM115
+        try:  # named, so each pass opens it afresh (a position of its own); removed when collected
+            self._file = tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="sanitize-listed-")  # noqa: SIM115
+        except OSError as exc:
+            raise temporary_files_failed(exc) from None
         self.count = 0
 
     def record(self, samples: Iterable[Sample]) -> Iterator[Sample]:
         """Pass `samples` through, recording each."""
         write = self._file.write
         for sample in samples:
-            write(json.dumps([sample.index, sample.path, sample.label, sample.mask], ensure_ascii=False) + "\n")
+            try:
+                write(json.dumps([sample.index, sample.path, sample.label, sample.mask], ensure_ascii=False) + "\n")
+            except OSError as exc:
+                raise temporary_files_failed(exc) from None
             self.count += 1
             yield sample
 
