@@ -11,6 +11,7 @@ import inspect
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,9 +58,16 @@ class Progress:
         sys.stderr.flush()
 
 
+#: Set by --debug: an unexpected error shows its traceback.
+_DEBUG = {"on": False}
+
+
 @app.callback()
-def _commands() -> None:
+def _commands(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an unexpected error.")] = False,
+) -> None:
     """Keep broken samples out of deep-learning training."""
+    _DEBUG["on"] = debug
 
 
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
@@ -258,10 +266,17 @@ def checks_command(
 def main() -> None:
     """Console entry point: SanitizeError becomes a one-line message and exit code 2.
 
-    Usage errors are click's own (a short message, exit code 2).
+    Usage errors are click's own (a short message, exit code 2). Anything else is a bug: one line
+    and exit code 2 too (the traceback with --debug), never 1, which says "errors found" to a CI job.
     """
     try:
         app()
     except SanitizeError as exc:
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # noqa: BLE001 - the last guard: a bug must not pass for a verdict
+        if _DEBUG["on"]:
+            traceback.print_exc()
+        else:
+            typer.echo(f"error: unexpected {type(exc).__name__}: {exc} (a bug: --debug shows where)", err=True)
         sys.exit(2)

@@ -113,3 +113,31 @@ def test_every_declared_option_is_on_scan_and_audit_and_every_check_option_inval
         assert declared <= flags, f"{name} lacks {declared - flags}"
     for item in dataclasses.fields(ScanConfig):
         assert item.metadata["option"]["invalidates"], f"ScanConfig.{item.name} invalidates nothing"
+
+
+UNEXPECTED = """
+import sys
+from sanitize import cli
+
+@cli.app.command("boom")
+def boom() -> None:
+    raise RuntimeError("a bug in a command")
+
+sys.argv = ["sanitize", *sys.argv[1:], "boom"]
+cli.main()
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_error_is_exit_2_in_one_line_or_a_traceback_with_debug(tmp_path, debug):
+    """A bug (here a command that raises) must not exit 1, which a CI job reads as "errors found"."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    args = ["--debug"] if debug else []
+    done = subprocess.run([sys.executable, "-c", UNEXPECTED, *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    if debug:
+        assert "Traceback" in done.stderr and "RuntimeError: a bug in a command" in done.stderr
+    else:
+        assert done.stderr.strip().splitlines() == [
+            "error: unexpected RuntimeError: a bug in a command (a bug: --debug shows where)"
+        ]

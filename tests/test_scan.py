@@ -167,3 +167,16 @@ def test_a_nul_in_a_listed_path_is_a_missing_file_for_scan_and_audit(tmp_path):
     assert [(r.path, [f.name for f in r.findings]) for r in report.flagged] == [("b\x00.jpg", ["paths:missing"])]
     audited = sanitize.audit(tmp_path / "train.txt", tmp_path / "a.sqlite", num_classes=2, scheduler="synchronous")
     assert audited.report.error_count == 1
+
+
+def test_report_files_are_strict_json_even_without_a_scale_reference(tmp_path):
+    """Fewer than 8 samples give no scale reference: null in summary.json, never a bare NaN."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(jpeg_bytes())
+    sanitize.scan(tmp_path, out=tmp_path / "out", scheduler="synchronous", exclude=(tmp_path / "out",))
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not strict JSON: {constant}")
+
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(), parse_constant=refuse)
+    assert summary["probe"]["scale"] == {"median_magnitude": None, "outlier_factor": None}

@@ -127,5 +127,7 @@ class ScaleOutlier(DatasetCheck):
         }
 
     def summary(self, class_names: list[str] | None) -> dict[str, Any]:
+        """The reference (null without one: fewer than 8 samples with a magnitude; JSON has no NaN)."""
         _, _, median, factor = self._judged
-        return {"median_magnitude": median, "outlier_factor": factor}
+        known = not math.isnan(median)
+        return {"median_magnitude": median if known else None, "outlier_factor": factor if known else None}

@@ -33,11 +33,12 @@ def prepare_output(out: Path) -> None:
 
 def findings_lines(results: Iterable[SampleResult]) -> Iterator[str]:
     """findings.jsonl, a line per flagged sample."""
-    return (json.dumps(result.to_record(), ensure_ascii=False) + "\n" for result in results)
+    return (json.dumps(result.to_record(), ensure_ascii=False, allow_nan=False) + "\n" for result in results)
 
 
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    """Strict JSON (no NaN or Infinity, which jq, browsers, Go and Rust refuse), written atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 @dataclass(frozen=True)
