@@ -25,7 +25,10 @@ from sanitize.probe.segment import run_pixel_probe
 
 def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
     path_findings = guard.image(sample)
-    loaded = Loaded(sample, ImageInfo(), findings=path_findings) if path_findings else load(sample, config)
+    if path_findings:
+        loaded = Loaded(sample, ImageInfo(), findings=path_findings)
+    else:
+        loaded = load(sample, config, guard.objects, guard.store)
     mask_path_findings = guard.mask(sample)
     loaded.findings.extend(mask_path_findings)
     if sample.mask_file is not None and not mask_path_findings:

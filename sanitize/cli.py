@@ -120,12 +120,18 @@ def with_options(*holders: type) -> Callable[[Callable[..., None]], Callable[...
     return decorate
 
 
+#: The report folder unless --out names another (a str, not a Path: a URL must reach the library whole).
+OUT = "sanitize-report"
+
 #: The options scan and audit share, in the order --help lists them.
 SCAN_OPTIONS = (DatasetInput, ScanConfig, RunOptions)
 
 Dataset = Annotated[
-    Path | None,
-    typer.Argument(help="An ImageFolder directory, a list file (`image label` or `image mask` lines) or a CSV."),
+    str | None,  # not a Path: an s3:// URL would lose a slash
+    typer.Argument(
+        help="An ImageFolder directory, a list file (`image label` or `image mask` lines) or a CSV; or an"
+        " object-storage URL of one (s3://bucket/train.txt, s3://bucket/train/)."
+    ),
 ]
 
 
@@ -133,9 +139,7 @@ Dataset = Annotated[
 @with_options(*SCAN_OPTIONS)
 def scan(
     dataset: Dataset = None,
-    out: Annotated[Path, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = Path(
-        "sanitize-report"
-    ),
+    out: Annotated[str, typer.Option(help="Report folder: findings.jsonl, summary.json, clean.txt.")] = OUT,
     max_errors: Annotated[int, typer.Option(min=0, help="Exit 0 while at most this many samples have errors.")] = 0,
     quarantine: Annotated[
         Path | None, typer.Option(help="Then move every sample with an error into this folder (see `quarantine`).")
@@ -180,9 +184,7 @@ Db = Annotated[Path, typer.Option(help="The audit store (SQLite), created on the
 def audit_run(
     dataset: Dataset = None,
     db: Db = Path("audit.sqlite"),
-    out: Annotated[Path, typer.Option(help="Report folder: the scan's files plus diff.json.")] = Path(
-        "sanitize-report"
-    ),
+    out: Annotated[str, typer.Option(help="Report folder: the scan's files plus diff.json.")] = OUT,
     verify_hashes: Annotated[
         bool, typer.Option(help="Also compare each file's blake2b hash (catches same-size, same-mtime rewrites).")
     ] = False,

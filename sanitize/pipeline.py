@@ -40,6 +40,7 @@ from sanitize.batching import IN_FLIGHT_PER_WORKER, Batches, Task, timed_task
 from sanitize.config import FORK_LIMIT, LOCAL, SYNCHRONOUS, ScanConfig
 from sanitize.errors import SanitizeError
 from sanitize.model import BatchResult, Sample
+from sanitize.remote import ObjectRoot, ObjectStore, normalized
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
@@ -281,7 +282,7 @@ def run_on_client(
 
 def run(
     samples: Iterable[Sample],
-    root: Path,
+    root: Path | str,
     config: ScanConfig,
     on_results: OnResults,
     *,
@@ -289,13 +290,14 @@ def run(
     workers: int | None = None,
     task: Task | None = None,
     total: int | None = None,
+    store: ObjectStore | None = None,
 ) -> str:
     """Check every sample as `task`, calling `on_results` with each finished batch as it arrives.
     `samples` is drawn lazily, batch by batch; `total` (their count, if known: `len(samples)` for a
-    list) lets the last batches shrink for balance. Returns what checked them: "synchronous",
-    "forked", "local cluster", "forked, local cluster" (a forked worker died) or the scheduler's
-    address."""
-    real_root = Path(os.path.realpath(root))
+    list) lets the last batches shrink for balance; `store` reaches a `root` in object storage.
+    Returns what checked them: "synchronous", "forked", "local cluster", "forked, local cluster" (a
+    forked worker died) or the scheduler's address."""
+    real_root = ObjectRoot(normalized(str(root)), store) if store else Path(os.path.realpath(root))
     task = task or default_task()
     if workers is not None and workers < 1:
         raise SanitizeError(f"--workers must be at least 1, got {workers}")

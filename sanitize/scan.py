@@ -21,6 +21,7 @@ from sanitize.datasets import Dataset, DatasetInput, ListedSamples
 from sanitize.errors import SanitizeError
 from sanitize.load.palette import read_palette
 from sanitize.model import BatchResult, Sample
+from sanitize.remote import is_url
 from sanitize.report import Report
 from sanitize.report.collector import Collector
 from sanitize.report.files import prepare_output
@@ -88,6 +89,10 @@ class Scan:
             make_folder(folder)
         exclude: tuple[Path, ...] = ()
         if out is not None:
+            if is_url(str(out)):
+                raise SanitizeError(
+                    f"reports go to a local folder, not to {out} (copy the folder there after the scan)"
+                )
             prepare_output(Path(out))
             exclude = (Path(out),)
         dataset = inputs.open(exclude)
@@ -102,8 +107,8 @@ class Scan:
             root=str(dataset.root),
             class_names=dataset.class_names,
             task=config.task,
-            real_root=os.path.realpath(dataset.root),
-            real_source=os.path.realpath(dataset.source),
+            real_root=str(dataset.root) if dataset.store else os.path.realpath(dataset.root),
+            real_source=str(dataset.source) if dataset.store else os.path.realpath(dataset.source),
             path_column=inputs.path_column,
             exclude=[os.path.realpath(path) for path in (*inputs.exclude, *exclude)],
         )
@@ -138,6 +143,7 @@ class Scan:
             scheduler=self.runner.scheduler,
             workers=self.runner.workers,
             total=total,
+            store=self.dataset.store,
         )
 
     def finish(

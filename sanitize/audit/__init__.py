@@ -117,6 +117,8 @@ def audit(
     db = Path(db)
     run = Scan.start(source, options, out=out, on_progress=on_progress, folders=(db.parent,))
     dataset, config = run.dataset, run.config
+    if dataset.store is not None:
+        raise SanitizeError("audits of a dataset in object storage are not supported yet: use sanitize scan")
     real_root = Path(os.path.realpath(dataset.root))
     fingerprints = Fingerprints.of(config, real_root)
     with exclusive(db), closing(connect(db)) as conn:

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from sanitize.findings import Finding, error
 from sanitize.model import Sample
+from sanitize.remote import ObjectRoot, normalized
 
 #: lstat errors that mean "no such file here" (os.path.exists is False for each).
 _ABSENT = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG}
@@ -35,12 +36,17 @@ _MASK = _Codes("mask_outside_root", "mask_missing", "mask_not_a_file")
 
 
 class PathGuard:
-    """Judges the paths of samples against one dataset root (`real_root`: every symlink resolved)."""
+    """Judges the paths of samples against one dataset root (`real_root`: every symlink resolved),
+    or, for a dataset in object storage, against its root prefix (an ObjectRoot); there the status
+    of each object is kept for loading it (its size is judged before any byte is fetched)."""
 
-    def __init__(self, real_root: Path | str) -> None:
-        self.root = os.fspath(real_root)
+    def __init__(self, real_root: Path | str | ObjectRoot) -> None:
+        self.store = real_root.store if isinstance(real_root, ObjectRoot) else None
+        self.root = real_root.url if isinstance(real_root, ObjectRoot) else os.fspath(real_root)
         self.prefix = self.root if self.root.endswith("/") else f"{self.root}/"
         self.dirs: dict[str, str] = {}
+        #: object URL -> its status (size, last modified), for load.
+        self.objects: dict[str, dict] = {}
 
     def _real_dir(self, head: str) -> str:
         real = self.dirs.get(head)
@@ -65,7 +71,22 @@ class PathGuard:
             return os.path.realpath(file), None, False
         return joined, status, False
 
+    def _judge_object(self, file: str, codes: _Codes, what: str) -> list[Finding]:
+        url = normalized(file)
+        if url != self.root and not url.startswith(self.prefix):
+            return [error("paths", codes.outside_root, f"{what}outside the dataset's prefix {self.root}; never read")]
+        try:
+            status = self.store.filesystem().info(url)
+        except FileNotFoundError:
+            return [error("paths", codes.missing, f"{what}no such object")]
+        if status.get("type") != "file":
+            return [error("paths", codes.not_a_file, f"{what}not an object (a prefix)")]
+        self.objects[file] = status
+        return []
+
     def _judge(self, file: str, codes: _Codes, what: str) -> list[Finding]:
+        if self.store is not None:
+            return self._judge_object(file, codes, what)
         if "\0" in file:  # no file can have it in its name; os calls would raise ValueError
             return [error("paths", codes.missing, f"{what}no such file (a NUL character in the name)")]
         real, status, absent = self._resolve(file)

@@ -18,10 +18,12 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import IO, Any
 
 from sanitize.config import TASKS, option
 from sanitize.errors import SanitizeError, temporary_files_failed
 from sanitize.model import Sample
+from sanitize.remote import ObjectStore, is_url, local_path, parse_options, store_of
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Dataset:
     size: int | None = None
     class_names: list[str] | None = None
     task: str = "classification"
+    #: How workers reach the samples when the dataset is in object storage (None: local files).
+    store: ObjectStore | None = None
 
     def __iter__(self) -> Iterator[Sample]:
         return self.listing()
@@ -126,12 +130,19 @@ class ListedSamples:
         return self.count
 
 
-def text_lines(source: Path) -> Iterator[str]:
+def open_text(source: Path | str, fs: Any = None) -> IO[str]:
+    """A list or CSV file opened as UTF-8 text (a BOM skipped): a local file, or an object through `fs`."""
+    if fs is not None:
+        return fs.open(str(source), "rt", encoding="utf-8-sig", newline="")
+    return open(source, encoding="utf-8-sig", newline="")
+
+
+def text_lines(source: Path | str, fs: Any = None) -> Iterator[str]:
     """A list file's lines (str.splitlines' rule), read as they are needed, or a one-line
-    SanitizeError saying why the file cannot be read."""
+    SanitizeError saying why the file cannot be read (`fs`: an object store's filesystem)."""
     lines = 0
     try:
-        with open(source, encoding="utf-8-sig", newline="") as handle:
+        with open_text(source, fs) as handle:
             for chunk in handle:
                 for line in chunk.splitlines():
                     lines += 1
@@ -159,7 +170,9 @@ class DatasetInput:
 
     source: Path | str | None = None
     root: Path | str | None = option(
-        None, help="Folder the list/CSV paths resolve against. Default: the list's folder.", cli_type=Path | None
+        None,
+        help="Folder (or object-storage prefix) the list/CSV paths resolve against. Default: the list's folder.",
+        cli_type=str | None,  # not a Path: an s3:// URL would lose a slash
     )
     path_column: str = option("path", help="CSV column holding the sample path.")
     label_column: str = option("label", help="CSV column holding the label.")
@@ -175,6 +188,14 @@ class DatasetInput:
     palette: Path | str | None = option(
         None, help='JSON {"R,G,B": class} for RGB colour-coded masks.', cli_type=Path | None
     )
+    storage_options: tuple[tuple[str, str], ...] = option(
+        (),
+        help="KEY=VALUE passed to the object store's fsspec filesystem (repeatable), e.g. endpoint_url=...",
+        flag="--storage-option",
+        cli_type=list[str] | None,
+        cli_default=None,
+        parse=parse_options,
+    )
     exclude: tuple[Path, ...] = option(
         (),
         help="A folder inside the dataset that is not part of it (repeatable).",
@@ -182,6 +203,23 @@ class DatasetInput:
         cli_default=None,
         parse=lambda paths: tuple(Path(p) for p in paths or ()),
     )
+
+    def _open_objects(self, task: str | None) -> Dataset:
+        from sanitize.datasets import objects
+
+        if self.root is not None and not is_url(str(self.root)):
+            raise SanitizeError(f"--root of a dataset in object storage must be a URL too, got {self.root}")
+        if task == "segmentation":
+            raise SanitizeError("segmentation datasets in object storage are not supported yet: scan a local copy")
+        store = store_of(str(self.source), self.storage_options)
+        return objects.read(
+            str(self.source),
+            store,
+            root=None if self.root is None else str(self.root),
+            path_column=self.path_column,
+            label_column=self.label_column,
+            task=task,
+        )
 
     @classmethod
     def names(cls) -> set[str]:
@@ -197,9 +235,11 @@ class DatasetInput:
         pairs = self.images is not None or self.masks is not None
         if pairs == (self.source is not None) or (self.images is None) != (self.masks is None):
             raise SanitizeError("give a DATASET, or --images DIR and --masks DIR (not both)")
+        if self.source is not None and is_url(str(self.source)):
+            return self._open_objects(task)
         if not pairs:
             return open_dataset(
-                self.source,
+                local_path(str(self.source)),
                 root=self.root,
                 path_column=self.path_column,
                 label_column=self.label_column,
@@ -208,6 +248,8 @@ class DatasetInput:
             )
         if task == "classification":
             raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")
+        if is_url(str(self.images)) or is_url(str(self.masks)):
+            raise SanitizeError("segmentation datasets in object storage are not supported yet: scan a local copy")
         return folderpairs.read(
             Path(self.images),
             Path(self.masks),

@@ -5,17 +5,19 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from sanitize.datasets import Dataset
+from sanitize.datasets import Dataset, open_text
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample
+from sanitize.remote import ObjectStore
 
 
-def _rows(source: Path, path_column: str, label_column: str) -> Iterator[tuple[str, str | None]]:
+def _rows(source: Path | str, path_column: str, label_column: str, fs: Any = None) -> Iterator[tuple[str, str | None]]:
     """(path, label) of each row with a path, the header checked first."""
     reader = None
     try:
-        with open(source, encoding="utf-8-sig", newline="") as handle:
+        with open_text(source, fs) as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
             for column, option in ((path_column, "--path-column"), (label_column, "--label-column")):
@@ -38,12 +40,15 @@ def _rows(source: Path, path_column: str, label_column: str) -> Iterator[tuple[s
         raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
 
 
-def read(source: Path, root: Path, *, path_column: str, label_column: str) -> Dataset:
+def read(
+    source: Path | str, root: Path | str, *, path_column: str, label_column: str, store: ObjectStore | None = None
+) -> Dataset:
     """Counted (and checked) once here; read again at each pass over the samples."""
-    size = sum(1 for _ in _rows(source, path_column, label_column))
+    fs = store.filesystem() if store is not None else None
+    size = sum(1 for _ in _rows(source, path_column, label_column, fs))
 
     def listing() -> Iterator[Sample]:
-        for i, (path, label) in enumerate(_rows(source, path_column, label_column)):
+        for i, (path, label) in enumerate(_rows(source, path_column, label_column, fs)):
             yield Sample.under(root, i, path, label)
 
-    return Dataset("csv", source, root, listing, size=size)
+    return Dataset("csv", source, root, listing, size=size, store=store)

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sanitize.datasets import Dataset, text_lines
 from sanitize.formats import EXTENSION_FORMATS, sample_suffix
 from sanitize.model import Sample
+from sanitize.remote import ObjectStore
 
 
 def parse_line(line: str) -> tuple[str, str | None]:
@@ -35,19 +37,20 @@ def names_a_mask(path: str, last_field: str | None) -> bool:
     )
 
 
-def _entries(source: Path) -> Iterator[tuple[str, str | None]]:
-    for raw in text_lines(source):
+def _entries(source: Path | str, fs: Any = None) -> Iterator[tuple[str, str | None]]:
+    for raw in text_lines(source, fs):
         line = raw.strip()
         if line and not line.startswith("#"):
             yield parse_line(line)
 
 
-def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
+def read(source: Path | str, root: Path | str, *, task: str | None = None, store: ObjectStore | None = None) -> Dataset:
     """`task` "segmentation" forces `image mask` lines, "classification" `image label` lines.
     The file is read once here (to count its entries, and vote on its task when not given) and
     again at each pass over the samples, never kept whole."""
     entries = pairs = 0
-    for path, last in _entries(source):
+    fs = store.filesystem() if store is not None else None
+    for path, last in _entries(source, fs):
         entries += 1
         pairs += task is None and names_a_mask(path, last)
     if task is None:
@@ -55,7 +58,7 @@ def read(source: Path, root: Path, *, task: str | None = None) -> Dataset:
     segmentation = task == "segmentation"
 
     def listing() -> Iterator[Sample]:
-        for i, (path, last) in enumerate(_entries(source)):
+        for i, (path, last) in enumerate(_entries(source, fs)):
             yield Sample.under(root, i, path, mask=last) if segmentation else Sample.under(root, i, path, last)
 
-    return Dataset("listfile", source, root, listing, size=entries, task=task)
+    return Dataset("listfile", source, root, listing, size=entries, task=task, store=store)

@@ -14,7 +14,7 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -26,6 +26,7 @@ from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
 from sanitize.model import ImageInfo, Loaded, Sample
+from sanitize.remote import ObjectStore, modified_ns
 
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
 JPEG_MIN_SIDE = 16
@@ -196,12 +197,16 @@ def _why_unidentified(data: bytes, detected: str | None) -> str:
     return ""
 
 
-def load_npy(loaded: Loaded) -> None:
-    """Memory-map a .npy array; pickled object arrays are refused, never unpickled."""
+def load_npy(loaded: Loaded, source: io.BytesIO | None = None) -> None:
+    """Memory-map a .npy array (or read it from `source`, an object's bytes); pickled object arrays
+    are refused, never unpickled."""
     info = loaded.info
     info.decoder = "numpy"
     try:
-        array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
+        if source is None:
+            array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
+        else:
+            array = np.load(source, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Python objects" in str(exc):
             raise Refused(
@@ -234,25 +239,53 @@ def oversized(info: ImageInfo, config: ScanConfig) -> str | None:
     return None
 
 
-def load(sample: Sample, config: ScanConfig) -> Loaded:
-    """Read and decode one sample; every problem becomes a finding on the result."""
+def _read_object(loaded: Loaded, config: ScanConfig, store: ObjectStore, status: dict) -> bytes | None:
+    """An object's bytes (None when it was handled as an array), its size judged before any byte is
+    fetched: from the status the paths check took."""
+    info = loaded.info
+    info.size, info.mtime_ns = int(status["size"]), modified_ns(status)
+    if reason := oversized(info, config):  # no exemption for .npy: an object cannot be memory-mapped
+        raise Refused(error("decode", "too_large", reason))
+    data = store.filesystem().cat_file(loaded.sample.file)
+    info.format = sniff(data[:HEAD_SIZE])
+    if info.format == "NPY":
+        load_npy(loaded, io.BytesIO(data))
+        return None
+    return data
+
+
+def _read_file(loaded: Loaded, config: ScanConfig) -> bytes | None:
+    """A local file's bytes (None when it was handled as an array: memory-mapped, never read whole)."""
+    with open(loaded.sample.file, "rb") as handle:
+        record_stat(handle, loaded.info)
+        head = handle.read(HEAD_SIZE)
+        loaded.info.format = sniff(head)
+        if loaded.info.format == "NPY":
+            load_npy(loaded)
+            return None
+        if reason := oversized(loaded.info, config):
+            raise Refused(error("decode", "too_large", reason))
+        return head + handle.read()
+
+
+def load(
+    sample: Sample, config: ScanConfig, objects: Mapping[str, dict] | None = None, store: ObjectStore | None = None
+) -> Loaded:
+    """Read and decode one sample; every problem becomes a finding on the result. A sample in
+    object storage is read through `store`, with the status the paths check took (`objects`)."""
     loaded = Loaded(sample, ImageInfo(), opened=True)
     try:
-        with open(sample.file, "rb") as handle:
-            record_stat(handle, loaded.info)
-            head = handle.read(HEAD_SIZE)
-            loaded.info.format = sniff(head)
-            if loaded.info.format == "NPY":
-                load_npy(loaded)
-                return loaded
-            if reason := oversized(loaded.info, config):
-                raise Refused(error("decode", "too_large", reason))
-            data = head + handle.read()
+        if store is not None:
+            data = _read_object(loaded, config, store, (objects or {})[sample.file])
+        else:
+            data = _read_file(loaded, config)
     except Refused as refused:
         loaded.findings.append(refused.finding)
         return loaded
     except OSError as exc:
         loaded.findings.append(error("decode", "unreadable", f"cannot read: {exc.strerror or exc}"))
+        return loaded
+    if data is None:
         return loaded
     if not data:
         loaded.findings.append(error("decode", "empty", "zero-byte file"))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sanitize.errors import SanitizeError
 from sanitize.findings import Finding, parse_selector
+from sanitize.remote import is_url
 from sanitize.report.files import FindingsRecord
 from sanitize.report.files import read_report as read_scan_report
 
@@ -35,6 +36,11 @@ def read_report(report_dir: Path) -> ReportedDataset:
     """The dataset a scan report judged and its findings records (report.files' reader), or SanitizeError."""
     report = read_scan_report(report_dir)
     dataset = report.dataset
+    if is_url(dataset.real_root):
+        raise SanitizeError(
+            f"quarantine of a dataset in object storage ({dataset.real_root}) is not supported yet: move the"
+            " objects findings.jsonl names with your provider's tools (clean.txt lists the rest), or scan a local copy"
+        )
     reported = ReportedDataset(
         kind=dataset.kind,
         source=Path(dataset.real_source),

@@ -1,0 +1,189 @@
+"""Datasets in object storage, against a real S3 API server on 127.0.0.1 (moto's server mode,
+started here and stopped after): an s3:// scan finds exactly what the scan of the same files on
+disk finds, refuses entries that leave the prefix, and never prints or writes a credential."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sanitize
+from tests.conftest import cli_env, float_tiff_bytes, jpeg_bytes, png_bytes, run_cli
+
+BUCKET = "training"
+SECRET = "not-a-real-secret-7f3a"
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory) -> str:
+    """The endpoint of a moto S3 server on a free local port, with credentials in the environment."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(endpoint, timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError(f"the S3 server did not start: {log.read_text()[-2000:]}") from None
+            time.sleep(0.1)
+    yield endpoint
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def credentials(monkeypatch):
+    """What the AWS chain reads (moto takes any); the secret under test is passed as an option."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _fs(endpoint: str):
+    import s3fs
+
+    return s3fs.S3FileSystem(endpoint_url=endpoint, key="testing", secret="testing")
+
+
+def _broken_tree(root: Path) -> None:
+    """An ImageFolder and a list over it, with one sample of each problem that applies to files."""
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(6):
+            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i))
+    data = jpeg_bytes(seed=9)
+    (root / "cat" / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (root / "cat" / "page.jpg").write_bytes(b"<!doctype html><html>captive portal</html>")
+    (root / "dog" / "nan.tif").write_bytes(float_tiff_bytes(np.full((8, 8), np.nan)))
+    (root / "dog" / "named.jpg").write_bytes(png_bytes())
+    (root / "dog" / "empty.png").write_bytes(b"")
+    (root / "dog" / "deep.png").write_bytes(png_bytes(np.full((16, 16), 65535, np.uint16)))
+    lines = [
+        f"{cls}/{path.name} {k}" for k, cls in enumerate(("cat", "dog")) for path in sorted((root / cls).iterdir())
+    ]
+    lines += ["cat/missing.jpg 0", "../outside.jpg 1", "/etc/hostname 0", "cat/0.jpg 7"]
+    (root / "train.txt").write_text("\n".join(lines) + "\n")
+    (root / "train.csv").write_text("path,label\n" + "\n".join(line.replace(" ", ",") for line in lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def uploaded(s3, tmp_path_factory) -> tuple[Path, str]:
+    """(the local tree, its s3:// URL): the same files on disk and in the bucket."""
+    root = tmp_path_factory.mktemp("local") / "data"
+    _broken_tree(root)
+    fs = _fs(s3)
+    fs.mkdir(BUCKET)
+    fs.put(str(root), f"{BUCKET}/data", recursive=True)
+    fs.pipe(f"{BUCKET}/outside.jpg", jpeg_bytes())
+    return root, f"s3://{BUCKET}/data"
+
+
+def _verdicts(report: sanitize.Report) -> tuple[dict[str, list[str]], list[str]]:
+    flagged = {r.path: sorted(f.name for f in r.findings) for r in report.flagged}
+    return flagged, list(report.clean_lines())
+
+
+@pytest.mark.parametrize(
+    ("listing", "options"), [("train.txt", {"num_classes": 2}), ("train.csv", {"num_classes": 2}), ("", {})]
+)
+@pytest.mark.parametrize("scheduler", ["synchronous", None])
+def test_an_s3_scan_finds_what_the_scan_on_disk_finds(s3, uploaded, listing, options, scheduler):
+    root, url = uploaded
+    local = sanitize.scan(
+        root / listing if listing else root, scheduler="synchronous", probe_scale=(1 / 255,), **options
+    )
+    remote = sanitize.scan(
+        f"{url}/{listing}" if listing else url,
+        scheduler=scheduler,
+        probe_scale=(1 / 255,),
+        storage_options=(("endpoint_url", s3),),
+        **options,
+    )
+    assert _verdicts(remote) == _verdicts(local)
+    flagged = _verdicts(remote)[0]
+    assert flagged["cat/cut.jpg"] == ["decode:corrupt_data"] and flagged["dog/deep.png"] == ["probe:scale_outlier"]
+    if listing:
+        assert flagged["../outside.jpg"] == ["paths:outside_root"]  # another key of the bucket: never read
+        assert flagged["/etc/hostname"] == ["paths:outside_root"]  # a local file named in a bucket's list
+        assert flagged["cat/missing.jpg"] == ["paths:missing"]
+    assert remote.summary.dataset.real_root == url
+
+
+def test_the_command_line_scans_a_bucket_and_never_shows_a_credential(s3, uploaded, tmp_path):
+    _, url = uploaded
+    out = tmp_path / "report"
+    done = run_cli(
+        "scan",
+        f"{url}/train.txt",
+        "--num-classes",
+        "2",
+        "--out",
+        out,
+        "--storage-option",
+        f"endpoint_url={s3}",
+        "--storage-option",
+        f"secret={SECRET}",
+        "--storage-option",
+        "key=testing",
+    )
+    assert done.returncode == 1, done.stderr
+    assert "decode:corrupt_data" in done.stdout
+    written = "".join(path.read_text() for path in out.iterdir())
+    assert SECRET not in done.stdout + done.stderr + written
+    assert json.loads((out / "summary.json").read_text())["dataset"]["source"] == f"{url}/train.txt"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["scan", "gs://bucket/train.txt", "--num-classes", "2"], "pip install 'sanitize[gcs]'"),
+        (
+            ["scan", "s3://training/data/none.txt", "--num-classes", "2"],
+            "dataset not found: s3://training/data/none.txt",
+        ),
+        (["scan", "s3://training/data/train.txt", "--num-classes", "2", "--out", "s3://training/out"], "local folder"),
+        (["audit", "s3://training/data/train.txt", "--num-classes", "2"], "not supported yet"),
+        (["scan", "s3://training/data/train.txt", "--storage-option", "novalue"], "KEY=VALUE"),
+    ],
+)
+def test_what_object_storage_cannot_do_yet_is_one_line_and_exit_2(s3, uploaded, tmp_path, args, says):
+    args = [*args, "--storage-option", f"endpoint_url={s3}"] if args[1].startswith("s3") else args
+    done = subprocess.run(
+        [sys.executable, "-m", "sanitize", *args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and says in done.stderr
+
+
+def test_quarantine_refuses_a_report_on_a_bucket(s3, uploaded, tmp_path):
+    _, url = uploaded
+    sanitize.scan(
+        f"{url}/train.txt",
+        num_classes=2,
+        out=tmp_path / "report",
+        scheduler="synchronous",
+        storage_options=(("endpoint_url", s3),),
+    )
+    with pytest.raises(sanitize.SanitizeError, match=r"object storage .* not supported yet"):
+        sanitize.quarantine(tmp_path / "report", tmp_path / "q")
+    assert not (tmp_path / "q").exists()
+    shutil.rmtree(tmp_path / "report")
