@@ -5,7 +5,9 @@ disk finds, refuses entries that leave the prefix, and never prints or writes a 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -187,3 +189,89 @@ def test_quarantine_refuses_a_report_on_a_bucket(s3, uploaded, tmp_path):
         sanitize.quarantine(tmp_path / "report", tmp_path / "q")
     assert not (tmp_path / "q").exists()
     shutil.rmtree(tmp_path / "report")
+
+
+@pytest.fixture
+def standalone_cluster():
+    """A Dask cluster started as processes, as a user's own would be: `dask scheduler` and `dask
+    worker --nworkers 2` on 127.0.0.1; yields (its address, the `dask worker` process)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dask = str(Path(sys.executable).with_name("dask"))
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": cli_env()}
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], **quiet
+    )
+    workers = subprocess.Popen(
+        [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard", "--memory-limit", "0"],
+        **quiet,
+    )
+    from distributed import Client
+
+    try:
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address, workers
+    finally:
+        for process in (workers, scheduler):
+            process.terminate()
+        for process in (workers, scheduler):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_a_standalone_cluster_scans_a_bucket_and_survives_a_worker_killed_mid_scan(
+    s3, uploaded, tmp_path, standalone_cluster
+):
+    """`--scheduler tcp://...` on workers that share nothing with the caller but the bucket; one
+    worker process killed -9 mid-scan: every sample is still checked exactly once, and the exit
+    code and findings are those of the scan on disk."""
+    root, url = uploaded
+    address, _ = standalone_cluster
+    lines = (root / "train.txt").read_text().splitlines()
+    big = [lines[i % len(lines)] for i in range(1500)]
+    _fs(s3).pipe(f"{BUCKET}/data/big.txt", ("\n".join(big) + "\n").encode())
+    (root / "big.txt").write_text("\n".join(big) + "\n")
+    out = tmp_path / "report"
+    scan = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sanitize",
+            "scan",
+            f"{url}/big.txt",
+            "--num-classes",
+            "2",
+            "--out",
+            str(out),
+            "--scheduler",
+            address,
+            "--storage-option",
+            f"endpoint_url={s3}",
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        pids = list(client.run(os.getpid).values())  # each worker process's own pid
+    assert len(pids) == 2
+    time.sleep(3)
+    assert scan.poll() is None, "the scan ended before a worker could be killed: make the dataset bigger"
+    os.kill(pids[0], signal.SIGKILL)
+    _, stderr = scan.communicate(timeout=300)
+    local = sanitize.scan(root / "big.txt", num_classes=2, scheduler="synchronous")
+    assert scan.returncode == local.exit_code() == 1, stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"]["listed"] == summary["samples"]["scanned"] == 1500
+    remote = [json.loads(line) for line in (out / "findings.jsonl").read_text().splitlines()]
+    assert [(r["path"], sorted(f["code"] for f in r["findings"])) for r in remote] == [
+        (r.path, sorted(f.code for f in r.findings)) for r in local.flagged
+    ]
