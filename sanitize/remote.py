@@ -100,6 +100,13 @@ class ObjectStore:
             _FILESYSTEMS[self] = found
         return found
 
+    def fresh_filesystem(self) -> Any:
+        """The filesystem with its listing cache emptied: what a new scan, audit or batch must see is
+        the store as it is now, not as an earlier one in this process (a worker's) listed it."""
+        found = self.filesystem()
+        found.invalidate_cache()
+        return found
+
 
 def store_of(url: str, options: tuple[tuple[str, str], ...]) -> ObjectStore:
     found = _URL.match(url)

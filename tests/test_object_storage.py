@@ -22,6 +22,8 @@ import sanitize
 from tests.conftest import cli_env, float_tiff_bytes, jpeg_bytes, png_bytes, run_cli
 
 BUCKET = "training"
+#: Where the S3 server records the requests it gets while recording.
+RECORDING: dict[str, Path] = {}
 SECRET = "not-a-real-secret-7f3a"
 
 
@@ -31,11 +33,16 @@ def s3(tmp_path_factory) -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    with open(log, "w") as output:
+    folder = tmp_path_factory.mktemp("moto")
+    log = folder / "server.log"
+    with open(log, "w") as output:  # the recorder (started and stopped by a test) logs requests to a file
         server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=output, stderr=output
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=output,
+            stderr=output,
+            env={**os.environ, "MOTO_RECORDER_FILEPATH": str(folder / "requests.jsonl")},
         )
+    RECORDING["file"] = folder / "requests.jsonl"
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -163,7 +170,6 @@ def test_the_command_line_scans_a_bucket_and_never_shows_a_credential(s3, upload
             "dataset not found: s3://training/data/none.txt",
         ),
         (["scan", "s3://training/data/train.txt", "--num-classes", "2", "--out", "s3://training/out"], "local folder"),
-        (["audit", "s3://training/data/train.txt", "--num-classes", "2"], "not supported yet"),
         (["scan", "s3://training/data/train.txt", "--storage-option", "novalue"], "KEY=VALUE"),
     ],
 )
@@ -275,3 +281,41 @@ def test_a_standalone_cluster_scans_a_bucket_and_survives_a_worker_killed_mid_sc
     assert [(r["path"], sorted(f["code"] for f in r["findings"])) for r in remote] == [
         (r.path, sorted(f.code for f in r.findings)) for r in local.flagged
     ]
+
+
+def _object_gets(endpoint: str, run) -> int:
+    """How many GETs of image objects the S3 server answered while `run()` ran."""
+    RECORDING["file"].write_text("")
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/start-recording", method="POST"))
+    try:
+        run()
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/recorder/stop-recording", method="POST"))
+    requests = [json.loads(line) for line in RECORDING["file"].read_text().splitlines()]
+    return sum(r["method"] == "GET" and r["url"].split("?")[0].endswith((".jpg", ".png", ".tif")) for r in requests)
+
+
+def test_an_audit_of_a_bucket_reuses_every_result_without_fetching_an_object(s3, uploaded, tmp_path):
+    """Objects are known by size, last-modified and ETag from a HEAD: an unchanged re-audit GETs
+    nothing, and one rewritten object (same size, new ETag) is the only one fetched again."""
+    _, url = uploaded
+    options = {"num_classes": 2, "scheduler": "synchronous", "storage_options": (("endpoint_url", s3),)}
+    db = tmp_path / "audit.sqlite"
+    runs = []
+
+    def audit() -> None:
+        runs.append(sanitize.audit(f"{url}/train.txt", db, **options))
+
+    assert _object_gets(s3, audit) > 10 and runs[-1].checked == runs[-1].report.summary.samples.listed
+    assert _object_gets(s3, audit) == 0 and runs[-1].checked == 0
+    first = runs[0].report
+    assert [(r.path, sorted(f.name for f in r.findings)) for r in runs[-1].report.flagged] == [
+        (r.path, sorted(f.name for f in r.findings)) for r in first.flagged
+    ]
+    fs = _fs(s3)
+    data = fs.cat_file(f"{BUCKET}/data/cat/1.jpg")
+    fs.pipe(f"{BUCKET}/data/cat/1.jpg", data[:-2] + b"\x00\x00")  # same size, new content
+    try:
+        assert _object_gets(s3, audit) == 1 and runs[-1].checked == 1
+    finally:
+        fs.pipe(f"{BUCKET}/data/cat/1.jpg", data)

@@ -55,6 +55,7 @@ from sanitize.audit.store import (
 from sanitize.config import FailOn
 from sanitize.errors import SanitizeError
 from sanitize.model import BatchResult
+from sanitize.remote import normalized
 from sanitize.report import Report
 from sanitize.report.files import write_json
 from sanitize.scan import OnProgress, Scan
@@ -117,9 +118,8 @@ def audit(
     db = Path(db)
     run = Scan.start(source, options, out=out, on_progress=on_progress, folders=(db.parent,))
     dataset, config = run.dataset, run.config
-    if dataset.store is not None:
-        raise SanitizeError("audits of a dataset in object storage are not supported yet: use sanitize scan")
-    real_root = Path(os.path.realpath(dataset.root))
+    remote = dataset.store is not None
+    real_root = normalized(str(dataset.root)) if remote else Path(os.path.realpath(dataset.root))
     fingerprints = Fingerprints.of(config, real_root)
     with exclusive(db), closing(connect(db)) as conn:
         claim(conn, db, dataset)
@@ -127,8 +127,11 @@ def audit(
         samples = dataset.samples
         keys = store_keys(samples)
         index_of = dict(zip(keys, range(len(keys)), strict=True))
-        hashes = content_hashes(samples, real_root) if verify_hashes else None
-        plan = plan_reuse(conn, samples, index_of, config, fingerprints, hashes, run.add)
+        if remote:
+            dataset.store.fresh_filesystem()  # identities from the store as it is now
+        # an object's ETag is part of its identity already: verify_hashes reads no object
+        hashes = content_hashes(samples, real_root) if verify_hashes and not remote else None
+        plan = plan_reuse(conn, samples, index_of, config, fingerprints, hashes, run.add, str(real_root), dataset.store)
 
         def store(batch: BatchResult) -> None:
             with conn:

@@ -29,6 +29,7 @@ from sanitize.config import FILE, MASK, PROBE, ScanConfig, invalidating
 from sanitize.findings import Finding
 from sanitize.labels import parse_label
 from sanitize.model import BatchResult, CleanColumns, ImageInfo, Loaded, Sample, SampleResult
+from sanitize.remote import ObjectStore, modified_ns, normalized
 from sanitize.report.summary import versions
 from sanitize.storage import file_digest
 
@@ -66,7 +67,7 @@ class Fingerprints:
     probe: str | None  # None when the probe is off: stored probe results are not used
 
     @classmethod
-    def of(cls, config: ScanConfig, real_root: Path) -> Fingerprints:
+    def of(cls, config: ScanConfig, real_root: Path | str) -> Fingerprints:
         found = versions()
         libraries = {name: found[name] for name in DECODER_PACKAGES}
         fields = FILE_FIELDS + (MASK_FIELDS if config.task == "segmentation" else ())
@@ -105,7 +106,29 @@ def content_hashes(samples: list[Sample], real_root: Path) -> dict[int, str]:
         return dict(zip((s.index for s in samples), found, strict=True))
 
 
-def identity_of(sample: Sample, content_hash: str | None) -> Identity:
+def _object_identity(sample: Sample, root: str, store: ObjectStore) -> Identity:
+    """An object's identity from its status (a HEAD, never a GET): size, last-modified and ETag (a
+    rewrite that keeps size and time still changes the ETag). An entry outside the root prefix is
+    not looked at (the scan refuses it unread), nor one that cannot be looked up."""
+    url = normalized(sample.file)
+    status: dict = {}
+    if url.startswith(root.rstrip("/") + "/"):
+        try:
+            status = store.filesystem().info(url)
+        except (OSError, ValueError):
+            status = {}
+    size = status.get("size")
+    image = (size, modified_ns(status)) if size is not None else (None, None)
+    etag = status.get("ETag") or status.get("etag") or status.get("md5Hash") or "-"
+    return Identity(f"{image[0]}:{image[1]}:{etag}", None, image, None)
+
+
+def identity_of(
+    sample: Sample, content_hash: str | None, root: str | None = None, store: ObjectStore | None = None
+) -> Identity:
+    """The sample's files as this audit finds them: stat'ed, or (`store`) looked up in object storage."""
+    if store is not None:
+        return _object_identity(sample, root or "", store)
     image = _stat(sample.file)
     if sample.mask_file is None:
         return Identity(f"{image[0]}:{image[1]}", content_hash, image, None)
@@ -282,6 +305,8 @@ def plan_reuse(
     fingerprints: Fingerprints,
     hashes: dict[int, str] | None,
     on_reused: Callable[[BatchResult], None],
+    root: str | None = None,
+    store: ObjectStore | None = None,
 ) -> Plan:
     """One pass over the store. Stored results that still hold are reused, in chunks handed to
     `on_reused`: those without findings (or a mask) as columns, the common case made cheap
@@ -305,7 +330,7 @@ def plan_reuse(
         matched[index] = 1
         if row.base_error is not None:
             base_error[index] = row.base_error
-        identity = identity_of(sample, hashes.get(index))
+        identity = identity_of(sample, hashes.get(index), root, store)
         file_ok = row.file_ok and row.stamp == identity.stamp and (not verify or row.hash == identity.hash)
         probe_ok = fingerprints.probe is None or (row.probe_ok and row.label == sample.label)
         if not (file_ok and probe_ok):
@@ -334,7 +359,7 @@ def plan_reuse(
         on_reused(BatchResult(CleanColumns.of([]), chunk))
     for index in (i for i, seen in enumerate(matched) if not seen):
         plan.to_check.append(samples[index])
-        plan.identities[index] = identity_of(samples[index], hashes.get(index))
+        plan.identities[index] = identity_of(samples[index], hashes.get(index), root, store)
     plan.to_check.sort(key=lambda s: s.index)
     plan.reused = len(samples) - len(plan.to_check)
     plan.base_error = np.frombuffer(base_error, dtype=np.int8)

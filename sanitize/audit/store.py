@@ -171,7 +171,7 @@ def store_keys(samples: list[Sample]) -> list[str]:
 
 def claim(conn: sqlite3.Connection, db: Path, dataset: Dataset) -> None:
     """A store holds the audits of one dataset; refuse another one rather than diff unrelated data."""
-    source = str(Path(dataset.source).resolve())
+    source = str(dataset.source) if dataset.store is not None else str(Path(dataset.source).resolve())
     row = conn.execute("SELECT value FROM meta WHERE key = 'dataset'").fetchone()
     if row is None:
         with conn:

@@ -42,6 +42,8 @@ class PathGuard:
 
     def __init__(self, real_root: Path | str | ObjectRoot) -> None:
         self.store = real_root.store if isinstance(real_root, ObjectRoot) else None
+        if self.store is not None:
+            self.store.fresh_filesystem()
         self.root = real_root.url if isinstance(real_root, ObjectRoot) else os.fspath(real_root)
         self.prefix = self.root if self.root.endswith("/") else f"{self.root}/"
         self.dirs: dict[str, str] = {}

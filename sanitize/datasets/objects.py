@@ -59,7 +59,7 @@ def read(
     """The dataset at `source`: an ImageFolder when it is a prefix, else a list file (a CSV by its
     .csv suffix) whose paths resolve against `root` (default: the list's own prefix)."""
     url = normalized(source.rstrip("/"))
-    status = _status(store.filesystem(), url)
+    status = _status(store.fresh_filesystem(), url)
     if status.get("type") == "directory":
         if root is not None:
             raise SanitizeError("--root applies to list and CSV files, not to a folder")
