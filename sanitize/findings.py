@@ -93,6 +93,13 @@ CATALOGUE: tuple[Code, ...] = (
     Code("paths", "mask_missing", ERROR, "the mask path does not exist (the image is still checked)"),
     Code("paths", "mask_not_a_file", ERROR, "the mask path is not a regular file (the image is still checked)"),
     Code(
+        "paths",
+        "unreadable",
+        ERROR,
+        "an object in object storage whose status cannot be read (no permission, or the store kept failing"
+        " after the storage library's retries); never read",
+    ),
+    Code(
         "decode",
         "corrupt_data",
         ERROR,

@@ -4,6 +4,7 @@ disk finds, refuses entries that leave the prefix, and never prints or writes a 
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
@@ -11,7 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -319,3 +322,83 @@ def test_an_audit_of_a_bucket_reuses_every_result_without_fetching_an_object(s3,
         assert _object_gets(s3, audit) == 1 and runs[-1].checked == 1
     finally:
         fs.pipe(f"{BUCKET}/data/cat/1.jpg", data)
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    """A proxy to the S3 server that answers 503 SlowDown, as a throttling store does: to the first
+    `failures` requests, and to every request for a key containing `always`."""
+
+    upstream = ""
+    failures = 0
+    always = "\0"
+
+    def _forward(self) -> None:
+        cls = type(self)
+        if cls.failures > 0 or cls.always in self.path:
+            cls.failures -= 1
+            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            self.send_response(503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        request = urllib.request.Request(
+            cls.upstream + self.path,
+            data=self.rfile.read(length) if length else None,
+            method=self.command,
+            headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+        )
+        try:
+            with urllib.request.urlopen(request) as answer:
+                status, headers, body = answer.status, answer.headers, answer.read()
+        except urllib.error.HTTPError as answer:
+            status, headers, body = answer.code, answer.headers, answer.read()
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                self.send_header(key, value)
+        # a HEAD answer carries the object's length, not that of its (empty) body
+        self.send_header(
+            "Content-Length", headers.get("Content-Length", "0") if self.command == "HEAD" else str(len(body))
+        )
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky(s3):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    _Flaky.upstream = s3
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    _Flaky.failures, _Flaky.always = 0, "\0"
+
+
+def test_a_throttling_store_is_retried_and_an_object_that_keeps_failing_is_a_finding(uploaded, flaky):
+    """503 SlowDown answers are retried (the storage library's backoff) until the scan gets its
+    answers; an object the store never serves is an error finding on that sample, and the scan
+    goes on with every other."""
+    root, url = uploaded
+    local = sanitize.scan(root / "train.txt", num_classes=2, scheduler="synchronous")
+    _Flaky.failures = 3
+    throttled = sanitize.scan(
+        f"{url}/train.txt", num_classes=2, scheduler="synchronous", storage_options=(("endpoint_url", flaky),)
+    )
+    assert _Flaky.failures <= 0 and _verdicts(throttled) == _verdicts(local)
+    _Flaky.always = "cat/3.jpg"
+    failing = sanitize.scan(
+        f"{url}/train.txt", num_classes=2, scheduler="synchronous", storage_options=(("endpoint_url", flaky),)
+    )
+    flagged = _verdicts(failing)[0]
+    assert flagged.pop("cat/3.jpg") == ["paths:unreadable"]
+    assert flagged == _verdicts(local)[0] and failing.summary.samples.scanned == local.summary.samples.scanned

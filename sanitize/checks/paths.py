@@ -81,6 +81,8 @@ class PathGuard:
             status = self.store.filesystem().info(url)
         except FileNotFoundError:
             return [error("paths", codes.missing, f"{what}no such object")]
+        except OSError as exc:  # the store refused or kept failing after its own retries
+            return [error("paths", "unreadable", f"{what}the object's status cannot be read: {exc}")]
         if status.get("type") != "file":
             return [error("paths", codes.not_a_file, f"{what}not an object (a prefix)")]
         self.objects[file] = status
