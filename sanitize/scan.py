@@ -21,7 +21,7 @@ from sanitize.datasets import Dataset, DatasetInput, ListedSamples
 from sanitize.errors import SanitizeError
 from sanitize.load.palette import read_palette
 from sanitize.model import BatchResult, Sample
-from sanitize.remote import is_url
+from sanitize.remote import ObjectStore, is_url, store_of
 from sanitize.report import Report
 from sanitize.report.collector import Collector
 from sanitize.report.files import prepare_output
@@ -69,6 +69,8 @@ class Scan:
     started: float = field(default_factory=time.perf_counter)
     #: The samples handed to the pipeline, in order: what the report is about.
     listed: ListedSamples | None = None
+    #: How to reach the report folder when it is a prefix in object storage.
+    out_store: ObjectStore | None = None
 
     @classmethod
     def start(
@@ -88,11 +90,8 @@ class Scan:
         for folder in folders:
             make_folder(folder)
         exclude: tuple[Path, ...] = ()
-        if out is not None:
-            if is_url(str(out)):
-                raise SanitizeError(
-                    f"reports go to a local folder, not to {out} (copy the folder there after the scan)"
-                )
+        out_store = store_of(str(out), inputs.storage_options) if out is not None and is_url(str(out)) else None
+        if out is not None and out_store is None:
             prepare_output(Path(out))
             exclude = (Path(out),)
         dataset = inputs.open(exclude)
@@ -112,7 +111,8 @@ class Scan:
             path_column=inputs.path_column,
             exclude=[os.path.realpath(path) for path in (*inputs.exclude, *exclude)],
         )
-        return cls(dataset, config, runner, Collector(dataset, config, info), on_progress, started)
+        collector = Collector(dataset, config, info)
+        return cls(dataset, config, runner, collector, on_progress, started, out_store=out_store)
 
     def _progress(self) -> None:
         if self.on_progress:
@@ -182,5 +182,5 @@ def scan(
     run = Scan.start(source, options, out=out, on_progress=on_progress)
     report = run.finish(run.check(run.dataset, total=run.dataset.size))
     if out is not None:
-        report.write(Path(out))
+        report.write(out, run.out_store)
     return report

@@ -172,7 +172,6 @@ def test_the_command_line_scans_a_bucket_and_never_shows_a_credential(s3, upload
             ["scan", "s3://training/data/none.txt", "--num-classes", "2"],
             "dataset not found: s3://training/data/none.txt",
         ),
-        (["scan", "s3://training/data/train.txt", "--num-classes", "2", "--out", "s3://training/out"], "local folder"),
         (["scan", "s3://training/data/train.txt", "--storage-option", "novalue"], "KEY=VALUE"),
     ],
 )
@@ -402,3 +401,26 @@ def test_a_throttling_store_is_retried_and_an_object_that_keeps_failing_is_a_fin
     flagged = _verdicts(failing)[0]
     assert flagged.pop("cat/3.jpg") == ["paths:unreadable"]
     assert flagged == _verdicts(local)[0] and failing.summary.samples.scanned == local.summary.samples.scanned
+
+
+def test_reports_go_to_a_bucket_whole_with_the_summary_written_last(s3, uploaded, tmp_path):
+    """--out s3://...: the same report files as a local --out, each object complete; an audit adds
+    diff.json. The summary is written last (a reader that sees it sees the others)."""
+    _, url = uploaded
+    options = {"num_classes": 2, "scheduler": "synchronous", "storage_options": (("endpoint_url", s3),)}
+    sanitize.scan(f"{url}/train.txt", out=tmp_path / "local", **options)
+    sanitize.scan(f"{url}/train.txt", out=f"s3://{BUCKET}/reports/scan", **options)
+    sanitize.audit(f"{url}/train.txt", tmp_path / "a.sqlite", out=f"s3://{BUCKET}/reports/audit", **options)
+    fs = _fs(s3)
+    assert sorted(fs.ls(f"{BUCKET}/reports/scan")) == [
+        f"{BUCKET}/reports/scan/{name}" for name in ("clean.txt", "findings.jsonl", "summary.json")
+    ]
+    for name in ("clean.txt", "findings.jsonl"):
+        assert fs.cat_file(f"{BUCKET}/reports/scan/{name}").decode() == (tmp_path / "local" / name).read_text()
+    remote = json.loads(fs.cat_file(f"{BUCKET}/reports/scan/summary.json"))
+    assert remote["samples"] == json.loads((tmp_path / "local" / "summary.json").read_text())["samples"]
+    assert json.loads(fs.cat_file(f"{BUCKET}/reports/audit/diff.json"))["counts"]["added"] == 22
+    modified = {
+        name: fs.info(f"{BUCKET}/reports/audit/{name}")["LastModified"] for name in ("diff.json", "summary.json")
+    }
+    assert modified["summary.json"] >= modified["diff.json"]

@@ -55,9 +55,8 @@ from sanitize.audit.store import (
 from sanitize.config import FailOn
 from sanitize.errors import SanitizeError
 from sanitize.model import BatchResult
-from sanitize.remote import normalized
+from sanitize.remote import ObjectStore, normalized
 from sanitize.report import Report
-from sanitize.report.files import write_json
 from sanitize.scan import OnProgress, Scan
 
 __all__ = ["AuditDiff", "AuditReport", "FailOn", "RunRecord", "audit", "history"]
@@ -79,10 +78,9 @@ class AuditReport:
             return self.report.exit_code()
         return 1 if self.diff.newly_failing else 0
 
-    def write(self, out: Path) -> None:
-        """The scan's report files plus diff.json, each written atomically."""
-        self.report.write(out)
-        write_json(out / "diff.json", self.diff.to_dict())
+    def write(self, out: Path | str, store: ObjectStore | None = None) -> None:
+        """The scan's report files plus diff.json (summary.json last), locally or (`store`) in object storage."""
+        self.report.write(out, store, also={"diff.json": self.diff.to_dict()})
 
     def render(self, fail_on: FailOn | str = FailOn.NEW) -> str:
         """The scan's table, what was reused, the diff, then the verdict under `fail_on`."""
@@ -145,7 +143,7 @@ def audit(
         result = AuditReport(report, diff, run_id, len(plan.to_check), plan.reused)
         if out is not None:  # before the baseline moves: a crash here repeats the diff, never loses it
             try:
-                result.write(Path(out))
+                result.write(out, run.out_store)
             except OSError as exc:
                 raise SanitizeError(f"cannot write the audit report to {out}: {exc}") from None
         moved = np.flatnonzero((plan.base_error != new_error) | changed)

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample, SampleResult
-from sanitize.report.files import CLEAN, FINDINGS, SUMMARY, findings_lines, prepare_output, write_json
+from sanitize.remote import ObjectStore
+from sanitize.report.files import CLEAN, FINDINGS, SUMMARY, ReportFolder, findings_lines, prepare_output
 from sanitize.report.summary import Summary
-from sanitize.storage import atomic_write_text
 
 EMPTY_CLASSES_SHOWN = 20
 
@@ -61,13 +62,18 @@ class Report:
                 continue
             yield f"{sample.path} {int(sample.label)}\n" if sample.label is not None else f"{sample.path}\n"
 
-    def write(self, out: Path) -> None:
-        """findings.jsonl, summary.json and clean.txt into `out`, each written atomically."""
-        prepare_output(out)
+    def write(self, out: Path | str, store: ObjectStore | None = None, also: dict[str, Any] | None = None) -> None:
+        """findings.jsonl, clean.txt, the `also` JSON files (an audit's diff.json) and, last,
+        summary.json into `out`: a local folder, or a prefix in object storage through `store`."""
+        if store is None:
+            prepare_output(Path(out))
+        folder = ReportFolder(out, store)
         try:
-            atomic_write_text(out / FINDINGS, findings_lines(self.flagged))
-            write_json(out / SUMMARY, self.summary.to_dict())
-            atomic_write_text(out / CLEAN, self.clean_lines())
+            folder.write_text(FINDINGS, findings_lines(self.flagged))
+            folder.write_text(CLEAN, self.clean_lines())
+            for name, data in (also or {}).items():
+                folder.write_json(name, data)
+            folder.write_json(SUMMARY, self.summary.to_dict())
         except OSError as exc:
             raise SanitizeError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
 

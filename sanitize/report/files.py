@@ -18,6 +18,7 @@ from typing import Any
 from sanitize.errors import SanitizeError
 from sanitize.findings import Finding, UndeclaredFinding
 from sanitize.model import SampleResult
+from sanitize.remote import ObjectStore
 from sanitize.report.summary import DatasetInfo
 from sanitize.storage import atomic_write_text, make_folder
 
@@ -31,14 +32,31 @@ def prepare_output(out: Path) -> None:
         raise SanitizeError(f"cannot write to the report folder {out}")
 
 
+class ReportFolder:
+    """Where report files go: a local folder, each file written atomically (a temporary file renamed
+    over it), or a prefix in object storage (`store`), each object written once and complete (a PUT
+    replaces an object whole; there is no rename). Whoever writes a report writes summary.json
+    last: a reader that finds it finds the other files of the same report."""
+
+    def __init__(self, out: Path | str, store: ObjectStore | None = None) -> None:
+        self.out = str(out).rstrip("/") if store is not None else Path(out)
+        self.store = store
+
+    def write_text(self, name: str, text: str | Iterable[str]) -> None:
+        if self.store is None:
+            atomic_write_text(self.out / name, text)
+            return
+        with self.store.filesystem().open(f"{self.out}/{name}", "w", encoding="utf-8") as handle:
+            handle.writelines([text] if isinstance(text, str) else text)
+
+    def write_json(self, name: str, data: Any) -> None:
+        """Strict JSON (no NaN or Infinity, which jq, browsers, Go and Rust refuse)."""
+        self.write_text(name, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
 def findings_lines(results: Iterable[SampleResult]) -> Iterator[str]:
     """findings.jsonl, a line per flagged sample."""
     return (json.dumps(result.to_record(), ensure_ascii=False, allow_nan=False) + "\n" for result in results)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Strict JSON (no NaN or Infinity, which jq, browsers, Go and Rust refuse), written atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 @dataclass(frozen=True)
