@@ -32,7 +32,7 @@ def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
     mask_path_findings = guard.mask(sample)
     loaded.findings.extend(mask_path_findings)
     if sample.mask_file is not None and not mask_path_findings:
-        load_mask(loaded, config)
+        load_mask(loaded, config, guard.objects, guard.store)
     for check in CHECKS:
         loaded.findings.extend(check(loaded, config))
     return loaded

@@ -94,6 +94,12 @@ CATALOGUE: tuple[Code, ...] = (
     Code("paths", "mask_not_a_file", ERROR, "the mask path is not a regular file (the image is still checked)"),
     Code(
         "paths",
+        "mask_unreadable",
+        ERROR,
+        "mask: an object in object storage whose status cannot be read (the image is still checked)",
+    ),
+    Code(
+        "paths",
         "unreadable",
         ERROR,
         "an object in object storage whose status cannot be read (no permission, or the store kept failing"

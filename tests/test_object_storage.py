@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import sanitize
-from tests.conftest import cli_env, float_tiff_bytes, jpeg_bytes, png_bytes, run_cli
+from tests.conftest import REPO, cli_env, float_tiff_bytes, jpeg_bytes, png_bytes, run_cli
 
 BUCKET = "training"
 #: Where the S3 server records the requests it gets while recording.
@@ -424,3 +424,19 @@ def test_reports_go_to_a_bucket_whole_with_the_summary_written_last(s3, uploaded
         name: fs.info(f"{BUCKET}/reports/audit/{name}")["LastModified"] for name in ("diff.json", "summary.json")
     }
     assert modified["summary.json"] >= modified["diff.json"]
+
+
+@pytest.mark.parametrize("scheduler", ["synchronous", None])
+def test_a_segmentation_list_in_a_bucket_finds_what_it_finds_on_disk(s3, tmp_path, scheduler):
+    """The bundled segmentation sample (one broken mask of each kind, a mask path that escapes)
+    scanned from a bucket: the same findings and clean.txt as on disk."""
+    local = REPO / "sample_data" / "segmentation"
+    fs = _fs(s3)
+    fs.put(str(local), f"{BUCKET}/seg", recursive=True)
+    on_disk = sanitize.scan(local / "train.txt", num_classes=3, scheduler="synchronous")
+    remote = sanitize.scan(
+        f"s3://{BUCKET}/seg/train.txt", num_classes=3, scheduler=scheduler, storage_options=(("endpoint_url", s3),)
+    )
+    assert _verdicts(remote) == _verdicts(on_disk) and remote.summary.dataset.task == "segmentation"
+    flagged = _verdicts(remote)[0]
+    assert "paths:mask_outside_root" in flagged["images/escape.jpg"]

@@ -29,10 +29,11 @@ class _Codes(NamedTuple):
     outside_root: str
     missing: str
     not_a_file: str
+    unreadable: str
 
 
-_IMAGE = _Codes("outside_root", "missing", "not_a_file")
-_MASK = _Codes("mask_outside_root", "mask_missing", "mask_not_a_file")
+_IMAGE = _Codes("outside_root", "missing", "not_a_file", "unreadable")
+_MASK = _Codes("mask_outside_root", "mask_missing", "mask_not_a_file", "mask_unreadable")
 
 
 class PathGuard:
@@ -82,7 +83,7 @@ class PathGuard:
         except FileNotFoundError:
             return [error("paths", codes.missing, f"{what}no such object")]
         except OSError as exc:  # the store refused or kept failing after its own retries
-            return [error("paths", "unreadable", f"{what}the object's status cannot be read: {exc}")]
+            return [error("paths", codes.unreadable, f"{what}the object's status cannot be read: {exc}")]
         if status.get("type") != "file":
             return [error("paths", codes.not_a_file, f"{what}not an object (a prefix)")]
         self.objects[file] = status

@@ -209,8 +209,6 @@ class DatasetInput:
 
         if self.root is not None and not is_url(str(self.root)):
             raise SanitizeError(f"--root of a dataset in object storage must be a URL too, got {self.root}")
-        if task == "segmentation":
-            raise SanitizeError("segmentation datasets in object storage are not supported yet: scan a local copy")
         store = store_of(str(self.source), self.storage_options)
         return objects.read(
             str(self.source),
@@ -249,7 +247,10 @@ class DatasetInput:
         if task == "classification":
             raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")
         if is_url(str(self.images)) or is_url(str(self.masks)):
-            raise SanitizeError("segmentation datasets in object storage are not supported yet: scan a local copy")
+            raise SanitizeError(
+                "--images/--masks prefixes in object storage are not supported yet: list the pairs in a file"
+                " of `image mask` lines in the bucket and scan that"
+            )
         return folderpairs.read(
             Path(self.images),
             Path(self.masks),

@@ -60,6 +60,8 @@ def read(
     .csv suffix) whose paths resolve against `root` (default: the list's own prefix)."""
     url = normalized(source.rstrip("/"))
     status = _status(store.fresh_filesystem(), url)
+    if task == "segmentation" and (status.get("type") == "directory" or url.lower().endswith(".csv")):
+        raise SanitizeError("segmentation takes a list file of `image mask` lines")
     if status.get("type") == "directory":
         if root is not None:
             raise SanitizeError("--root applies to list and CSV files, not to a folder")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image
@@ -23,6 +24,7 @@ from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, NOT_AN_IMAGE_SUFFIX, is_i
 from sanitize.load.image import Refused, load_npy, oversized, record_stat
 from sanitize.load.palette import apply_palette
 from sanitize.model import ImageInfo, Loaded, LoadedMask, Sample
+from sanitize.remote import ObjectStore, modified_ns
 
 #: How many unmapped colours a message names.
 SHOWN_COLOURS = 5
@@ -55,11 +57,12 @@ def region_values(index_map: np.ndarray) -> tuple[int, ...]:
     return tuple(value_counts(inner[core]))
 
 
-def _load_npy(sample: Sample, info: ImageInfo) -> np.ndarray:
-    """The mask array, loaded like an image array (allow_pickle=False), findings renamed `mask`."""
+def _load_npy(sample: Sample, info: ImageInfo, data: bytes | None = None) -> np.ndarray:
+    """The mask array, loaded like an image array (allow_pickle=False), findings renamed `mask`;
+    `data`: an object's bytes (a local file is memory-mapped)."""
     scratch = Loaded(sample._replace(file=sample.mask_file), info)
     try:
-        load_npy(scratch)
+        load_npy(scratch, io.BytesIO(data) if data is not None else None)
     except Refused as refused:
         finding = refused.finding
         raise Refused(error("mask", finding.code, f"mask: {finding.message}")) from None
@@ -139,17 +142,37 @@ def _index_map(array: np.ndarray, config: ScanConfig) -> np.ndarray:
     return array.astype(np.uint8) if array.dtype.kind == "b" else array
 
 
-def load_mask(loaded: Loaded, config: ScanConfig) -> None:
-    """Read and decode `loaded.sample.mask_file` into `loaded.mask`; problems become findings."""
+def _read_mask_object(
+    loaded: Loaded, info: ImageInfo, config: ScanConfig, store: ObjectStore, status: dict
+) -> tuple[bytes, bytes, str | None]:
+    """(head, data, too_large) of a mask in object storage, its size judged before any byte is fetched."""
+    info.size, info.mtime_ns = int(status["size"]), modified_ns(status)
+    if too_large := oversized(info, config):
+        return b"-", b"", too_large
+    data = store.filesystem().cat_file(loaded.sample.mask_file)
+    info.format = sniff(data[:HEAD_SIZE])
+    return data[:HEAD_SIZE], data, None
+
+
+def load_mask(
+    loaded: Loaded, config: ScanConfig, objects: Mapping[str, dict] | None = None, store: ObjectStore | None = None
+) -> None:
+    """Read and decode `loaded.sample.mask_file` into `loaded.mask`; problems become findings. A
+    mask in object storage is read through `store`, with the status the paths check took."""
     info = ImageInfo()
     loaded.mask = LoadedMask(info)
     try:
-        with open(loaded.sample.mask_file, "rb") as handle:
-            record_stat(handle, info)
-            head = handle.read(HEAD_SIZE)
-            info.format = sniff(head)
-            too_large = oversized(info, config) if info.format != "NPY" else None
-            data = b"" if info.format == "NPY" or too_large else head + handle.read()
+        if store is not None:
+            head, data, too_large = _read_mask_object(
+                loaded, info, config, store, (objects or {})[loaded.sample.mask_file]
+            )
+        else:
+            with open(loaded.sample.mask_file, "rb") as handle:
+                record_stat(handle, info)
+                head = handle.read(HEAD_SIZE)
+                info.format = sniff(head)
+                too_large = oversized(info, config) if info.format != "NPY" else None
+                data = b"" if info.format == "NPY" or too_large else head + handle.read()
     except OSError as exc:
         loaded.findings.append(error("mask", "unreadable", f"cannot read the mask: {exc.strerror or exc}"))
         return
@@ -161,7 +184,10 @@ def load_mask(loaded: Loaded, config: ScanConfig) -> None:
         if info.format is not None and not is_image_format(info.format):
             content = info.format.removesuffix(NOT_AN_IMAGE_SUFFIX).strip()
             raise Refused(error("mask", "not_an_image", f"the mask is not an image: its content is {content}"))
-        array = _load_npy(loaded.sample, info) if info.format == "NPY" else _load_image(data, info, config)
+        if info.format == "NPY":
+            array = _load_npy(loaded.sample, info, data if store is not None else None)
+        else:
+            array = _load_image(data, info, config)
         info.bit_depth = array.dtype.itemsize * 8
         index_map = _index_map(array, config)
     except Refused as refused:
