@@ -440,3 +440,33 @@ def test_a_segmentation_list_in_a_bucket_finds_what_it_finds_on_disk(s3, tmp_pat
     assert _verdicts(remote) == _verdicts(on_disk) and remote.summary.dataset.task == "segmentation"
     flagged = _verdicts(remote)[0]
     assert "paths:mask_outside_root" in flagged["images/escape.jpg"]
+
+
+def test_image_and_mask_prefixes_in_a_bucket_pair_as_folders_do_on_disk(s3, tmp_path):
+    """--images s3://.../images --masks s3://.../masks: paired by name as two folders are."""
+    local = REPO / "sample_data" / "segmentation"
+    fs = _fs(s3)
+    fs.put(str(local), f"{BUCKET}/pairs", recursive=True)
+    on_disk = sanitize.scan(images=local / "images", masks=local / "masks", num_classes=3, scheduler="synchronous")
+    remote = sanitize.scan(
+        images=f"s3://{BUCKET}/pairs/images",
+        masks=f"s3://{BUCKET}/pairs/masks",
+        num_classes=3,
+        scheduler="synchronous",
+        storage_options=(("endpoint_url", s3),),
+    )
+    assert len(on_disk.samples) > 5 and _verdicts(remote) == _verdicts(on_disk)
+    done = run_cli(
+        "scan",
+        "--images",
+        f"s3://{BUCKET}/pairs/images",
+        "--masks",
+        f"s3://{BUCKET}/pairs/masks",
+        "--num-classes",
+        "3",
+        "--storage-option",
+        f"endpoint_url={s3}",
+        "--out",
+        tmp_path / "report",
+    )
+    assert done.returncode == on_disk.exit_code(), done.stderr

@@ -178,10 +178,10 @@ class DatasetInput:
     label_column: str = option("label", help="CSV column holding the label.")
     task: str | None = option(None, help="classification or segmentation. Default: what the list file's lines say.")
     images: Path | str | None = option(
-        None, help="Segmentation: image folder (with --masks, no DATASET).", cli_type=Path | None
+        None, help="Segmentation: image folder or prefix (with --masks, no DATASET).", cli_type=str | None
     )
     masks: Path | str | None = option(
-        None, help="Segmentation: mask folder, matched to --images by name.", cli_type=Path | None
+        None, help="Segmentation: mask folder or prefix, matched to --images by name.", cli_type=str | None
     )
     image_suffix: str = option("", help="Stripped from image names to match (_leftImg8bit).")
     mask_suffix: str = option("", help="Added to the image name to find its mask (_labelIds.png).")
@@ -247,9 +247,15 @@ class DatasetInput:
         if task == "classification":
             raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")
         if is_url(str(self.images)) or is_url(str(self.masks)):
-            raise SanitizeError(
-                "--images/--masks prefixes in object storage are not supported yet: list the pairs in a file"
-                " of `image mask` lines in the bucket and scan that"
+            from sanitize.datasets import objects
+
+            return objects.pairs(
+                str(self.images),
+                str(self.masks),
+                store_of(str(self.images), self.storage_options),
+                image_suffix=self.image_suffix,
+                mask_suffix=self.mask_suffix,
+                root=None if self.root is None else str(self.root),
             )
         return folderpairs.read(
             Path(self.images),

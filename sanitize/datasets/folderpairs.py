@@ -62,17 +62,25 @@ def read(
         if not folder.is_relative_to(root):
             raise SanitizeError(f"{option} {folder} is not inside --root {root}")
     exclude = tuple(Path(os.path.realpath(p)) for p in exclude)
-    masks_by_name = {in_folder.as_posix().lower(): rel for rel, in_folder in _files(root, masks, exclude)}
+    mask_files = _files(root, masks, exclude)
     real_masks = Path(os.path.realpath(masks))
     if real_masks != Path(os.path.realpath(images)):
         exclude = (*exclude, real_masks)  # a mask folder nested in the image folder holds no images
-    pairs = [
-        (rel, _mask_for(in_folder, masks_by_name, image_suffix, mask_suffix))
-        for rel, in_folder in _files(root, images, exclude)
-    ]
-    used = {mask for _, mask in pairs if mask is not None}
-    samples = []
-    for rel, mask in pairs:
-        if rel not in used:
-            samples.append(Sample.under(root, len(samples), rel, mask=mask))
+    pairs = paired(_files(root, images, exclude), mask_files, image_suffix, mask_suffix)
+    samples = [Sample.under(root, i, rel, mask=mask) for i, (rel, mask) in enumerate(pairs)]
     return Dataset("folderpairs", images, root, lambda: iter(samples), size=len(samples), task="segmentation")
+
+
+def paired(
+    images: list[tuple[str, PurePosixPath]],
+    masks: list[tuple[str, PurePosixPath]],
+    image_suffix: str,
+    mask_suffix: str,
+) -> list[tuple[str, str | None]]:
+    """(image, its mask or None) of each image, both relative to the root; `images` and `masks` are
+    (path relative to the root, path relative to their folder). A file that is some image's mask
+    is not an image itself (one folder may hold both)."""
+    masks_by_name = {in_folder.as_posix().lower(): rel for rel, in_folder in masks}
+    pairs = [(rel, _mask_for(in_folder, masks_by_name, image_suffix, mask_suffix)) for rel, in_folder in images]
+    used = {mask for _, mask in pairs if mask is not None}
+    return [(rel, mask) for rel, mask in pairs if rel not in used]

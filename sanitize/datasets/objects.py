@@ -4,9 +4,12 @@ themselves are opened by the workers (see sanitize.remote)."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import Any
 
-from sanitize.datasets import Dataset, csvfile, listfile
+from sanitize.datasets import Dataset, csvfile, folderpairs, listfile
 from sanitize.errors import SanitizeError
 from sanitize.formats import EXTENSION_FORMATS, sample_suffix
 from sanitize.model import Sample
@@ -45,6 +48,51 @@ def _image_folder(url: str, store: ObjectStore) -> Dataset:
                 index += 1
 
     return Dataset("imagefolder", url, url, listing, class_names=class_dirs, store=store)
+
+
+def _sample_keys(fs: Any, protocol: str, root: str, folder: str, skip: str | None) -> list[tuple[str, PurePosixPath]]:
+    """(path relative to `root`, path relative to `folder`) of the sample objects under `folder`,
+    sorted; none under `skip` (a mask prefix nested in the image prefix)."""
+    found = []
+    for key in sorted(fs.find(folder)):
+        url = f"{protocol}://{key}"
+        if sample_suffix(key.rsplit("/", 1)[-1]) not in EXTENSION_FORMATS or (skip and url.startswith(skip + "/")):
+            continue
+        found.append((url[len(root) + 1 :], PurePosixPath(url[len(folder) + 1 :])))
+    return found
+
+
+def pairs(
+    images: str,
+    masks: str,
+    store: ObjectStore,
+    *,
+    image_suffix: str,
+    mask_suffix: str,
+    root: str | None,
+) -> Dataset:
+    """Segmentation from an image prefix and a mask prefix, paired as folderpairs pairs folders."""
+    fs = store.fresh_filesystem()
+    images, masks = (normalized(url.rstrip("/")) for url in (images, masks))
+    for url, option in ((images, "--images"), (masks, "--masks")):
+        if _status(fs, url).get("type") != "directory":
+            raise SanitizeError(f"{option} is not a prefix in object storage: {url}")
+    protocol, image_key = images.split("://", 1)
+    if not masks.startswith(f"{protocol}://"):
+        raise SanitizeError(f"--images and --masks must be in the same kind of store: {images}, {masks}")
+    if root is None:
+        root = f"{protocol}://{posixpath.commonpath([image_key, masks.split('://', 1)[1]])}"
+    root = normalized(root.rstrip("/"))
+    for url, option in ((images, "--images"), (masks, "--masks")):
+        if url != root and not url.startswith(root + "/"):
+            raise SanitizeError(f"{option} {url} is not inside --root {root}")
+    mask_keys = _sample_keys(fs, protocol, root, masks, None)
+    image_keys = _sample_keys(fs, protocol, root, images, masks if masks != images else None)
+    found = folderpairs.paired(image_keys, mask_keys, image_suffix, mask_suffix)
+    samples = [Sample.under(root, i, rel, mask=mask) for i, (rel, mask) in enumerate(found)]
+    return Dataset(
+        "folderpairs", images, root, lambda: iter(samples), size=len(samples), task="segmentation", store=store
+    )
 
 
 def read(
