@@ -180,3 +180,23 @@ def test_only_rejects_a_check_name_no_check_has(folder, tmp_path):
     _one_line_error(run_cli("quarantine", report, "--to", tmp_path / "q", "--only", "decod"), "decod")
     assert tree_digest(root) == before and not (tmp_path / "q").exists()
     assert sanitize.quarantine(report, tmp_path / "q", only=["format:not_an_image"]).exit_code == 0
+
+
+def test_a_move_never_overwrites_a_file_that_appeared_at_its_destination(tmp_path):
+    """The no-clobber primitive under restore and quarantine: even past the existence check, a
+    file that now sits where a file is moved stays, and the moving file stays where it was."""
+    from sanitize.quarantine.moves import move_file
+    from sanitize.quarantine.outcomes import CONFLICT
+
+    src, dst = tmp_path / "held" / "a.jpg", tmp_path / "root" / "a.jpg"
+    src.parent.mkdir()
+    dst.parent.mkdir()
+    src.write_bytes(b"the quarantined copy")
+    dst.write_bytes(b"written by someone else meanwhile")
+    with pytest.raises(Skip) as refused:
+        move_file(src, dst, "not needed on one filesystem")
+    assert refused.value.status == CONFLICT
+    assert src.read_bytes() == b"the quarantined copy" and dst.read_bytes() == b"written by someone else meanwhile"
+    dst.unlink()
+    move_file(src, dst, "not needed on one filesystem")
+    assert dst.read_bytes() == b"the quarantined copy" and not src.exists()

@@ -17,7 +17,7 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sanitize.quarantine.outcomes import MISSING, REFUSED, STALE, UNVERIFIED, Skip
+from sanitize.quarantine.outcomes import CONFLICT, MISSING, REFUSED, STALE, UNVERIFIED, Skip
 from sanitize.storage import PARTIAL_SUFFIX, fsync_dir, partial_name, sha256_of
 
 #: QDIR's own files, which journal.py writes at its top level.
@@ -52,16 +52,44 @@ def copy_verified(src: Path, dst: Path, sha256: str) -> None:
     if digest.hexdigest() != sha256 or sha256_of(partial) != sha256:
         partial.unlink()
         raise Skip(STALE, "its bytes changed while it was being moved; nothing moved")
-    os.replace(partial, dst)
+    try:
+        place_new(partial, dst)
+    except Skip:
+        partial.unlink()
+        raise
     fsync_dir(dst.parent)
     src.unlink()
 
 
+#: link() errors of a filesystem without hard links.
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
+
+
+def place_new(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst` only if `dst` does not exist: link then unlink, so a file that appears
+    at `dst` between any check and the move is never overwritten (a rename would replace it).
+    A kill between the two leaves both names on one file, which settling a journal finishes.
+    Where the filesystem has no hard links, it checks and renames (a window of a few microseconds)."""
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        raise Skip(CONFLICT, f"{dst} exists now; not overwritten, nothing moved") from None
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(dst):
+            raise Skip(CONFLICT, f"{dst} exists now; not overwritten, nothing moved") from None
+        os.replace(src, dst)
+        return
+    src.unlink()
+
+
 def move_file(src: Path, dst: Path, sha256: str) -> None:
-    """Move one file that the journal already records: os.replace, or a verified copy across filesystems."""
+    """Move one file that the journal already records, never over an existing file (place_new),
+    or across filesystems by a verified copy."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.replace(src, dst)
+        place_new(src, dst)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
