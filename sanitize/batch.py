@@ -8,6 +8,7 @@ here raises for a bad sample or a bug: either becomes a finding, so one sample n
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sanitize.checks import CHECKS
@@ -21,6 +22,7 @@ from sanitize.model import BatchResult, ImageInfo, Loaded, Sample, SampleResult
 from sanitize.probe.classify import run_probe
 from sanitize.probe.net import ProbeResult
 from sanitize.probe.segment import run_pixel_probe
+from sanitize.remote import ObjectRoot, modified_ns
 
 
 def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
@@ -90,9 +92,29 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> B
     return BatchResult.of(results)
 
 
-def crashed_result(sample: Sample, reason: str) -> BatchResult:
-    """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
+def crashed_result(sample: Sample, reason: str, real_root: Path | ObjectRoot | None = None) -> BatchResult:
+    """The result of a sample whose check killed its worker process (e.g. a decoder segfault), with
+    the size and mtime_ns of its files when they are inside the root (taken here, by the caller:
+    without them quarantine could not tell the file is the one judged, and would never move it)."""
     finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
-    return BatchResult.of(
-        [SampleResult(sample.index, sample.path, sample.label, [finding], ImageInfo(), mask=sample.mask)]
+    info, mask_info = ImageInfo(), ImageInfo() if sample.mask is not None else None
+    if real_root is not None:
+        guard = PathGuard(real_root)
+        for file, found, judged in ((sample.file, info, guard.image), (sample.mask_file, mask_info, guard.mask)):
+            if file is not None and found is not None and not judged(sample):
+                found.size, found.mtime_ns = _stat_of(file, guard)
+    result = SampleResult(
+        sample.index, sample.path, sample.label, [finding], info, mask=sample.mask, mask_info=mask_info
     )
+    return BatchResult.of([result])
+
+
+def _stat_of(file: str, guard: PathGuard) -> tuple[int | None, int | None]:
+    if guard.store is not None:
+        status = guard.objects.get(file, {})
+        return status.get("size"), modified_ns(status)
+    try:
+        status = os.stat(file)
+    except OSError:
+        return None, None
+    return status.st_size, status.st_mtime_ns

@@ -266,7 +266,7 @@ def run_on_client(
             if len(batch) == 1:
                 from sanitize.batch import crashed_result
 
-                on_results(crashed_result(batch[0], type(exc).__name__))
+                on_results(crashed_result(batch[0], type(exc).__name__, real_root))
             else:
                 half = len(batch) // 2
                 submit(batch[:half], bisected=True)

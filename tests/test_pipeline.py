@@ -103,6 +103,9 @@ def test_a_sample_that_kills_its_worker_is_isolated_and_the_scan_goes_on(tmp_pat
     )
     by_path = codes_by_path(results, samples)
     assert by_path["boom.jpg"] == ["crashed"]
+    (crashed,) = [r for batch in results for r in batch.flagged]  # with the stat quarantine verifies it by
+    status = (tmp_path / "boom.jpg").stat()
+    assert (crashed.info.size, crashed.info.mtime_ns) == (status.st_size, status.st_mtime_ns)
     assert all(codes == [] for path, codes in by_path.items() if path != "boom.jpg")
 
 
