@@ -8,7 +8,6 @@ here raises for a bad sample or a bug: either becomes a finding, so one sample n
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sanitize.checks import CHECKS
@@ -22,7 +21,8 @@ from sanitize.model import BatchResult, ImageInfo, Loaded, Sample, SampleResult
 from sanitize.probe.classify import run_probe
 from sanitize.probe.net import ProbeResult
 from sanitize.probe.segment import run_pixel_probe
-from sanitize.remote import ObjectRoot, modified_ns
+from sanitize.remote import ObjectRoot, object_stat
+from sanitize.storage import file_stat
 
 
 def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
@@ -102,19 +102,9 @@ def crashed_result(sample: Sample, reason: str, real_root: Path | ObjectRoot | N
         guard = PathGuard(real_root)
         for file, found, judged in ((sample.file, info, guard.image), (sample.mask_file, mask_info, guard.mask)):
             if file is not None and found is not None and not judged(sample):
-                found.size, found.mtime_ns = _stat_of(file, guard)
+                known = guard.objects.get(file, {}) if guard.store else None
+                found.size, found.mtime_ns = object_stat(known) if known is not None else file_stat(file)
     result = SampleResult(
         sample.index, sample.path, sample.label, [finding], info, mask=sample.mask, mask_info=mask_info
     )
     return BatchResult.of([result])
-
-
-def _stat_of(file: str, guard: PathGuard) -> tuple[int | None, int | None]:
-    if guard.store is not None:
-        status = guard.objects.get(file, {})
-        return status.get("size"), modified_ns(status)
-    try:
-        status = os.stat(file)
-    except OSError:
-        return None, None
-    return status.st_size, status.st_mtime_ns

@@ -115,6 +115,12 @@ def store_of(url: str, options: tuple[tuple[str, str], ...]) -> ObjectStore:
     return ObjectStore(found.group(1), options)
 
 
+def object_stat(status: dict[str, Any]) -> tuple[int | None, int | None]:
+    """An object's (size, last-modified ns) from its status, as a file's stat gives them."""
+    size = status.get("size")
+    return (int(size), modified_ns(status)) if size is not None else (None, None)
+
+
 def modified_ns(status: dict[str, Any]) -> int | None:
     """An object's last-modified time in ns, from the fields the fsspec implementations use."""
     for key in ("LastModified", "last_modified", "mtime", "updated", "created"):

@@ -40,6 +40,15 @@ def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
     os.replace(tmp, path)
 
 
+def file_stat(path: str) -> tuple[int | None, int | None]:
+    """A file's (size, mtime_ns), both None when it cannot be stat'ed (a NUL in the name included)."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None, None
+    return status.st_size, status.st_mtime_ns
+
+
 def fsync_dir(directory: Path) -> None:
     """Make the renames and creations in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)

@@ -29,9 +29,9 @@ from sanitize.config import FILE, MASK, PROBE, ScanConfig, invalidating
 from sanitize.findings import Finding
 from sanitize.labels import parse_label
 from sanitize.model import BatchResult, CleanColumns, ImageInfo, Loaded, Sample, SampleResult
-from sanitize.remote import ObjectStore, modified_ns, normalized
+from sanitize.remote import ObjectStore, normalized, object_stat
 from sanitize.report.summary import versions
-from sanitize.storage import file_digest
+from sanitize.storage import file_digest, file_stat
 
 #: ScanConfig fields the file results depend on.
 FILE_FIELDS = invalidating(ScanConfig, FILE)
@@ -75,14 +75,6 @@ class Fingerprints:
         return cls(file, config.fingerprint(PROBE_FIELDS, file=file) if config.probe else None)
 
 
-def _stat(path: str) -> Stat:
-    try:
-        status = os.stat(path)
-    except (OSError, ValueError):  # ValueError: a NUL in the name (no such file can exist)
-        return None, None
-    return status.st_size, status.st_mtime_ns
-
-
 def _file_hash(path: str) -> str:
     """blake2b of the file's bytes, or '-' if it cannot be read."""
     try:
@@ -117,8 +109,7 @@ def _object_identity(sample: Sample, root: str, store: ObjectStore) -> Identity:
             status = store.filesystem().info(url)
         except (OSError, ValueError):
             status = {}
-    size = status.get("size")
-    image = (size, modified_ns(status)) if size is not None else (None, None)
+    image = object_stat(status)
     etag = status.get("ETag") or status.get("etag") or status.get("md5Hash") or "-"
     return Identity(f"{image[0]}:{image[1]}:{etag}", None, image, None)
 
@@ -129,10 +120,10 @@ def identity_of(
     """The sample's files as this audit finds them: stat'ed, or (`store`) looked up in object storage."""
     if store is not None:
         return _object_identity(sample, root or "", store)
-    image = _stat(sample.file)
+    image = file_stat(sample.file)
     if sample.mask_file is None:
         return Identity(f"{image[0]}:{image[1]}", content_hash, image, None)
-    mask = _stat(sample.mask_file)
+    mask = file_stat(sample.mask_file)
     return Identity(f"{image[0]}:{image[1]}|{mask[0]}:{mask[1]}", content_hash, image, mask)
 
 

@@ -26,7 +26,7 @@ from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
 from sanitize.model import ImageInfo, Loaded, Sample
-from sanitize.remote import ObjectStore, modified_ns
+from sanitize.remote import ObjectStore, object_stat
 
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
 JPEG_MIN_SIDE = 16
@@ -239,16 +239,26 @@ def oversized(info: ImageInfo, config: ScanConfig) -> str | None:
     return None
 
 
-def _read_object(loaded: Loaded, config: ScanConfig, store: ObjectStore, status: dict) -> bytes | None:
-    """An object's bytes (None when it was handled as an array), its size judged before any byte is
-    fetched: from the status the paths check took."""
-    info = loaded.info
-    info.size, info.mtime_ns = int(status["size"]), modified_ns(status)
-    if reason := oversized(info, config):  # no exemption for .npy: an object cannot be memory-mapped
-        raise Refused(error("decode", "too_large", reason))
-    data = store.filesystem().cat_file(loaded.sample.file)
+def fetch_object(
+    name: str, info: ImageInfo, config: ScanConfig, store: ObjectStore, status: dict
+) -> tuple[bytes, str | None]:
+    """(an object's bytes, None), or (b"", why it is not fetched: over --max-file-bytes, judged from
+    the status the paths check took, before any byte; no exemption for .npy: an object cannot be
+    memory-mapped). Sets the info's size, mtime_ns and format."""
+    info.size, info.mtime_ns = object_stat(status)
+    if reason := oversized(info, config):
+        return b"", reason
+    data = store.filesystem().cat_file(name)
     info.format = sniff(data[:HEAD_SIZE])
-    if info.format == "NPY":
+    return data, None
+
+
+def _read_object(loaded: Loaded, config: ScanConfig, store: ObjectStore, status: dict) -> bytes | None:
+    """An object's bytes (None when it was handled as an array)."""
+    data, too_large = fetch_object(loaded.sample.file, loaded.info, config, store, status)
+    if too_large:
+        raise Refused(error("decode", "too_large", too_large))
+    if loaded.info.format == "NPY":
         load_npy(loaded, io.BytesIO(data))
         return None
     return data

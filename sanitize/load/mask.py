@@ -21,10 +21,10 @@ from PIL import Image
 from sanitize.config import ScanConfig
 from sanitize.findings import error
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, NOT_AN_IMAGE_SUFFIX, is_image_format, sniff
-from sanitize.load.image import Refused, load_npy, oversized, record_stat
+from sanitize.load.image import Refused, fetch_object, load_npy, oversized, record_stat
 from sanitize.load.palette import apply_palette
 from sanitize.model import ImageInfo, Loaded, LoadedMask, Sample
-from sanitize.remote import ObjectStore, modified_ns
+from sanitize.remote import ObjectStore
 
 #: How many unmapped colours a message names.
 SHOWN_COLOURS = 5
@@ -142,18 +142,6 @@ def _index_map(array: np.ndarray, config: ScanConfig) -> np.ndarray:
     return array.astype(np.uint8) if array.dtype.kind == "b" else array
 
 
-def _read_mask_object(
-    loaded: Loaded, info: ImageInfo, config: ScanConfig, store: ObjectStore, status: dict
-) -> tuple[bytes, bytes, str | None]:
-    """(head, data, too_large) of a mask in object storage, its size judged before any byte is fetched."""
-    info.size, info.mtime_ns = int(status["size"]), modified_ns(status)
-    if too_large := oversized(info, config):
-        return b"-", b"", too_large
-    data = store.filesystem().cat_file(loaded.sample.mask_file)
-    info.format = sniff(data[:HEAD_SIZE])
-    return data[:HEAD_SIZE], data, None
-
-
 def load_mask(
     loaded: Loaded, config: ScanConfig, objects: Mapping[str, dict] | None = None, store: ObjectStore | None = None
 ) -> None:
@@ -163,9 +151,9 @@ def load_mask(
     loaded.mask = LoadedMask(info)
     try:
         if store is not None:
-            head, data, too_large = _read_mask_object(
-                loaded, info, config, store, (objects or {})[loaded.sample.mask_file]
-            )
+            status = (objects or {})[loaded.sample.mask_file]
+            data, too_large = fetch_object(loaded.sample.mask_file, info, config, store, status)
+            head = b"-" if too_large else data[:HEAD_SIZE]  # too large: not empty, only unread
         else:
             with open(loaded.sample.mask_file, "rb") as handle:
                 record_stat(handle, info)
