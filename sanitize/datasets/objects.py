@@ -40,10 +40,7 @@ def _image_folder(url: str, store: ObjectStore) -> Dataset:
     def listing() -> Iterator[Sample]:
         index = 0
         for label, name in enumerate(class_dirs):
-            found = fs.find(f"{url}/{name}")  # recursive, without the protocol
-            keys = sorted(key for key in found if sample_suffix(key.rsplit("/", 1)[-1]) in EXTENSION_FORMATS)
-            for key in keys:
-                rel = f"{protocol}://{key}"[len(url) + 1 :]
+            for rel, _ in _sample_keys(fs, protocol, url, f"{url}/{name}", None):
                 yield Sample.under(url, index, rel, str(label))
                 index += 1
 
