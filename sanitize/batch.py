@@ -8,12 +8,13 @@ here raises for a bad sample or a bug: either becomes a finding, so one sample n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sanitize.checks import CHECKS
 from sanitize.checks.paths import PathGuard
 from sanitize.config import ScanConfig
-from sanitize.findings import error
+from sanitize.findings import Finding, error
 from sanitize.labels import parse_label
 from sanitize.load.image import load, pillow_limits
 from sanitize.load.mask import load_mask
@@ -23,6 +24,7 @@ from sanitize.probe.net import ProbeResult
 from sanitize.probe.segment import run_pixel_probe
 from sanitize.remote import ObjectRoot, object_stat
 from sanitize.storage import file_stat
+from sanitize.watchdog import between_samples, checking
 
 
 def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
@@ -63,12 +65,14 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> B
     guard = PathGuard(real_root)
     with pillow_limits(config):
         for sample in samples:
+            checking(sample.index, sample.path)
             try:
                 loaded = _check_one(sample, guard, config)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the scan
                 loaded = Loaded(sample, ImageInfo())
                 loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
             loaded_batch.append(loaded)
+        between_samples()
     probe_results = _probe_isolating_failures(loaded_batch, config)
     results = []
     for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):
@@ -92,11 +96,11 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> B
     return BatchResult.of(results)
 
 
-def crashed_result(sample: Sample, reason: str, real_root: Path | ObjectRoot | None = None) -> BatchResult:
-    """The result of a sample whose check killed its worker process (e.g. a decoder segfault), with
-    the size and mtime_ns of its files when they are inside the root (taken here, by the caller:
-    without them quarantine could not tell the file is the one judged, and would never move it)."""
-    finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
+def abandoned_result(sample: Sample, finding: Finding, real_root: Path | ObjectRoot | None = None) -> BatchResult:
+    """The result of a sample whose check never finished (it killed its worker process, or ran past
+    its deadline), with the size and mtime_ns of its files when they are inside the root (taken
+    here, by the caller: without them quarantine could not tell the file is the one judged, and
+    would never move it)."""
     info, mask_info = ImageInfo(), ImageInfo() if sample.mask is not None else None
     if real_root is not None:
         guard = PathGuard(real_root)
@@ -108,3 +112,38 @@ def crashed_result(sample: Sample, reason: str, real_root: Path | ObjectRoot | N
         sample.index, sample.path, sample.label, [finding], info, mask=sample.mask, mask_info=mask_info
     )
     return BatchResult.of([result])
+
+
+def crashed_result(sample: Sample, reason: str, real_root: Path | ObjectRoot | None = None) -> BatchResult:
+    """The result of a sample whose check killed its worker process (e.g. a decoder segfault)."""
+    finding = error("decode", "crashed", f"checking this file killed the worker process ({reason})")
+    return abandoned_result(sample, finding, real_root)
+
+
+def timed_out_result(sample: Sample, seconds: float, real_root: Path | ObjectRoot | None = None) -> BatchResult:
+    """The result of a sample still being checked past its deadline (see watchdog)."""
+    finding = error(
+        "decode",
+        "timeout",
+        f"still being checked after {seconds:g} s: abandoned and its worker replaced"
+        " (--sample-timeout; raise it for files that are this slow to check)",
+    )
+    return abandoned_result(sample, finding, real_root)
+
+
+class TimedOut:
+    """The samples the watchdogs of a run abandoned ({index: seconds}), as the workers tell them."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, float] = {}
+
+    def heard(self, message: dict) -> None:
+        self.seconds[int(message["index"])] = float(message["seconds"])
+
+    def settle(
+        self, batch: list[Sample], real_root: Path | ObjectRoot, on_results: Callable[[BatchResult], None]
+    ) -> list[Sample]:
+        """Report the batch's abandoned samples as timed out; return the rest, to be checked again."""
+        for sample in (sample for sample in batch if sample.index in self.seconds):
+            on_results(timed_out_result(sample, self.seconds[sample.index], real_root))
+        return [sample for sample in batch if sample.index not in self.seconds]

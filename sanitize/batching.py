@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 from pathlib import Path
 
+from sanitize import watchdog
 from sanitize.config import ScanConfig
 from sanitize.model import BatchResult, Sample
+from sanitize.watchdog import Deadline
 
 #: A task should take about this long on a worker: long enough that the per-task cost (~2 ms on
 #: a cluster, in the workers and in this process) is small, short enough that workers stay
@@ -78,12 +80,17 @@ class Batches:
 
 
 def timed_task(
-    task: Task, batch: list[Sample] | bytes, real_root: Path, config: ScanConfig
+    task: Task, batch: list[Sample] | bytes, real_root: Path, config: ScanConfig, deadline: Deadline | None = None
 ) -> tuple[BatchResult, float]:
-    """Run `task` on a worker and say how long it took there (what Batches sizes tasks by). A batch
-    may come pickled (see run_on_client); it is our own pickle, made from Sample tuples a dataset
-    reader built, never a user's file."""
+    """Run `task` on a worker, each sample under `deadline` (see watchdog; None for no limit, and
+    always in the calling process, which has no watchdog), and say how long it took there (what
+    Batches sizes tasks by). A batch may come pickled (see run_on_client); it is our own pickle,
+    made from Sample tuples a dataset reader built, never a user's file."""
     started = time.perf_counter()
+    watchdog.enforce(deadline)
     samples = pickle.loads(batch) if isinstance(batch, bytes) else batch
-    results = task(samples, real_root, config)
+    try:
+        results = task(samples, real_root, config)
+    finally:
+        watchdog.between_samples()
     return results, time.perf_counter() - started

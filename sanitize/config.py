@@ -249,6 +249,8 @@ SYNCHRONOUS = "synchronous"
 LOCAL = "local"
 #: Runs of at most this many samples are checked by forked workers unless a scheduler is named.
 FORK_LIMIT = 1024
+#: How long one sample may take to check: a 100-megapixel PNG takes a few seconds, a hang forever.
+DEFAULT_SAMPLE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,17 @@ class RunOptions:
         envvar="DASK_SCHEDULER_ADDRESS",
     )
     workers: int | None = option(None, help="Local worker processes. Default: one per core.")
+    sample_timeout: float = option(
+        DEFAULT_SAMPLE_TIMEOUT,
+        help=(
+            "Seconds one sample may take to check before it is abandoned as decode:timeout and its worker"
+            " replaced (a decoder that hangs); 0 for no limit. Not enforced with --scheduler synchronous."
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        if not self.sample_timeout >= 0:  # NaN too
+            raise SanitizeError(f"--sample-timeout must be 0 (no limit) or more seconds, got {self.sample_timeout}")
 
 
 class FailOn(str, Enum):

@@ -8,6 +8,7 @@ emit a code nobody declared (a typo would otherwise select nothing in quarantine
 A code has one usual severity; a few are demoted or promoted by an option, which is declared
 beside them (`also`), e.g. `format:extension_mismatch` is a warning under `--allow-mismatch`.
 Dataset-wide codes are judged over the whole dataset at the end of a scan (scope "dataset").
+The module runs over 400 lines because it holds one declaration per code, and grows with each check.
 """
 
 from __future__ import annotations
@@ -149,6 +150,15 @@ CATALOGUE: tuple[Code, ...] = (
         (
             "checking this file crashed its decoder and killed the worker process; the sample is isolated and the"
             " scan goes on (see docs/dask.md)"
+        ),
+    ),
+    Code(
+        "decode",
+        "timeout",
+        ERROR,
+        (
+            "checking this file took longer than --sample-timeout (a decoder that hangs); its worker was replaced,"
+            " the rest of its batch re-run and the scan goes on (see docs/dask.md)"
         ),
     ),
     Code(

@@ -27,6 +27,7 @@ import pickle
 import signal
 import sys
 import threading
+import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,6 +42,7 @@ from sanitize.config import FORK_LIMIT, LOCAL, SYNCHRONOUS, ScanConfig
 from sanitize.errors import SanitizeError
 from sanitize.model import BatchResult, Sample
 from sanitize.remote import ObjectRoot, ObjectStore, normalized
+from sanitize.watchdog import Deadline, Tell, enforce
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 #: The local cluster's settings: glibc's dynamic mmap threshold left alone (see above); each
@@ -145,16 +147,30 @@ def forking_is_safe() -> bool:
     return sys.platform == "linux" and threading.active_count() == 1
 
 
-def _start_forked_worker(parent: int) -> None:
+def _start_forked_worker(parent: int, deadline: Deadline | None) -> None:
     """A forked worker dies with the process that forked it, even by kill -9 (instead of waiting
     forever for work, holding the files its parent had open, e.g. an audit's lock), and does not
     run the caller's signal handlers: SIGTERM (how the pool stops a worker) kills it, SIGINT is
-    the caller's to handle."""
+    the caller's to handle. Its watchdog tells the forking process through `deadline.connect`."""
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before prctl
         os._exit(1)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    enforce(deadline)
+
+
+class DaskEvent:
+    """A watchdog's channel on a Dask worker: an event on the run's own topic, which the caller
+    reads when the worker's death fails a task (the event leaves first: see watchdog)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def __call__(self) -> Tell:
+        from distributed import get_worker
+
+        return partial(get_worker().log_event, self.topic)
 
 
 def run_forked(
@@ -164,18 +180,26 @@ def run_forked(
     workers: int,
     on_results: OnResults,
     task: Task | None = None,
+    sample_timeout: float | None = None,
 ) -> list[list[Sample]]:
     """Check batches as `task` in worker processes forked from this one until none is left; return
     the batches left unchecked because a worker died (which of the running batches killed it is
-    unknown), or the first ones if no worker could be forked (e.g. no memory for it). Batches not
-    yet cut stay in `batches`."""
+    unknown, unless its watchdog said: that sample is reported as timed out and left out), or the
+    first ones if no worker could be forked (e.g. no memory for it). Batches not yet cut stay in
+    `batches`."""
     task = task or default_task()
     first = [batch for batch in (batches.next() for _ in range(workers * IN_FLIGHT_PER_WORKER)) if batch]
     if not first:
         return []
     context = multiprocessing.get_context("fork")
+    told = context.SimpleQueue()  # a pipe: a watchdog's put() is written before its process exits
+    deadline = Deadline(sample_timeout, lambda: told.put) if sample_timeout else None
+    each_task = Deadline(sample_timeout) if sample_timeout else None  # the channel stays the pipe
     pool = ProcessPoolExecutor(
-        min(workers, len(first)), mp_context=context, initializer=_start_forked_worker, initargs=(os.getpid(),)
+        min(workers, len(first)),
+        mp_context=context,
+        initializer=_start_forked_worker,
+        initargs=(os.getpid(), deadline),
     )
     running: dict[Future, list[Sample]] = {}
     left: list[list[Sample]] = []
@@ -183,7 +207,7 @@ def run_forked(
         with warnings.catch_warnings():  # Python >= 3.12 warns of any thread at a fork; see forking_is_safe
             warnings.filterwarnings("ignore", r".*multi-threaded, use of fork\(\)", DeprecationWarning)
             for batch in first:  # forks every worker at the first submit
-                running[pool.submit(timed_task, task, batch, real_root, config)] = batch
+                running[pool.submit(timed_task, task, batch, real_root, config, each_task)] = batch
     except OSError:
         pool.shutdown(wait=False, cancel_futures=True)
         return first
@@ -202,7 +226,7 @@ def run_forked(
                 following = None if left else batches.next()
                 if following:
                     try:
-                        running[pool.submit(timed_task, task, following, real_root, config)] = following
+                        running[pool.submit(timed_task, task, following, real_root, config, each_task)] = following
                     except BrokenProcessPool:  # a worker died since: the cluster takes it with the rest
                         left.append(following)
     except BaseException:  # on_results failed, or Ctrl-C: stop now, not after the batches under way
@@ -210,7 +234,14 @@ def run_forked(
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    return left
+    if not left:
+        return left
+    from sanitize.batch import TimedOut
+
+    timed_out = TimedOut()
+    while not told.empty():
+        timed_out.heard(told.get())
+    return [rest for batch in left if (rest := timed_out.settle(batch, real_root, on_results))]
 
 
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
@@ -229,13 +260,18 @@ def run_on_client(
     client: object,
     on_results: OnResults,
     task: Task | None = None,
+    sample_timeout: float | None = None,
 ) -> None:
     """Check every batch as `task` on the client's cluster, a bounded number in flight; a batch whose
     worker died is split until the sample that kills a worker is isolated and reported, so the
-    scan goes on."""
+    scan goes on. A sample still being checked after `sample_timeout` seconds ends its worker,
+    whose watchdog says which sample it was: that one is reported, the rest of its batch re-run."""
     from distributed import as_completed
 
     task = task or default_task()
+    topic = f"sanitize-timeout-{uuid.uuid4().hex}"
+    deadline = Deadline(sample_timeout, DaskEvent(topic)) if sample_timeout else None
+    timed_out = None
 
     threads = sum(info.get("nthreads", 1) for info in client.scheduler_info().get("workers", {}).values())
     window = max(threads, batches.workers, 1) * IN_FLIGHT_PER_WORKER
@@ -248,7 +284,7 @@ def run_on_client(
         # cluster) unpickles and keeps each task's spec, so thousands of Sample tuples per task
         # cost CPU and memory here; a bytes object is neither walked nor unpickled on the way.
         payload = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        future = client.submit(partial(timed_task, task, payload, real_root, config), pure=False)
+        future = client.submit(partial(timed_task, task, payload, real_root, config, deadline), pure=False)
         pending[future.key] = (batch, bisected)
         stream.add(future)
 
@@ -263,7 +299,17 @@ def run_on_client(
         try:
             results, seconds = future.result()
         except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: isolate the cause
-            if len(batch) == 1:
+            if timed_out is None:
+                from sanitize.batch import TimedOut
+
+                timed_out = TimedOut()
+            for _, message in client.get_events(topic) if deadline else ():
+                timed_out.heard(message)
+            rest = timed_out.settle(batch, real_root, on_results)
+            if len(rest) < len(batch):  # a watchdog named the sample: the others are innocent
+                if rest:
+                    submit(rest, bisected=True)
+            elif len(batch) == 1:
                 from sanitize.batch import crashed_result
 
                 on_results(crashed_result(batch[0], type(exc).__name__, real_root))
@@ -291,10 +337,12 @@ def run(
     task: Task | None = None,
     total: int | None = None,
     store: ObjectStore | None = None,
+    sample_timeout: float | None = None,
 ) -> str:
     """Check every sample as `task`, calling `on_results` with each finished batch as it arrives.
     `samples` is drawn lazily, batch by batch; `total` (their count, if known: `len(samples)` for a
-    list) lets the last batches shrink for balance; `store` reaches a `root` in object storage.
+    list) lets the last batches shrink for balance; `store` reaches a `root` in object storage;
+    a sample still being checked after `sample_timeout` seconds is abandoned (not in-process).
     Returns what checked them: "synchronous", "forked", "local cluster", "forked, local cluster" (a
     forked worker died) or the scheduler's address."""
     real_root = ObjectRoot(normalized(str(root)), store) if store else Path(os.path.realpath(root))
@@ -317,7 +365,7 @@ def run(
         head = list(islice(samples, FORK_LIMIT + 1))  # a small run: forked workers, no cluster to start
         if len(head) <= FORK_LIMIT:
             batches = Batches(head, n_workers, len(head))
-            left = run_forked(batches, real_root, config, n_workers, on_results, task)
+            left = run_forked(batches, real_root, config, n_workers, on_results, task, sample_timeout)
             if not left:
                 _all_drawn(batches)
                 return "forked"
@@ -329,7 +377,7 @@ def run(
         batches = Batches(samples, n_workers, total)
     address = None if scheduler == LOCAL else scheduler
     with _client(address, workers) as client:
-        run_on_client(batches, real_root, config, client, on_results, task)
+        run_on_client(batches, real_root, config, client, on_results, task, sample_timeout)
     _all_drawn(batches)
     return forked + (address or "local cluster")
 

@@ -144,6 +144,7 @@ class Scan:
             workers=self.runner.workers,
             total=total,
             store=self.dataset.store,
+            sample_timeout=self.runner.sample_timeout or None,
         )
 
     def finish(

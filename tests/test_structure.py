@@ -18,7 +18,7 @@ SOURCE = REPO / "sanitize"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("sanitize.errors",),
     ("sanitize.findings", "sanitize.formats"),
-    ("sanitize.model", "sanitize.config", "sanitize.storage", "sanitize.remote"),
+    ("sanitize.model", "sanitize.config", "sanitize.storage", "sanitize.remote", "sanitize.watchdog"),
     ("sanitize.labels", "sanitize.arrays"),
     ("sanitize.load", "sanitize.datasets"),
     ("sanitize.checks", "sanitize.probe"),

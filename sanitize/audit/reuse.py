@@ -43,7 +43,7 @@ PROBE_FIELDS = invalidating(ScanConfig, PROBE)
 DECODER_PACKAGES = ("sanitize", "pillow", "numpy", "simplejpeg")
 #: Findings of a check that failed instead of judging the file (pipeline.crashed_result, check_batch's
 #: internal error): often a one-off, so their row gets no file fingerprint and every audit checks again.
-UNSETTLED = {("decode", "crashed"), ("internal", "check_failed")}
+UNSETTLED = {("decode", "crashed"), ("decode", "timeout"), ("internal", "check_failed")}
 #: Stored results reused per Collector.add or add_clean call.
 REUSE_CHUNK = 4096
 #: A file's (size, mtime_ns); both None when it cannot be stat'ed.
