@@ -4,11 +4,12 @@ job's summary page (the file named by $GITHUB_STEP_SUMMARY).
 
 Values are escaped as GitHub's own toolkit does (actions/toolkit, packages/core/src/command.ts):
 in a command's message `%`, `\\r` and `\\n` become `%25`, `%0D` and `%0A`; in a property (`title=`)
-`:` and `,` too, which would otherwise end the property early. GitHub shows at most 10 error and
-10 warning annotations per step and 50 per job (docs.github.com, "Workflow commands for GitHub
-Actions"), so at most ANNOTATIONS are printed, errors first, then one line counting the rest;
-every finding is in findings.jsonl. No `file=` property: a sample's path is relative to the
-dataset's root, not to the repository GitHub would link it to.
+`:` and `,` too, which would otherwise end the property early. GitHub makes annotations of at
+most 10 errors and 10 warnings per step and 50 per job (actions/toolkit, docs/problem-matchers.md,
+"Limitations"); the other commands stay highlighted in the log. So at most ANNOTATIONS are
+printed, errors first, then one line counting the rest: every finding is in findings.jsonl. No
+`file=` property: a sample's path is relative to the dataset's root, not to the repository GitHub
+would link it to.
 """
 
 from __future__ import annotations
