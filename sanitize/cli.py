@@ -45,6 +45,7 @@ class Progress:
 
     def __init__(self, console: Any = None) -> None:
         self.bar: Any = None
+        self.task: Any = None
         self.console = console
         self.started = self.drawn = 0.0
 
@@ -63,7 +64,7 @@ class Progress:
             redirect_stdout=False,
             redirect_stderr=False,
         )
-        self.bar.add_task("scan", total=None, rate="")
+        self.task = self.bar.add_task("scan", total=None, rate="")
         self.bar.start()
         self.started = time.monotonic()
         return self
@@ -78,7 +79,7 @@ class Progress:
         self.drawn = now
         rate = done / max(now - self.started, 1e-6)
         eta = "" if total is None or not rate else f"  ETA {_duration((total - done) / rate)}"
-        self.bar.update(0, completed=done, total=total, rate=f"{rate:,.0f} samples/s{eta}")
+        self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.0f} samples/s{eta}")
         self.bar.refresh()
 
     def __exit__(self, *exc: object) -> None:
