@@ -45,13 +45,16 @@ _PUBLIC = {
     "audit": "sanitize.audit",
     "codes_markdown": "sanitize.findings",
     "history": "sanitize.audit.store",
+    "junit_xml": "sanitize.report.junit",
     "open_dataset": "sanitize.datasets",
     "quarantine": "sanitize.quarantine",
     "read_palette": "sanitize.load.palette",
     "render_codes": "sanitize.findings",
+    "report_to_github": "sanitize.report.github",
     "restore": "sanitize.quarantine",
     "scan": "sanitize.scan",
     "select_codes": "sanitize.findings",
+    "write_junit": "sanitize.report.junit",
 }
 __all__ = sorted(_PUBLIC)
 
@@ -105,5 +108,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from sanitize.model import ImageInfo, Sample, SampleResult
     from sanitize.quarantine import QuarantineResult, RestoreResult, quarantine, restore
     from sanitize.report import Report
+    from sanitize.report.github import report_to_github
+    from sanitize.report.junit import junit_xml, write_junit
     from sanitize.report.summary import Summary
     from sanitize.scan import scan

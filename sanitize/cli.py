@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 import sanitize
-from sanitize.config import OptionSpec, RunOptions, ScanConfig, declared_options
+from sanitize.config import CiOptions, OptionSpec, RunOptions, ScanConfig, declared_options
 from sanitize.datasets import DatasetInput
 from sanitize.errors import SanitizeError
 
@@ -34,28 +34,64 @@ app = typer.Typer(
 
 
 class Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
+    """A progress bar with rate and ETA on stderr while it is a terminal (rich's), silent otherwise.
 
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-        self.started = time.perf_counter()
+    The scan core calls it once per batch (`on_progress`), never per sample, and it redraws at most
+    every REDRAW seconds: its cost per sample is nil. It starts no thread (rich's auto-refresh
+    would), so a small run is still checked by forked workers (pipeline.forking_is_safe).
+    """
+
+    REDRAW = 0.1
+
+    def __init__(self, console: Any = None) -> None:
+        self.bar: Any = None
+        self.task: Any = None
+        self.console = console
+        self.started = self.drawn = 0.0
+
+    def __enter__(self) -> Progress:
+        if self.console is None and not sys.stderr.isatty():
+            return self
+        from rich import progress as rich
+        from rich.console import Console
+
+        self.bar = rich.Progress(
+            rich.BarColumn(),
+            rich.MofNCompleteColumn(),
+            rich.TextColumn("samples  {task.fields[rate]}"),
+            console=self.console or Console(stderr=True),
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self.task = self.bar.add_task("scan", total=None, rate="")
+        self.bar.start()
+        self.started = time.monotonic()
+        return self
 
     def __call__(self, done: int, total: int | None) -> None:
         """`total` is None while the dataset is still being listed (a folder is listed as it is checked)."""
-        if not self.enabled:
+        if self.bar is None:
             return
-        rate = done / max(time.perf_counter() - self.started, 1e-6)
-        if total is None:
-            sys.stderr.write(f"\r{done:,} samples  {rate:,.0f} samples/s")
-            sys.stderr.flush()
+        now = time.monotonic()
+        if now - self.drawn < self.REDRAW and done != total:
             return
-        width = 30
-        filled = width * done // max(total, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        sys.stderr.write(f"\r[{bar}] {done:,}/{total:,} samples  {rate:,.0f} samples/s")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        self.drawn = now
+        rate = done / max(now - self.started, 1e-6)
+        eta = "" if total is None or not rate else f"  ETA {_duration((total - done) / rate)}"
+        self.bar.update(self.task, completed=done, total=total, rate=f"{rate:,.0f} samples/s{eta}")
+        self.bar.refresh()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _duration(seconds: float) -> str:
+    """h:mm:ss, or m:ss under an hour."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 #: Set by --debug: an unexpected error shows its traceback.
@@ -124,7 +160,25 @@ def with_options(*holders: type) -> Callable[[Callable[..., None]], Callable[...
 OUT = "sanitize-report"
 
 #: The options scan and audit share, in the order --help lists them.
-SCAN_OPTIONS = (DatasetInput, ScanConfig, RunOptions)
+SCAN_OPTIONS = (DatasetInput, ScanConfig, RunOptions, CiOptions)
+
+
+def _ci_options(options: dict[str, Any]) -> CiOptions:
+    """The CI options, taken out of the scan's and checked before the scan (a bad --junit costs no scan)."""
+    ci = CiOptions.take(options)
+    if ci.junit is not None:
+        from sanitize.report.junit import junit_target
+
+        junit_target(ci.junit)
+    return ci
+
+
+def _ci_outputs(ci: CiOptions, report: sanitize.Report, exit_code: int, verdict: str, title: str) -> None:
+    """After the table: --junit's file, and under GitHub Actions the annotations and the step summary."""
+    if ci.junit is not None:
+        sanitize.write_junit(report, ci.junit, exit_code, verdict)
+    sanitize.report_to_github(report, exit_code, verdict, title=title)
+
 
 Dataset = Annotated[
     str | None,  # not a Path: an s3:// URL would lose a slash
@@ -151,9 +205,12 @@ def scan(
 
     With --quarantine the exit code is the quarantine's: 0 once every sample with an error was moved out.
     """
-    report = sanitize.scan(dataset, out=out, on_progress=Progress(), **options)
+    ci = _ci_options(options)
+    with Progress() as progress:
+        report = sanitize.scan(dataset, out=out, on_progress=progress, **options)
     typer.echo(report.render(max_errors))
     typer.echo(f"report: {out}/")
+    _ci_outputs(ci, report, report.exit_code(max_errors), report.verdict(max_errors), "sanitize scan")
     if quarantine is None:
         raise typer.Exit(report.exit_code(max_errors))
     moved = sanitize.quarantine(out, quarantine)
@@ -195,9 +252,12 @@ def audit_run(
     options: dict[str, Any],
 ) -> None:
     """Scan incrementally (`sanitize audit DATASET --db audit.sqlite`): unchanged samples reuse their stored result."""
-    result = sanitize.audit(dataset, db, out=out, verify_hashes=verify_hashes, on_progress=Progress(), **options)
+    ci = _ci_options(options)
+    with Progress() as progress:
+        result = sanitize.audit(dataset, db, out=out, verify_hashes=verify_hashes, on_progress=progress, **options)
     typer.echo(result.render(fail_on))
     typer.echo(f"report: {out}/")
+    _ci_outputs(ci, result.report, result.exit_code(fail_on), result.verdict(fail_on), "sanitize audit")
     raise typer.Exit(result.exit_code(fail_on))
 
 

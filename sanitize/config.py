@@ -279,6 +279,20 @@ class RunOptions:
             raise SanitizeError(f"--sample-timeout must be 0 (no limit) or more seconds, got {self.sample_timeout}")
 
 
+@dataclass(frozen=True)
+class CiOptions:
+    """What a scan or an audit writes for a CI beside its report folder (never what is concluded)."""
+
+    junit: str | None = option(
+        None, help="Also write a JUnit XML test report to this local file: a testcase per check, one for the verdict."
+    )
+
+    @classmethod
+    def take(cls, options: dict[str, Any]) -> CiOptions:
+        """These options, removed from one set of keyword options (the rest are the scan's)."""
+        return cls(**{item.name: options.pop(item.name) for item in fields(cls) if item.name in options})
+
+
 class FailOn(str, Enum):
     """When an audit exits 1: new errors since the last audit, or any error."""
 

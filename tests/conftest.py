@@ -24,9 +24,11 @@ CORPUS = REPO.parent / "shared" / "corpus" / "files"
 
 
 def cli_env() -> dict[str, str]:
-    """The environment of a subprocess that imports this checkout (no DASK_SCHEDULER_ADDRESS leaking in)."""
+    """The environment of a subprocess that imports this checkout (no DASK_SCHEDULER_ADDRESS leaking
+    in, and no GitHub Actions variables: a test scan must not annotate or summarise the CI's own job)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    env.pop("DASK_SCHEDULER_ADDRESS", None)
+    for name in ("DASK_SCHEDULER_ADDRESS", "GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
+        env.pop(name, None)
     return env
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import typer
 
 from sanitize.cli import app
-from sanitize.config import RunOptions, ScanConfig, declared_options
+from sanitize.config import CiOptions, RunOptions, ScanConfig, declared_options
 from sanitize.datasets import DatasetInput
-from tests.conftest import image_folder, run_cli
+from tests.conftest import cli_env, image_folder, run_cli
 
 
 @pytest.fixture
@@ -75,16 +77,16 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, args, messag
     assert "Traceback" not in result.stderr + result.stdout
 
 
-def test_progress_bar_goes_to_stderr_only_when_it_is_a_terminal(folder, tmp_path):
+def _on_a_terminal(command: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, str]:
+    """Run `command` with stderr on a pseudo-terminal (stdout a pipe); what the terminal showed, without colours."""
     import pty
 
     controller, terminal = pty.openpty()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    command = [sys.executable, "-m", "sanitize", "scan", str(folder), "--scheduler", "synchronous"]
+    env = {**cli_env(), "TERM": "xterm-256color"}
     with open(terminal, "wb", closefd=True) as stderr:
-        result = subprocess.run(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=120)
+        result = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr, timeout=120)
     shown = b""
-    while True:
+    while True:  # the child has exited: read what it left on the terminal until it is drained
         try:
             chunk = os.read(controller, 65536)
         except OSError:
@@ -92,12 +94,40 @@ def test_progress_bar_goes_to_stderr_only_when_it_is_a_terminal(folder, tmp_path
         if not chunk:
             break
         shown += chunk
-        if b"\n" in chunk:
-            break
     os.close(controller)
+    return result, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode("utf-8", "replace"))
+
+
+def test_progress_bar_goes_to_stderr_only_when_it_is_a_terminal(folder, tmp_path):
+    command = [sys.executable, "-m", "sanitize", "scan", str(folder), "--out", "rep"]
+    result, shown = _on_a_terminal(command, tmp_path)
     assert result.returncode == 0
-    assert b"6/6 samples" in shown and b"samples/s" in shown
-    assert b"samples/s" not in run_cli("scan", str(folder), "--scheduler", "synchronous", cwd=tmp_path).stderr.encode()
+    assert re.search(r"6/6 samples +[\d,]+ samples/s +ETA 0:00", shown), shown
+    assert "PASS" not in shown  # the table stays on stdout
+    # the bar starts no thread: the small run was still checked by forked workers
+    assert json.loads((tmp_path / "rep" / "summary.json").read_text())["runner"]["checked_by"] == "forked"
+    piped = run_cli("scan", str(folder), "--scheduler", "synchronous", cwd=tmp_path)
+    assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_progress_redraws_at_most_every_interval_however_often_it_is_called():
+    """The scan core calls it per batch; the terminal is written at most every REDRAW seconds (and at the end)."""
+    import io
+
+    from rich.console import Console
+
+    from sanitize.cli import Progress
+
+    screen = io.StringIO()
+    calls = 20_000
+    started = time.monotonic()
+    with Progress(Console(file=screen, force_terminal=True, width=100)) as progress:
+        for done in range(1, calls + 1):
+            progress(done, calls)
+    elapsed = time.monotonic() - started
+    frames = screen.getvalue().count("samples/s")
+    assert 1 <= frames <= elapsed / Progress.REDRAW + 3
+    assert f"{calls:,}/{calls:,}".replace(",", "") in screen.getvalue().replace(",", "")
 
 
 def test_every_declared_option_is_on_scan_and_audit_and_every_check_option_invalidates_something():
@@ -106,8 +136,9 @@ def test_every_declared_option_is_on_scan_and_audit_and_every_check_option_inval
     results across a change of it."""
     root = typer.main.get_command(app)
     commands = {"scan": root.commands["scan"], "audit run": root.commands["audit"].commands["run"]}
-    declared = {spec.flag for holder in (DatasetInput, ScanConfig, RunOptions) for spec in declared_options(holder)}
-    assert {"--num-classes", "--scale", "--exclude", "--scheduler"} <= declared
+    holders = (DatasetInput, ScanConfig, RunOptions, CiOptions)
+    declared = {spec.flag for holder in holders for spec in declared_options(holder)}
+    assert {"--num-classes", "--scale", "--exclude", "--scheduler", "--junit"} <= declared
     for name, command in commands.items():
         flags = {flag for param in command.params for flag in param.opts}
         assert declared <= flags, f"{name} lacks {declared - flags}"

@@ -84,16 +84,20 @@ class AuditReport:
 
     def render(self, fail_on: FailOn | str = FailOn.NEW) -> str:
         """The scan's table, what was reused, the diff, then the verdict under `fail_on`."""
-        fail_on = FailOn(fail_on)
-        verdict = "FAIL" if self.exit_code(fail_on) else "PASS"
-        reason = "new errors since the last audit" if fail_on is FailOn.NEW else "samples with errors"
-        count = len(self.diff.newly_failing) if fail_on is FailOn.NEW else self.report.error_count
         return (
             f"{self.report.render()}\n"
             f"audit #{self.run_id}: {self.checked:,} samples checked, {self.reused:,} reused from the store\n"
             f"{self.diff.render()}\n"
-            f"{verdict} (--fail-on {fail_on.value}): {count:,} {reason}"
+            f"{self.verdict(fail_on)}"
         )
+
+    def verdict(self, fail_on: FailOn | str = FailOn.NEW) -> str:
+        """The audit's verdict under `fail_on` in one line (the last of render(), repeated by CI outputs)."""
+        fail_on = FailOn(fail_on)
+        verdict = "FAIL" if self.exit_code(fail_on) else "PASS"
+        reason = "new errors since the last audit" if fail_on is FailOn.NEW else "samples with errors"
+        count = len(self.diff.newly_failing) if fail_on is FailOn.NEW else self.report.error_count
+        return f"{verdict} (--fail-on {fail_on.value}): {count:,} {reason}"
 
 
 def audit(

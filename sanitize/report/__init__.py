@@ -89,17 +89,21 @@ class Report:
                 more = " ..." if entry.samples > len(entry.examples) else ""
                 lines.append(f"{code:<{width}}  {entry.severity:<8}  {entry.samples:>7}  {examples}{more}")
             lines.append("")
-        counts = self.summary.samples
         empty = self.summary.classes.empty
         if empty:
             shown = ", ".join(map(str, empty[:EMPTY_CLASSES_SHOWN]))
             more = f" and {len(empty) - EMPTY_CLASSES_SHOWN:,} more" if len(empty) > EMPTY_CLASSES_SHOWN else ""
             lines.append(f"classes with no samples ({len(empty):,}): {shown}{more}")
+        lines.append(self.verdict(max_errors))
+        return "\n".join(lines)
+
+    def verdict(self, max_errors: int = 0) -> str:
+        """The verdict in one line, as the terminal table ends (and CI outputs repeat it)."""
+        counts = self.summary.samples
         rate = self.summary.samples_per_second
         verdict = "PASS" if self.exit_code(max_errors) == 0 else "FAIL"
         tolerance = f" (--max-errors {max_errors})" if max_errors else ""
-        lines.append(
+        return (
             f"{verdict}: {counts.with_errors} of {counts.scanned} samples have errors{tolerance},"
             f" {counts.with_warnings} with warnings; {rate:,.0f} samples/s"
         )
-        return "\n".join(lines)
