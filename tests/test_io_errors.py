@@ -9,9 +9,11 @@ capabilities that bypass file permissions when the suite runs as root (skipped w
 
 from __future__ import annotations
 
+import importlib
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ from sanitize.errors import SanitizeError
 from sanitize.quarantine import ALREADY, MOVED, REFUSED
 from sanitize.quarantine.journal import QUARANTINE, Journal
 from sanitize.storage import sha256_of
-from tests.conftest import cli_env, image_folder
+from tests.conftest import cli_env, image_folder, run_cli
 from tests.quarantine_helpers import files_of, quarantined_files, scan_to, scanned_imagefolder, tree_digest
 
 NOT_AN_IMAGE = b"<!doctype html><html><body>rate limited</body></html>"
@@ -228,3 +230,49 @@ def test_a_list_that_cannot_be_rewritten_in_place_is_left_as_it_was(tmp_path, un
     assert (root / "train.txt").read_text() == text
     assert sorted(p.name for p in root.iterdir()) == ["cat", "dog", "train.txt"]  # no backup, no temporary file
     assert sanitize.restore(tmp_path / "q").exit_code == 0 and len(list(root.rglob("bad*.jpg"))) == 3
+
+
+# --- the audit store is full or read-only ---------------------------------------------------------
+
+
+def test_an_audit_store_that_fills_up_mid_audit_stops_it_and_the_next_audit_goes_on(tmp_path, monkeypatch):
+    folder = image_folder(tmp_path / "data", per_class=150, size=(8, 8))
+    sanitize.audit(folder, tmp_path / "measure.sqlite", scheduler="synchronous", probe=False)
+    with sqlite3.connect(tmp_path / "measure.sqlite") as conn:
+        full = conn.execute("PRAGMA page_count").fetchone()[0]  # what a whole audit of it takes
+    db = tmp_path / "audit.sqlite"
+    audit_module = importlib.import_module("sanitize.audit")
+    connect = audit_module.connect
+
+    def half_full(path: Path, **kwargs) -> sqlite3.Connection:
+        """The store's connection, with room for about half of what the audit writes (a full disk)."""
+        conn = connect(path, **kwargs)
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {(pages + full) // 2}")
+        return conn
+
+    monkeypatch.setattr(audit_module, "connect", half_full)
+    with pytest.raises(SanitizeError, match=f"cannot update the audit store {db}: database or disk is full"):
+        sanitize.audit(folder, db, scheduler="synchronous", probe=False)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = conn.execute("SELECT count(*) FROM samples").fetchone()[0]
+    assert 0 < stored < 300  # the batches committed before the disk filled up are kept
+
+    monkeypatch.setattr(audit_module, "connect", connect)  # the disk has room again
+    result = sanitize.audit(folder, db, scheduler="synchronous", probe=False)
+    assert (result.reused, result.checked, len(result.diff.added)) == (stored, 300 - stored, 300)
+    assert [run.status for run in sanitize.history(db)] == ["interrupted", "complete"]
+
+
+def test_a_read_only_audit_store_is_a_one_line_error(tmp_path, unprivileged):
+    folder = image_folder(tmp_path / "data", per_class=2, size=(8, 8))
+    db = tmp_path / "audit.sqlite"
+    assert run_cli("audit", folder, "--db", db, "--no-probe", "--scheduler", "synchronous").returncode == 0
+    db.chmod(0o444)
+    completed = unprivileged("-m", "sanitize", "audit", folder, "--db", db, "--no-probe", "--scheduler", "synchronous")
+    db.chmod(0o644)
+
+    one_line_error(completed, f"cannot update the audit store {db}", "readonly")
+    assert run_cli("audit", folder, "--db", db, "--no-probe", "--scheduler", "synchronous").returncode == 0
+    assert [run.status for run in sanitize.history(db)] == ["complete", "complete"]
