@@ -50,6 +50,7 @@ from sanitize.audit.store import (
     connect,
     exclusive,
     history,
+    store_errors,
     store_keys,
 )
 from sanitize.config import FailOn
@@ -123,7 +124,7 @@ def audit(
     remote = dataset.store is not None
     real_root = normalized(str(dataset.root)) if remote else Path(os.path.realpath(dataset.root))
     fingerprints = Fingerprints.of(config, real_root)
-    with exclusive(db), closing(connect(db)) as conn:
+    with exclusive(db), closing(connect(db)) as conn, store_errors(db):
         claim(conn, db, dataset)
         previous_run, run_id = begin_run(conn, dataset, config, fingerprints, verify_hashes)
         samples = dataset.samples
