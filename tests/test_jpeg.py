@@ -1,5 +1,5 @@
-"""JPEG structure: the marker walk of the primary image, and benign warnings that must not end
-the strict decode."""
+"""JPEG structure: the marker walk of the primary image, benign warnings that must not end the
+strict decode, and every picture of a multi-picture (MPO) file."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sanitize.config import ScanConfig
 from sanitize.load.jpeg import (
     SOS,
     Segment,
     jpeg_segments,
+    multi_picture_index_at,
     scan_count,
     without_header_junk,
 )
@@ -55,6 +57,19 @@ def camera_jpeg(seed: int = 0) -> bytes:
     its own) after SOI, then 4 junk bytes before a header marker (jpeg_ff00_header.jpg has both)."""
     data = jpeg_bytes(seed=seed)
     return data[:2] + exif_with_thumbnail(progressive_bytes(seed, (24, 32))) + before_dqt(data[2:], JUNK)
+
+
+def mpo_bytes(seed: int = 0, second_size: tuple[int, int] = (96, 128)) -> bytes:
+    first, second = (Image.fromarray(photo(*size, seed=seed + i)) for i, size in enumerate([(96, 128), second_size]))
+    buffer = io.BytesIO()
+    first.save(buffer, format="MPO", save_all=True, append_images=[second], quality=90)
+    return buffer.getvalue()
+
+
+def second_picture_at(data: bytes) -> int:
+    with Image.open(io.BytesIO(data)) as image:
+        image.seek(1)
+        return image.tile[0][2]
 
 
 # --- the marker walk ------------------------------------------------------------------------
@@ -136,6 +151,26 @@ def test_without_header_junk_is_the_same_object_when_nothing_is_dropped():
     assert without_header_junk(data) is data
 
 
+@pytest.mark.parametrize(
+    ("data", "index_at"),
+    [
+        pytest.param(b"\xff\xd8" + APP0 + segment(0xE2, b"MPF\x00II*\x00") + DQT, 19, id="MPF APP2"),
+        pytest.param(b"\xff\xd8" + APP0 + segment(0xE2, b"ICC_PROFILE\x00") + DQT, None, id="another APP2"),
+        pytest.param(b"\xff\xd8" + APP0 + DQT + segment(0xE2, b"MPF\x00II*\x00"), None, id="not at the head"),
+        pytest.param(jpeg_bytes(), None, id="Pillow JPEG"),
+    ],
+)
+def test_multi_picture_index_at(data, index_at):
+    assert multi_picture_index_at(data) == index_at
+
+
+def test_an_mpo_pillow_writes_has_its_index_where_pillow_finds_it():
+    data = mpo_bytes()
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "MPO"
+        assert data.startswith(image.info["mp"][:8], multi_picture_index_at(data))
+
+
 # --- a benign warning never ends the strict decode -----------------------------------------
 
 
@@ -181,3 +216,54 @@ def test_pillows_jpeg_ff00_header_is_not_an_error(load_bytes):
     loaded = load_bytes((CORPUS / "jpeg_ff00_header.jpg").read_bytes())
     assert not _is_error(loaded), loaded.findings
     assert loaded.info.decoder == "libjpeg-turbo"
+
+
+# --- every picture of an MPO ----------------------------------------------------------------
+
+
+def test_every_picture_of_an_mpo_is_decoded_strictly(load_bytes):
+    """An MPO is a JPEG (sniffed so, named .jpg by cameras and phones); its pictures are too."""
+    loaded = load_bytes(mpo_bytes(), "pair.jpg")
+    assert loaded.findings == []
+    assert (loaded.info.format, loaded.info.decoder, loaded.info.frames) == ("JPEG", "libjpeg-turbo", 2)
+
+
+def test_an_mpo_with_its_second_picture_cut_is_an_error(load_bytes):
+    data = mpo_bytes()
+    loaded = load_bytes(data[:-500], "cut.jpg")
+    assert codes(loaded.findings) == {"decode:corrupt_data"}
+    assert "picture 2" in loaded.findings[0].message
+
+
+def test_an_mpo_whose_index_points_at_no_picture_is_an_error(load_bytes):
+    data = mpo_bytes()
+    second = second_picture_at(data)
+    loaded = load_bytes(data[:second] + b"\x00" + data[second:], "shifted.jpg")
+    assert codes(loaded.findings) == {"decode:corrupt_data"}
+    assert "picture 2" in loaded.findings[0].message
+
+
+def test_damage_in_an_mpos_second_picture_is_caught_as_in_a_jpeg_alone(load_bytes):
+    verdicts = []
+    for seed in range(10):
+        data = mpo_bytes(seed=seed)
+        second = second_picture_at(data)
+        damaged = flip_entropy_bytes(data[second:], count=3, seed=seed)
+        alone = load_bytes(damaged, f"alone{seed}.jpg")
+        verdicts.append((_is_error(alone), _is_error(load_bytes(data[:second] + damaged, f"mpo{seed}.jpg"))))
+    assert [alone for alone, _ in verdicts] == [in_mpo for _, in_mpo in verdicts]
+    assert sum(alone for alone, _ in verdicts) >= 3
+
+
+def test_an_mpos_second_picture_is_held_to_the_bomb_limit(load_bytes):
+    data = mpo_bytes(second_size=(192, 256))
+    loaded = load_bytes(data, "big.jpg", cfg=ScanConfig(num_classes=3, max_pixels=20_000))
+    assert codes(loaded.findings) == {"decode:decompression_bomb"}
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
+@pytest.mark.parametrize("name", ["sugarshack.mpo", "frozenpond.mpo"])
+def test_camera_mpos_are_clean_with_both_pictures(load_bytes, name):
+    loaded = load_bytes((CORPUS / name).read_bytes(), "stereo.jpg")  # .mpo is not a sample extension
+    assert loaded.findings == []
+    assert loaded.info.frames == 2

@@ -20,9 +20,11 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
+SOI, EOI, SOS, APP2 = 0xD8, 0xD9, 0xDA, 0xE2
 #: Markers with no length: TEM, RST0-7, SOI, EOI (T.81 table B.1).
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8), SOI, EOI})
+#: What may precede the MPF index: SOI, application segments APP0-APP15, comments, junk.
+_HEAD = frozenset({SOI, *range(0xE0, 0xF0), 0xFE, None})
 #: A marker: FF, any fill bytes, a code; FF 00 is not one (libjpeg skips it as junk).
 _MARKER = re.compile(rb"\xff+[^\x00\xff]")
 #: The end of entropy-coded data: FF followed by anything but a stuffed 00 or a restart marker.
@@ -30,6 +32,8 @@ _END_OF_ENTROPY_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 #: An APP2 segment holding (a chunk of) an ICC profile (ICC.1, annex B.4); libjpeg reads it,
 #: never applies it to the pixels it decodes.
 _ICC_APP2 = b"ICC_PROFILE\x00"
+#: An APP2 segment holding the Multi-Picture Format index (CIPA DC-007): an MPO.
+_MPF_APP2 = b"MPF\x00"
 
 
 class Segment(NamedTuple):
@@ -76,6 +80,20 @@ def scan_count(data: bytes) -> int:
     """How many scans (SOS segments) the primary image has: 1 for a baseline JPEG, several for a
     progressive one, whatever thumbnails its metadata segments hold."""
     return sum(segment.marker == SOS for segment in jpeg_segments(data))
+
+
+def multi_picture_index_at(data: bytes) -> int | None:
+    """Where the Multi-Picture Format index of an MPO starts (the base of its pictures' offsets,
+    as Pillow reads it: the last MPF APP2 segment's); None for a plain JPEG. The index is an
+    application segment at the head of the file, right after the Exif APP1 (CIPA DC-007 5.2), so
+    the walk stops at the first segment that is not one: a plain JPEG costs two segments."""
+    found = None
+    for segment in jpeg_segments(data):
+        if segment.marker not in _HEAD:
+            return found
+        if segment.marker == APP2 and data.startswith(_MPF_APP2, segment.start + 4):
+            found = segment.start + 8
+    return found
 
 
 def without_header_junk(data: bytes) -> bytes:
