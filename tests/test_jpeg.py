@@ -140,6 +140,11 @@ def test_scan_count_counts_only_the_primary_images_scans(data, scans):
         pytest.param(b"\xff\xd8" + APP0 + JUNK + DQT + SOS_HEADER + JUNK, b"\xff\xd8" + APP0 + DQT + SOS_HEADER + JUNK),
         pytest.param(b"\xff\xd8" + BAD_ICC + DQT + SOS_HEADER, b"\xff\xd8" + DQT + SOS_HEADER, id="ICC profile"),
         pytest.param(b"\xff\xd8" + JUNK + APP0 + JUNK, b"\xff\xd8" + JUNK + APP0 + JUNK, id="no scan: as is"),
+        pytest.param(
+            b"\xff\xd8" + segment(0xFE, b"ICC_PROFILE\x00") + JUNK + SOS_HEADER,
+            b"\xff\xd8" + segment(0xFE, b"ICC_PROFILE\x00") + SOS_HEADER,
+            id="only an APP2 holds an ICC profile",
+        ),
     ],
 )
 def test_without_header_junk_keeps_every_segment_and_all_from_the_first_scan_on(data, rebuilt):

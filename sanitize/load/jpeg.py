@@ -107,7 +107,7 @@ def without_header_junk(data: bytes) -> bytes:
             if not dropped:
                 return data
             return b"".join(data[s.start : s.end] for s in kept) + data[segment.start :]
-        if segment.marker is None or data.startswith(_ICC_APP2, segment.start + 4):
+        if segment.marker is None or (segment.marker == APP2 and data.startswith(_ICC_APP2, segment.start + 4)):
             dropped = True
         else:
             kept.append(segment)
