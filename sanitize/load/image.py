@@ -25,6 +25,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
+from sanitize.load.jpeg import multi_picture_index_at, scan_count, without_header_junk
 from sanitize.model import ImageInfo, Loaded, Sample
 from sanitize.remote import ObjectStore, object_stat
 
@@ -37,11 +38,10 @@ JPEG_MIN_SIDE = 16
 #: before the next table or scan marker means the same for the previous scan: corrupt pixels.
 _BENIGN_ANYWHERE = re.compile(r"bad ICC marker")
 _JUNK_BEFORE_HEADER_MARKER = re.compile(r"extraneous bytes before marker 0x(?!d[0-79])[0-9a-f]{2}")
-_START_OF_SCAN = b"\xff\xda"
 
 
 def is_benign_jpeg_warning(message: str, scans: int = 1) -> bool:
-    """Whether libjpeg's `message` about a JPEG with `scans` SOS markers leaves pixels intact."""
+    """Whether libjpeg's `message` about a JPEG with `scans` scans leaves pixels intact."""
     if _BENIGN_ANYWHERE.search(message):
         return True
     return scans <= 1 and _JUNK_BEFORE_HEADER_MARKER.search(message) is not None
@@ -89,7 +89,8 @@ def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
 
 
 def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
-    """Strict libjpeg-turbo decode, DCT-downscaled; falls back to Pillow where unsupported."""
+    """Strict libjpeg-turbo decode, DCT-downscaled, of the primary image and of every other
+    picture of an MPO; Pillow judges the file where libjpeg-turbo cannot."""
     info = loaded.info
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data, strict=False)
@@ -99,27 +100,80 @@ def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
     info.decoder, info.width, info.height = "libjpeg-turbo", width, height
     _check_bomb(width, height, config)
     gray = colorspace == "Gray"
-    try:
-        pixels = simplejpeg.decode_jpeg(
-            data,
-            colorspace="GRAY" if gray else "RGB",
-            fastdct=True,
-            fastupsample=True,
-            min_height=JPEG_MIN_SIDE,
-            min_width=JPEG_MIN_SIDE,
-            strict=True,
-        )
-    except ValueError as exc:
-        message = str(exc)
-        if is_benign_jpeg_warning(message, scans=data.count(_START_OF_SCAN)):
-            loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
-        elif not any(s in message for s in _UNSUPPORTED_JPEG):
-            raise Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
-        _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {message}")
+    decoded = _strict_jpeg(data, gray, loaded)
+    if isinstance(decoded, str):
+        _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {decoded}")
         return
-    info.frames = 1
+    index_at = multi_picture_index_at(data)
+    pictures = [] if index_at is None else _other_pictures(data, index_at)
+    for number, offset in enumerate(pictures, start=2):  # one copy of a picture's bytes at a time
+        if isinstance(judged := _strict_picture(data[offset:], number, loaded, config), str):
+            _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: picture {number}: {judged}")
+            return
+    info.frames = 1 + len(pictures)
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
-    loaded.pixels = pixels
+    loaded.pixels = decoded
+
+
+def _strict_jpeg(data: bytes, gray: bool, loaded: Loaded, where: str = "") -> np.ndarray | str:
+    """The pixels, by strict libjpeg-turbo; or its message when Pillow must judge (a variant it
+    does not support, or a benign warning it still stops at); Refused when the data is corrupt.
+
+    Strict libjpeg-turbo stops at its first warning, so a benign one (junk between header
+    markers, a broken ICC profile) would leave the rest of the file unjudged, and Pillow
+    conceals entropy damage: the stream is rebuilt without the junk and the ICC profile and
+    decoded strictly again, and only a benign warning that survives that goes to Pillow.
+    """
+    scans = None
+    while True:
+        try:
+            return simplejpeg.decode_jpeg(
+                data,
+                colorspace="GRAY" if gray else "RGB",
+                fastdct=True,
+                fastupsample=True,
+                min_height=JPEG_MIN_SIDE,
+                min_width=JPEG_MIN_SIDE,
+                strict=True,
+            )
+        except ValueError as exc:
+            message = str(exc)
+        scans = scan_count(data) if scans is None else scans
+        if not is_benign_jpeg_warning(message, scans):
+            if any(s in message for s in _UNSUPPORTED_JPEG):
+                return message
+            raise Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict){where}: {message}")) from None
+        loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo{where}: {message}"))
+        if (rebuilt := without_header_junk(data)) is data:
+            return message
+        data = rebuilt
+
+
+def _other_pictures(data: bytes, index_at: int) -> list[int]:
+    """Where the pictures of an MPO after the primary one start (each is a complete JPEG), by its
+    Multi-Picture index (at `index_at`, parsed by Pillow's JPEG plugin), each offset once; Refused
+    where one is not a JPEG. Pillow does not seek to them: it would call a bomb corrupt."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a malformed index: Pillow reads the file as a plain JPEG
+        try:
+            entries = getattr(Image.open(io.BytesIO(data), formats=("JPEG",)), "mpinfo", {}).get(0xB002, [])
+        except Exception as exc:  # noqa: BLE001 - a broken index is a finding, never a crash
+            raise Refused(error("decode", "corrupt_data", f"Pillow: {str(exc) or type(exc).__name__}")) from None
+    offsets = list(dict.fromkeys(index_at + entry["DataOffset"] for entry in entries[1:]))
+    for number, offset in enumerate(offsets, start=2):
+        if not data.startswith(b"\xff\xd8", offset):
+            raise Refused(error("decode", "corrupt_data", f"picture {number} is not where the MPO index puts it"))
+    return offsets
+
+
+def _strict_picture(picture: bytes, number: int, loaded: Loaded, config: ScanConfig) -> np.ndarray | str:
+    """One more picture of an MPO, judged as the primary one is (see _strict_jpeg)."""
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(picture, strict=False)
+    except (ValueError, KeyError) as exc:
+        return str(exc)
+    _check_bomb(width, height, config)
+    return _strict_jpeg(picture, colorspace == "Gray", loaded, where=f", picture {number}")
 
 
 def _loader_array(frame: Image.Image) -> np.ndarray:
