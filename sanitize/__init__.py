@@ -49,6 +49,7 @@ _PUBLIC = {
     "quarantine": "sanitize.quarantine",
     "read_palette": "sanitize.load.palette",
     "render_codes": "sanitize.findings",
+    "render_report": "sanitize.report.html",
     "restore": "sanitize.quarantine",
     "scan": "sanitize.scan",
     "select_codes": "sanitize.findings",
@@ -105,5 +106,6 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from sanitize.model import ImageInfo, Sample, SampleResult
     from sanitize.quarantine import QuarantineResult, RestoreResult, quarantine, restore
     from sanitize.report import Report
+    from sanitize.report.html import render_report
     from sanitize.report.summary import Summary
     from sanitize.scan import scan

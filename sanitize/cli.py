@@ -153,12 +153,19 @@ def scan(
     """
     report = sanitize.scan(dataset, out=out, on_progress=Progress(), **options)
     typer.echo(report.render(max_errors))
-    typer.echo(f"report: {out}/")
+    _report_written(out, report.html_problem)
     if quarantine is None:
         raise typer.Exit(report.exit_code(max_errors))
     moved = sanitize.quarantine(out, quarantine)
     typer.echo(moved.render())
     raise typer.Exit(moved.exit_code)
+
+
+def _report_written(out: str, html_problem: str | None) -> None:
+    """Where the report is; why report.html is missing, if it is (the exit code does not change)."""
+    typer.echo(f"report: {out}/")
+    if html_problem is not None:
+        typer.echo(f"warning: {html_problem}", err=True)
 
 
 class _AuditGroup(TyperGroup):
@@ -197,7 +204,7 @@ def audit_run(
     """Scan incrementally (`sanitize audit DATASET --db audit.sqlite`): unchanged samples reuse their stored result."""
     result = sanitize.audit(dataset, db, out=out, verify_hashes=verify_hashes, on_progress=Progress(), **options)
     typer.echo(result.render(fail_on))
-    typer.echo(f"report: {out}/")
+    _report_written(out, result.report.html_problem)
     raise typer.Exit(result.exit_code(fail_on))
 
 
@@ -245,6 +252,14 @@ def restore_command(
     result = sanitize.restore(qdir, only=only or (), dry_run=dry_run)
     typer.echo(result.render())
     raise typer.Exit(result.exit_code)
+
+
+@app.command("report")
+def report_command(
+    report_dir: Annotated[Path, typer.Argument(help="The report folder a scan or audit wrote (--out).")],
+) -> None:
+    """Draw report.html again from the folder's findings.jsonl and summary.json (no scan)."""
+    typer.echo(f"report: {sanitize.render_report(report_dir)}")
 
 
 @app.command("checks")

@@ -28,16 +28,21 @@ PARTIAL_SUFFIX = ".sanitize-partial"
 
 def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
     """Write via a temporary file and rename, so a reader never sees half a file. `text` may come
-    in pieces (an iterable of lines, written as they are made: a long file is never whole in memory)."""
+    in pieces (an iterable of lines, written as they are made: a long file is never whole in memory).
+    A write that fails leaves no temporary file behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        if isinstance(text, str):
-            handle.write(text)
-        else:
-            handle.writelines(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def file_stat(path: str) -> tuple[int | None, int | None]:
