@@ -54,7 +54,7 @@ code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .card[hidden], .group[hidden], tr[hidden] { display: none; }
 .thumb { flex: 0 0 96px; height: 96px; display: flex; align-items: center; justify-content: center;
   background: #f3f4f6; border-radius: 6px; overflow: hidden; }
-.thumb img { max-width: 96px; max-height: 96px; image-rendering: auto; }
+.thumb img { width: 96px; height: 96px; object-fit: contain; image-rendering: pixelated; }
 .bytes { flex: 0 0 150px; background: #1f2937; color: #e5e7eb; border-radius: 6px; padding: 6px;
   overflow: hidden; }
 .bytes b { display: block; color: #fca5a5; font-size: 11.5px; margin-bottom: 3px; }

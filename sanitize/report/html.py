@@ -46,6 +46,10 @@ def csp() -> str:
     )
 
 
+def _samples(count: int) -> str:
+    return f"{count:,} sample" if count == 1 else f"{count:,} samples"
+
+
 def _number(label: str, value: str, kind: str = "") -> str:
     return f'<div class="{kind}"><dt>{escape(label)}</dt><dd>{escape(value)}</dd></div>'
 
@@ -59,7 +63,7 @@ def _header(summary: dict[str, Any]) -> str:
         _number("with warnings", f"{samples['with_warnings']:,}", "warning"),
         _number("clean", f"{samples['clean']:,}"),
         _number("exit code", "1" if failed else "0"),
-        _number("duration", f"{summary.get('elapsed_seconds', 0):,.1f} s"),
+        _number("duration", f"{summary.get('elapsed_seconds', 0):,.3g} s"),
         _number("samples/s", f"{summary.get('samples_per_second', 0):,.0f}"),
     ]
     badge = '<span class="badge fail">FAIL</span>' if failed else '<span class="badge pass">PASS</span>'
@@ -139,12 +143,14 @@ def _card(record: FindingsRecord, preview: Preview) -> str:
     items = "".join(
         f'<li class="{f.severity.value}"><b>{escape(f.name)}</b> {escape(f.message)}</li>' for f in record.findings
     )
-    label = f"label {record.label}" if record.label is not None else "no label"
-    mask = f" · mask <code>{escape(record.mask)}</code>" if record.mask else ""
+    if record.mask is not None:
+        label = f"mask <code>{escape(record.mask)}</code>"
+    else:
+        label = escape(f"label {record.label}" if record.label is not None else "no label")
     note = f'<p class="note">{escape(preview.note)}</p>' if preview.note else ""
     return (
         f'<article class="card" data-path="{escape(record.path.lower())}">{shown}<div class="meta">'
-        f'<code class="path">{escape(record.path)}</code><span class="label">{escape(label)}{mask}</span>'
+        f'<code class="path">{escape(record.path)}</code><span class="label">{label}</span>'
         f"<ul>{items}</ul>{note}</div></article>"
     )
 
@@ -177,7 +183,7 @@ def _gallery(findings: dict[str, Any], records: Iterable[FindingsRecord], previe
         sections.append(
             f'<section class="group" id="g-{escape(name)}" data-check="{escape(check)}" data-severity="{severity}">'
             f'<header><h3><code>{escape(name)}</code></h3><span class="sev {severity}">{severity}</span>'
-            f"<p>{counts[name]:,} samples · {escape(CHECK_DESCRIPTIONS.get(check, ''))}</p></header>"
+            f"<p>{_samples(counts[name])} · {escape(CHECK_DESCRIPTIONS.get(check, ''))}</p></header>"
             f'<div class="cards">{"".join(cards)}</div>{more}</section>'
         )
     if not sections:

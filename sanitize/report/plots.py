@@ -95,7 +95,12 @@ def loss_plot(probe: dict[str, Any]) -> str | None:
         f'<line x1="{at(expected):.1f}" y1="{TOP}" x2="{at(expected):.1f}" y2="{base}" stroke="{LINE}"'
         f' stroke-width="2" stroke-dasharray="5 3"><title>ln(num_classes) = {expected:.3f}</title></line>'
     )
-    body.append(_text(at(expected) + 4, TOP + 10, f"ln(K) = {expected:.3g}", anchor="start", fill=LINE))
+    right = at(expected) > WIDTH - RIGHT - 90  # the label goes left of the line near the right edge
+    body.append(
+        _text(
+            at(expected) + (-4 if right else 4), TOP + 10, f"ln(K) = {expected:.3g}", "end" if right else "start", LINE
+        )
+    )
     body += [_text(LEFT, base + 13, f"{low:.3g}"), _text(WIDTH - RIGHT, base + 13, f"{high:.3g}")]
     body.append(_text(LEFT + span / 2, HEIGHT - 6, "probe loss per sample"))
     return _svg("probe loss distribution", body)
@@ -110,7 +115,7 @@ def sizes_plot(sizes: dict[str, Any]) -> str | None:
     columns = range(min(widths), max(widths) + 1)
     rows = range(min(heights), max(heights) + 1)
     top = max(c[2] for c in cells)
-    cell = min((WIDTH - LEFT - RIGHT) / len(columns), (HEIGHT - TOP - BOTTOM) / len(rows))
+    cell = min((WIDTH - LEFT - RIGHT) / len(columns), (HEIGHT - TOP - BOTTOM) / len(rows), 48)
     base = TOP + cell * len(rows)
     body = []
     for width, height, count in cells:

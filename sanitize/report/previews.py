@@ -72,6 +72,8 @@ class Previewer:
             return Preview(format=detected, head=head, note=too_large)
         if not data:
             return Preview(format=detected, head=head, note="zero-byte file")
+        if detected == "NPY":
+            return Preview(format=detected, head=head, note="a NumPy array: its header is shown, not its values")
         try:
             image = self._decode(data)
         except Image.UnidentifiedImageError:  # its message names a BytesIO at an address: no two pages alike
