@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sanitize.config import ScanConfig
 from sanitize.errors import SanitizeError
@@ -26,7 +26,9 @@ from sanitize.remote import is_url
 from sanitize.report import plots
 from sanitize.report.assets import SCRIPT, STYLE
 from sanitize.report.files import FindingsRecord, ReportFolder, read_report
-from sanitize.report.previews import Preview, Previewer
+
+if TYPE_CHECKING:  # report.previews loads Pillow and the decoders: only once a page is drawn
+    from sanitize.report.previews import Preview, Previewer
 
 REPORT_HTML = "report.html"
 #: Samples shown per finding code; the rest are counted.
@@ -232,6 +234,8 @@ def render_html(
 
 def previewer_for(summary: dict[str, Any], config: ScanConfig) -> Previewer:
     """Previews from the dataset summary.json names: its root on disk; none for one in object storage."""
+    from sanitize.report.previews import Previewer
+
     dataset = summary["dataset"]
     real_root = dataset.get("real_root") or dataset["root"]
     return Previewer(dataset["root"], None if is_url(real_root) else real_root, config)
