@@ -18,8 +18,8 @@ from PIL import Image
 
 import sanitize
 from sanitize.config import ScanConfig
-from sanitize.report.files import read_report
-from sanitize.report.html import render_html
+from sanitize.report.files import ReportFolder, read_report
+from sanitize.report.html import render_html, write_html
 from sanitize.report.previews import OUT_OF_RANGE, THUMB_SIDE, Previewer
 from tests.conftest import REPO, jpeg_bytes, png_bytes, run_cli
 
@@ -143,6 +143,14 @@ def test_a_page_that_cannot_be_written_costs_the_scan_nothing(tmp_path):
     assert done.stderr.strip().startswith("warning: report.html not written") and done.stderr.count("\n") == 1
     assert {p.name for p in out.iterdir()} == {"findings.jsonl", "summary.json", "clean.txt", "report.html"}
     assert (out / "report.html").is_dir()
+
+
+def test_a_page_that_cannot_be_drawn_leaves_no_earlier_page_behind(classification_report, tmp_path):
+    (tmp_path / "report.html").write_text("the page of an earlier scan")
+    summary = json.loads((classification_report / "summary.json").read_text())
+    del summary["classes"]  # what the page needs is not there: drawing it fails
+    problem = write_html(ReportFolder(tmp_path), summary, [], ScanConfig(num_classes=3))
+    assert problem == "report.html not written: KeyError: 'classes'" and not (tmp_path / "report.html").exists()
 
 
 def test_sanitize_report_draws_the_same_page_again(classification_report, tmp_path):

@@ -50,6 +50,13 @@ class ReportFolder:
         with self.store.filesystem().open(f"{self.out}/{name}", "w", encoding="utf-8") as handle:
             handle.writelines([text] if isinstance(text, str) else text)
 
+    def remove(self, name: str) -> None:
+        """Remove a file of the report if it is there (OSError when it cannot be)."""
+        if self.store is None:
+            (self.out / name).unlink(missing_ok=True)
+        elif self.store.filesystem().exists(f"{self.out}/{name}"):
+            self.store.filesystem().rm(f"{self.out}/{name}")
+
     def write_json(self, name: str, data: Any) -> None:
         """Strict JSON (no NaN or Infinity, which jq, browsers, Go and Rust refuse)."""
         self.write_text(name, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")

@@ -12,6 +12,7 @@ on a large dataset: see docs/output.md for the size measured on 100,000 samples 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
@@ -245,10 +246,13 @@ def write_html(
     folder: ReportFolder, summary: dict[str, Any], records: Iterable[FindingsRecord], config: ScanConfig
 ) -> str | None:
     """Write report.html; None, or one line saying why it was not written (the other report files,
-    and the verdict, never depend on it)."""
+    and the verdict, never depend on it). A page left from an earlier report is removed then: it
+    would show findings that are not this report's."""
     try:
         folder.write_text(REPORT_HTML, render_html(summary, records, previewer_for(summary, config)))
     except Exception as exc:  # noqa: BLE001 - a page that cannot be drawn must not cost the scan its report
+        with contextlib.suppress(OSError):
+            folder.remove(REPORT_HTML)
         return f"{REPORT_HTML} not written: {type(exc).__name__}: {exc}"
     return None
 
