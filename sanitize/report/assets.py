@@ -33,7 +33,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .sev.error { background: var(--error); } .sev.warning { background: var(--warning); }
 code { font: 12.5px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 16px; }
-.plot { border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; }
+.plot { border: 1px solid var(--line); border-radius: 10px; padding: 12px 14px; margin: 0; }
 .plot p { color: var(--muted); margin: 4px 0 8px; font-size: 12.5px; }
 .plot svg { max-width: 100%; height: auto; }
 #filters { display: flex; gap: 14px; align-items: center; flex-wrap: wrap; padding: 10px 14px;

@@ -116,7 +116,7 @@ def _plots(summary: dict[str, Any]) -> str:
     )
     what = "masks holding each class" if summary["dataset"].get("task") == "segmentation" else "samples per class"
     parts = [
-        _plot("Classes", plots.classes_plot(classes), f"{what}; ignore label: {classes.get('ignored', 0):,} samples"),
+        _plot("Classes", plots.classes_plot(classes), f"{what}; ignore label: {_samples(classes.get('ignored', 0))}"),
         _plot("Probe loss", plots.loss_plot(probe), loss_caption),
         _plot("Image sizes", plots.sizes_plot(sizes), f"{sizes.get('unknown', 0):,} samples of unknown size"),
         _plot(

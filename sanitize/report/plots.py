@@ -135,14 +135,14 @@ def share_plot(groups: dict[str, dict[str, int]]) -> str:
     """Horizontal bars of counts per name, one block per group (formats, decoders)."""
     rows = [(group, name, count) for group, counts in groups.items() for name, count in counts.items()]
     top = max((count for *_, count in rows), default=0) or 1
-    line, label = 18, 150
+    line, label = 18, 190
     body, y = [], TOP
     for group, counts in groups.items():
         body.append(_text(4, y + 10, group, anchor="start", fill="#111827", size=12))
         y += line
         for name, count in counts.items():
             width = (WIDTH - label - 70) * count / top
-            body.append(_text(label - 6, y + 11, name[:22], anchor="end"))
+            body.append(_text(label - 6, y + 11, name[:30], anchor="end"))
             body.append(_rect(label, y + 2, width, line - 6, BAR, f"{group} {name}: {count:,}"))
             body.append(_text(label + width + 4, y + 11, f"{count:,}", anchor="start"))
             y += line
