@@ -413,17 +413,27 @@ def test_reports_go_to_a_bucket_whole_with_the_summary_written_last(s3, uploaded
     sanitize.audit(f"{url}/train.txt", tmp_path / "a.sqlite", out=f"s3://{BUCKET}/reports/audit", **options)
     fs = _fs(s3)
     assert sorted(fs.ls(f"{BUCKET}/reports/scan")) == [
-        f"{BUCKET}/reports/scan/{name}" for name in ("clean.txt", "findings.jsonl", "summary.json")
+        f"{BUCKET}/reports/scan/{name}" for name in ("clean.txt", "findings.jsonl", "report.html", "summary.json")
     ]
+    page = fs.cat_file(f"{BUCKET}/reports/scan/report.html").decode()
+    assert "data:image/" not in page and "in object storage: not fetched" in page  # the bucket is not read again
     for name in ("clean.txt", "findings.jsonl"):
         assert fs.cat_file(f"{BUCKET}/reports/scan/{name}").decode() == (tmp_path / "local" / name).read_text()
     remote = json.loads(fs.cat_file(f"{BUCKET}/reports/scan/summary.json"))
     assert remote["samples"] == json.loads((tmp_path / "local" / "summary.json").read_text())["samples"]
     assert json.loads(fs.cat_file(f"{BUCKET}/reports/audit/diff.json"))["counts"]["added"] == 22
     modified = {
-        name: fs.info(f"{BUCKET}/reports/audit/{name}")["LastModified"] for name in ("diff.json", "summary.json")
+        name: fs.info(f"{BUCKET}/reports/audit/{name}")["LastModified"]
+        for name in ("diff.json", "report.html", "summary.json")
     }
-    assert modified["summary.json"] >= modified["diff.json"]
+    assert modified["summary.json"] >= max(modified["diff.json"], modified["report.html"])
+
+
+def test_a_report_of_a_dataset_on_disk_keeps_its_thumbnails_in_a_bucket(s3, uploaded):
+    root, _ = uploaded
+    out = f"s3://{BUCKET}/reports/from-disk"
+    sanitize.scan(root / "train.txt", out=out, num_classes=2, storage_options=(("endpoint_url", s3),))
+    assert "data:image/jpeg;base64," in _fs(s3).cat_file(f"{out}/report.html").decode()
 
 
 @pytest.mark.parametrize("scheduler", ["synchronous", None])
