@@ -11,6 +11,7 @@ sample may be in so that no exotic plugin ever runs on untrusted bytes.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import warnings
@@ -22,10 +23,11 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageFile, PngImagePlugin
 
+from sanitize.arrays import CHUNK, count_nonfinite
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
-from sanitize.model import ImageInfo, Loaded, Sample
+from sanitize.model import ImageInfo, Loaded, NonFinite, Sample
 from sanitize.remote import ObjectStore, object_stat
 
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
@@ -149,8 +151,8 @@ def _decode_pillow(data: bytes, loaded: Loaded, config: ScanConfig, also_failed:
                 image.load()
                 if index == 0:
                     loaded.pixels = _loader_array(image)
-                if image.mode == "F":
-                    loaded.float_frames.append(np.asarray(image))
+                if image.mode == "F":  # counted as decoded, then dropped: one frame in memory, not all
+                    loaded.nonfinite = _count_frame(image, loaded.pixels if index == 0 else None, loaded.nonfinite)
         except Refused:
             raise
         except Image.DecompressionBombError as exc:
@@ -171,6 +173,19 @@ def _decode_pillow(data: bytes, loaded: Loaded, config: ScanConfig, also_failed:
         for w in caught
         if not issubclass(w.category, Image.DecompressionBombWarning)  # _check_bomb judges size
     )
+
+
+def _count_frame(frame: Image.Image, array: np.ndarray | None, counted: NonFinite | None) -> NonFinite:
+    """`counted` plus the NaN and Inf values of a float frame, given as its `array` when there is
+    one, else read from the image a band of rows at a time (np.asarray copies a whole frame, twice
+    on the way: Pillow's tobytes joins its encoded chunks)."""
+    if array is not None:
+        return count_nonfinite(array, counted)
+    width, height = frame.size
+    band = max(1, CHUNK // width)
+    for top in range(0, height, band):
+        counted = count_nonfinite(np.asarray(frame.crop((0, top, width, min(top + band, height)))), counted)
+    return counted or NonFinite()
 
 
 def _verify_png_chunks(data: bytes, image: Image.Image) -> None:
@@ -197,32 +212,67 @@ def _why_unidentified(data: bytes, detected: str | None) -> str:
     return ""
 
 
-def load_npy(loaded: Loaded, source: io.BytesIO | None = None) -> None:
-    """Memory-map a .npy array (or read it from `source`, an object's bytes); pickled object arrays
-    are refused, never unpickled."""
+def _npy_header(handle: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) from a .npy header, by numpy's own parser, without a byte of data."""
+    version = np.lib.format.read_magic(handle)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(handle)
+
+
+def load_npy(loaded: Loaded, data: bytes | None = None) -> None:
+    """Memory-map a .npy array (or view `data`, an object's bytes, without a copy), judged from its
+    header first; pickled object arrays are refused, never unpickled.
+
+    The array's size is bounded before anything is mapped or allocated: the header's shape x
+    itemsize must fit in the bytes the file holds after it (which --max-file-bytes bounded before
+    the file was opened or the object fetched, with no exemption for .npy). So a .npy is held to
+    the same byte limit as any file; that is the right one, not --max-pixels: a .npy is
+    uncompressed, so its data is exactly what a loader's np.load allocates, while --max-pixels
+    is a bomb limit for compressed formats whose decoded size the file's size does not show.
+    For a .npy, a header that declares more than the file holds is not a bomb but a truncated
+    file: corrupt_data, refused before numpy would allocate (reading from a buffer, np.load
+    allocates the declared size first) or map it.
+    """
     info = loaded.info
     info.decoder = "numpy"
     try:
-        if source is None:
-            array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
+        if data is None:
+            with open(loaded.sample.file, "rb") as handle:
+                shape, fortran, dtype = _npy_header(handle)
+                offset, size = handle.tell(), os.fstat(handle.fileno()).st_size
         else:
-            array = np.load(source, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Python objects" in str(exc):
-            raise Refused(
-                error("decode", "pickled_object", "object array (pickled Python objects): refused, never unpickled")
-            ) from None
+            handle = io.BytesIO(data)
+            shape, fortran, dtype = _npy_header(handle)
+            offset, size = handle.tell(), len(data)
+    except Exception as exc:  # noqa: BLE001 - a broken header is a finding, never a crash
         raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
-    except Exception as exc:  # noqa: BLE001 - a broken array is a finding, never a crash
-        raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
-    info.mode = f"{array.dtype.name} {'x'.join(map(str, array.shape))}"
-    if array.dtype.kind not in "biuf":
-        raise Refused(error("decode", "unsupported_dtype", f"dtype {array.dtype} is not numeric"))
-    if array.size == 0:
-        raise Refused(error("decode", "empty", f"empty array of shape {array.shape}"))
+    if dtype.hasobject:
+        raise Refused(
+            error("decode", "pickled_object", "object array (pickled Python objects): refused, never unpickled")
+        )
+    info.mode = f"{dtype.name} {'x'.join(map(str, shape))}"
+    if dtype.kind not in "biuf":
+        raise Refused(error("decode", "unsupported_dtype", f"dtype {dtype} is not numeric"))
+    count = math.prod(shape)
+    if count == 0:
+        raise Refused(error("decode", "empty", f"empty array of shape {shape}"))
+    if count * dtype.itemsize > size - offset:
+        raise Refused(
+            error(
+                "decode",
+                "corrupt_data",
+                f"numpy: the header declares {count * dtype.itemsize:,} bytes of data ({dtype} {shape}),"
+                f" the file holds {size - offset:,}: truncated; refused before allocating",
+            )
+        )
+    order = "F" if fortran else "C"
+    if data is None:
+        array = np.memmap(loaded.sample.file, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    else:
+        array = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape, order=order)
     loaded.pixels = array
-    if array.dtype.kind == "f":
-        loaded.float_frames.append(array)
 
 
 def record_stat(handle: BinaryIO, info: ImageInfo) -> None:
@@ -243,8 +293,8 @@ def fetch_object(
     name: str, info: ImageInfo, config: ScanConfig, store: ObjectStore, status: dict
 ) -> tuple[bytes, str | None]:
     """(an object's bytes, None), or (b"", why it is not fetched: over --max-file-bytes, judged from
-    the status the paths check took, before any byte; no exemption for .npy: an object cannot be
-    memory-mapped). Sets the info's size, mtime_ns and format."""
+    the status the paths check took, before any byte; a .npy's declared size is then judged against
+    the bytes fetched, see load_npy). Sets the info's size, mtime_ns and format."""
     info.size, info.mtime_ns = object_stat(status)
     if reason := oversized(info, config):
         return b"", reason
@@ -259,7 +309,7 @@ def _read_object(loaded: Loaded, config: ScanConfig, store: ObjectStore, status:
     if too_large:
         raise Refused(error("decode", "too_large", too_large))
     if loaded.info.format == "NPY":
-        load_npy(loaded, io.BytesIO(data))
+        _load_array(loaded, data)
         return None
     return data
 
@@ -270,12 +320,19 @@ def _read_file(loaded: Loaded, config: ScanConfig) -> bytes | None:
         record_stat(handle, loaded.info)
         head = handle.read(HEAD_SIZE)
         loaded.info.format = sniff(head)
-        if loaded.info.format == "NPY":
-            load_npy(loaded)
-            return None
         if reason := oversized(loaded.info, config):
             raise Refused(error("decode", "too_large", reason))
+        if loaded.info.format == "NPY":
+            _load_array(loaded)
+            return None
         return head + handle.read()
+
+
+def _load_array(loaded: Loaded, data: bytes | None = None) -> None:
+    """A .npy sample (see load_npy), its float values counted for the finite check."""
+    load_npy(loaded, data)
+    if loaded.pixels.dtype.kind == "f":
+        loaded.nonfinite = count_nonfinite(loaded.pixels, None)
 
 
 def load(
@@ -306,7 +363,6 @@ def load(
             else:
                 _decode_pillow(data, loaded, config)
         except Refused as refused:
-            loaded.pixels = None
-            loaded.float_frames.clear()
+            loaded.pixels = loaded.nonfinite = None
             loaded.findings.append(refused.finding)
     return loaded

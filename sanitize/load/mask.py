@@ -62,7 +62,7 @@ def _load_npy(sample: Sample, info: ImageInfo, data: bytes | None = None) -> np.
     `data`: an object's bytes (a local file is memory-mapped)."""
     scratch = Loaded(sample._replace(file=sample.mask_file), info)
     try:
-        load_npy(scratch, io.BytesIO(data) if data is not None else None)
+        load_npy(scratch, data)
     except Refused as refused:
         finding = refused.finding
         raise Refused(error("mask", finding.code, f"mask: {finding.message}")) from None
@@ -159,7 +159,7 @@ def load_mask(
                 record_stat(handle, info)
                 head = handle.read(HEAD_SIZE)
                 info.format = sniff(head)
-                too_large = oversized(info, config) if info.format != "NPY" else None
+                too_large = oversized(info, config)
                 data = b"" if info.format == "NPY" or too_large else head + handle.read()
     except OSError as exc:
         loaded.findings.append(error("mask", "unreadable", f"cannot read the mask: {exc.strerror or exc}"))
