@@ -144,3 +144,28 @@ def test_a_multipage_float_tiff_is_checked_one_frame_at_a_time(tmp_path, config)
     assert loaded.info.frames == 12
     assert [f.message for f in check_finite(loaded, config)] == ["1 NaN, 1 +Inf of 12,582,912 values"]
     assert peak < 2.5 * frames[0].nbytes, f"peak {peak:,} bytes, one frame is {frames[0].nbytes:,}"
+
+
+def test_the_per_pixel_loss_of_a_big_mask_is_counted_in_slices(config):
+    """A 4096 x 4096 mask (16 MB of uint8): its labels and grid cells as int64 were 8x its size each."""
+    from sanitize.probe.segment import pixel_loss
+
+    seg = ScanConfig(num_classes=3, task="segmentation")
+    index_map = np.random.default_rng(0).integers(0, 4, (4096, 4096), dtype=np.uint8)  # 3: out of range
+    grid_input = np.zeros(3 * seg.probe_grid**2, np.float32)
+    (_, loss, valid), peak = peak_bytes(lambda: pixel_loss(grid_input, index_map, seg))
+    assert valid == int((index_map < 3).sum())
+    assert loss == pytest.approx(np.log(3))  # zero inputs: uniform softmax over 3 classes
+    assert peak < index_map.nbytes / 2
+
+
+def test_the_regions_of_a_big_mask_are_found_a_band_at_a_time():
+    """A 4096 x 4096 mask: the neighbour comparisons were five boolean masks of its size at once."""
+    from sanitize.load.mask import region_values
+
+    index_map = np.zeros((4096, 4096), np.uint8)
+    index_map[::2] = 1  # stripes: no region of 1 or 0 ...
+    index_map[4000:4003, 10:13] = 2  # ... but one 3 x 3 square of 2, near the bottom
+    regions, peak = peak_bytes(lambda: region_values(index_map))
+    assert regions == (2,)
+    assert peak < index_map.nbytes / 2

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
+from sanitize.arrays import CHUNK
 from sanitize.config import ScanConfig
 from sanitize.findings import error
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, NOT_AN_IMAGE_SUFFIX, is_image_format, sniff
@@ -46,15 +47,23 @@ def value_counts(index_map: np.ndarray) -> dict[int, int]:
 
 def region_values(index_map: np.ndarray) -> tuple[int, ...]:
     """The values with at least one pixel whose 4 neighbours share its value: values that form
-    a region somewhere, not only the thin lines and specks interpolation leaves on edges."""
-    inner = index_map[1:-1, 1:-1]
-    core = (
-        (inner == index_map[:-2, 1:-1])
-        & (inner == index_map[2:, 1:-1])
-        & (inner == index_map[1:-1, :-2])
-        & (inner == index_map[1:-1, 2:])
-    )
-    return tuple(value_counts(inner[core]))
+    a region somewhere, not only the thin lines and specks interpolation leaves on edges. Judged
+    a band of rows at a time (with the rows above and below it), so the comparisons' boolean
+    temporaries stay a few MiB, not several times the mask's size."""
+    height, width = index_map.shape
+    band = max(1, CHUNK // max(width, 1))
+    found: set[int] = set()
+    for top in range(1, height - 1, band):
+        window = index_map[top - 1 : min(top + band, height - 1) + 1]
+        inner = window[1:-1, 1:-1]
+        core = (
+            (inner == window[:-2, 1:-1])
+            & (inner == window[2:, 1:-1])
+            & (inner == window[1:-1, :-2])
+            & (inner == window[1:-1, 2:])
+        )
+        found.update(value_counts(inner[core]))
+    return tuple(sorted(found))
 
 
 def _load_npy(sample: Sample, info: ImageInfo, data: bytes | None = None) -> np.ndarray:
