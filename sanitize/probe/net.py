@@ -111,8 +111,6 @@ def _row_sums(array: np.ndarray, starts: np.ndarray, counts: np.ndarray, dtype: 
     return sums
 
 
-
-
 def default_scale(pixels: np.ndarray) -> float:
     """1/255 for 8-bit data, 1/65535 for wider integers, 1 for floats."""
     if pixels.dtype.kind == "f":
