@@ -158,7 +158,7 @@ class ScanConfig:
         cli_type=int | None,
         cli_default=None,
     )
-    #: A file larger than this is not read (memory-mapped .npy arrays excepted): at Pillow's
+    #: A file larger than this is not read (nor memory-mapped: .npy arrays too): at Pillow's
     #: pixel limit even 16-bit RGBA without compression stays under it.
     max_file_bytes: int = option(
         1 << 30,

@@ -112,7 +112,8 @@ CATALOGUE: tuple[Code, ...] = (
         ERROR,
         (
             "truncated files, broken zlib streams, PNG chunk CRC errors, damaged later frames (every frame is"
-            " decoded), JPEG damage strict libjpeg-turbo refuses, a broken .npy"
+            " decoded), JPEG damage strict libjpeg-turbo refuses, a broken .npy (one whose header declares more"
+            " data than the file holds is refused before anything is allocated)"
         ),
     ),
     Code(
@@ -137,7 +138,7 @@ CATALOGUE: tuple[Code, ...] = (
         ERROR,
         (
             "the file is over --max-file-bytes (default 1 GiB); never read, so a stray multi-GB file cannot exhaust a"
-            " worker's memory; .npy arrays are memory-mapped and exempt"
+            " worker's memory; .npy arrays too (a .npy's data is what a loader's np.load allocates)"
         ),
     ),
     Code("decode", "pickled_object", ERROR, "a pickled .npy (an object array): refused, never unpickled"),

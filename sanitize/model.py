@@ -86,22 +86,34 @@ class LoadedMask:
 
 
 @dataclass(slots=True)
+class NonFinite:
+    """How many values of a sample's float data were counted, and how many of them were NaN, +Inf
+    and -Inf: counted frame by frame as the file is decoded, so no frame is kept for the finite check."""
+
+    values: int = 0
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+
+
+@dataclass(slots=True)
 class Loaded:
     """A sample after its file was read and decoded once, handed to every check.
 
     `pixels` is the decoded first frame, as a training loader would convert it (None when
     decoding failed); for a JPEG it is libjpeg-turbo's DCT-downscaled decode (no side under 16
     pixels), which has every value range and channel of the full image but not its size (the
-    full size is in `info`); `float_frames` holds every frame of float data so the finite check sees all of
-    it; `findings` are what reading and decoding found; `opened` is False when the file was
-    never opened (its path was unsafe or missing), so file checks have nothing to say.
+    full size is in `info`); `nonfinite` counts the NaN and Inf values of every frame of float
+    data (None: it has none), so the finite check sees all of them without any frame being kept;
+    `findings` are what reading and decoding found; `opened` is False when the file was never
+    opened (its path was unsafe or missing), so file checks have nothing to say.
     """
 
     sample: Sample
     info: ImageInfo
     opened: bool = False
     pixels: np.ndarray | None = None
-    float_frames: list[np.ndarray] = field(default_factory=list)
+    nonfinite: NonFinite | None = None
     findings: list[Finding] = field(default_factory=list)
     mask: LoadedMask | None = None
 

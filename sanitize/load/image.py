@@ -22,11 +22,14 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageFile, PngImagePlugin
 
+from sanitize.arrays import CHUNK, count_nonfinite
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
 from sanitize.load.jpeg import multi_picture_index_at, scan_count, without_header_junk
-from sanitize.model import ImageInfo, Loaded, Sample
+from sanitize.load.npy import load_npy
+from sanitize.load.refused import Refused
+from sanitize.model import ImageInfo, Loaded, NonFinite, Sample
 from sanitize.remote import ObjectStore, object_stat
 
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
@@ -52,14 +55,6 @@ _UNSUPPORTED_JPEG = ("Unsupported", "not supported", "subsampling level", "lossl
 
 _LOADER_MODES = {"P": "RGB", "PA": "RGBA", "1": "L", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
 _BIT_DEPTH = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
-
-
-class Refused(Exception):
-    """Decoding stops here; the finding says why."""
-
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(finding.message)
-        self.finding = finding
 
 
 @contextmanager
@@ -203,8 +198,8 @@ def _decode_pillow(data: bytes, loaded: Loaded, config: ScanConfig, also_failed:
                 image.load()
                 if index == 0:
                     loaded.pixels = _loader_array(image)
-                if image.mode == "F":
-                    loaded.float_frames.append(np.asarray(image))
+                if image.mode == "F":  # counted as decoded, then dropped: one frame in memory, not all
+                    loaded.nonfinite = _count_frame(image, loaded.pixels if index == 0 else None, loaded.nonfinite)
         except Refused:
             raise
         except Image.DecompressionBombError as exc:
@@ -225,6 +220,19 @@ def _decode_pillow(data: bytes, loaded: Loaded, config: ScanConfig, also_failed:
         for w in caught
         if not issubclass(w.category, Image.DecompressionBombWarning)  # _check_bomb judges size
     )
+
+
+def _count_frame(frame: Image.Image, array: np.ndarray | None, counted: NonFinite | None) -> NonFinite:
+    """`counted` plus the NaN and Inf values of a float frame, given as its `array` when there is
+    one, else read from the image a band of rows at a time (np.asarray copies a whole frame, twice
+    on the way: Pillow's tobytes joins its encoded chunks)."""
+    if array is not None:
+        return count_nonfinite(array, counted)
+    width, height = frame.size
+    band = max(1, CHUNK // width)
+    for top in range(0, height, band):
+        counted = count_nonfinite(np.asarray(frame.crop((0, top, width, min(top + band, height)))), counted)
+    return counted or NonFinite()
 
 
 def _verify_png_chunks(data: bytes, image: Image.Image) -> None:
@@ -251,34 +259,6 @@ def _why_unidentified(data: bytes, detected: str | None) -> str:
     return ""
 
 
-def load_npy(loaded: Loaded, source: io.BytesIO | None = None) -> None:
-    """Memory-map a .npy array (or read it from `source`, an object's bytes); pickled object arrays
-    are refused, never unpickled."""
-    info = loaded.info
-    info.decoder = "numpy"
-    try:
-        if source is None:
-            array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
-        else:
-            array = np.load(source, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Python objects" in str(exc):
-            raise Refused(
-                error("decode", "pickled_object", "object array (pickled Python objects): refused, never unpickled")
-            ) from None
-        raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
-    except Exception as exc:  # noqa: BLE001 - a broken array is a finding, never a crash
-        raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
-    info.mode = f"{array.dtype.name} {'x'.join(map(str, array.shape))}"
-    if array.dtype.kind not in "biuf":
-        raise Refused(error("decode", "unsupported_dtype", f"dtype {array.dtype} is not numeric"))
-    if array.size == 0:
-        raise Refused(error("decode", "empty", f"empty array of shape {array.shape}"))
-    loaded.pixels = array
-    if array.dtype.kind == "f":
-        loaded.float_frames.append(array)
-
-
 def record_stat(handle: BinaryIO, info: ImageInfo) -> None:
     """The size and mtime of the file as it is read, so quarantine can tell if it changed since."""
     stat = os.fstat(handle.fileno())
@@ -297,8 +277,8 @@ def fetch_object(
     name: str, info: ImageInfo, config: ScanConfig, store: ObjectStore, status: dict
 ) -> tuple[bytes, str | None]:
     """(an object's bytes, None), or (b"", why it is not fetched: over --max-file-bytes, judged from
-    the status the paths check took, before any byte; no exemption for .npy: an object cannot be
-    memory-mapped). Sets the info's size, mtime_ns and format."""
+    the status the paths check took, before any byte; a .npy's declared size is then judged against
+    the bytes fetched, see load_npy). Sets the info's size, mtime_ns and format."""
     info.size, info.mtime_ns = object_stat(status)
     if reason := oversized(info, config):
         return b"", reason
@@ -313,7 +293,7 @@ def _read_object(loaded: Loaded, config: ScanConfig, store: ObjectStore, status:
     if too_large:
         raise Refused(error("decode", "too_large", too_large))
     if loaded.info.format == "NPY":
-        load_npy(loaded, io.BytesIO(data))
+        _load_array(loaded, data)
         return None
     return data
 
@@ -324,12 +304,19 @@ def _read_file(loaded: Loaded, config: ScanConfig) -> bytes | None:
         record_stat(handle, loaded.info)
         head = handle.read(HEAD_SIZE)
         loaded.info.format = sniff(head)
-        if loaded.info.format == "NPY":
-            load_npy(loaded)
-            return None
         if reason := oversized(loaded.info, config):
             raise Refused(error("decode", "too_large", reason))
+        if loaded.info.format == "NPY":
+            _load_array(loaded)
+            return None
         return head + handle.read()
+
+
+def _load_array(loaded: Loaded, data: bytes | None = None) -> None:
+    """A .npy sample (see load_npy), its float values counted for the finite check."""
+    load_npy(loaded, data)
+    if loaded.pixels.dtype.kind == "f":
+        loaded.nonfinite = count_nonfinite(loaded.pixels, None)
 
 
 def load(
@@ -360,7 +347,6 @@ def load(
             else:
                 _decode_pillow(data, loaded, config)
         except Refused as refused:
-            loaded.pixels = None
-            loaded.float_frames.clear()
+            loaded.pixels = loaded.nonfinite = None
             loaded.findings.append(refused.finding)
     return loaded
