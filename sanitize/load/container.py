@@ -83,7 +83,7 @@ def _load_tar_member(loaded: Loaded, config: ScanConfig, store: ObjectStore | No
         return
     if store is not None:
         info.size, info.mtime_ns = object_stat(status or {})
-        data = store.filesystem().cat_file(sample.file, member.offset, member.offset + member.size)
+        data = store.filesystem().cat_file(sample.file, start=member.offset, end=member.offset + member.size)
     else:
         with open(sample.file, "rb") as handle:
             record_stat(handle, info)
