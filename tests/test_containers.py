@@ -126,7 +126,7 @@ SHARD_FINDINGS = {
     "train-000000.tar/float": {"label:not_integer"},
     "train-000000.tar/big": {"label:out_of_range"},
     "train-000000.tar/textonly": {"container:no_image"},
-    "train-000002.tar/d": {"container:corrupt_shard"},
+    "train-000002.tar/d": {"container:corrupt_shard", "label:missing"},  # its cls member is cut off too
     "train-000002.tar": {"container:corrupt_shard"},
 }
 
@@ -266,3 +266,17 @@ def test_a_shard_set_of_20000_samples_streams_in_bounded_client_memory(tmp_path:
     small = _peak_rss_kib(tmp_path / "small", 2_000)
     large = _peak_rss_kib(tmp_path / "large", 20_000)
     assert large - small < 8 * 1024, (small, large)
+
+
+def test_audits_refuse_an_lmdb_and_hashing_shards(caffe_lmdb: Path, shards: Path, tmp_path: Path) -> None:
+    with pytest.raises(SanitizeError, match="audit of a Caffe LMDB is not supported"):
+        sanitize.audit(caffe_lmdb, tmp_path / "a.sqlite", num_classes=3)
+    with pytest.raises(SanitizeError, match="--verify-hashes is not supported for tar shards"):
+        sanitize.audit(str(shards / "train-*.tar"), tmp_path / "b.sqlite", num_classes=3, verify_hashes=True)
+
+
+def test_a_second_audit_of_shards_reuses_every_result(shards: Path, tmp_path: Path) -> None:
+    first = sanitize.audit(str(shards / "train-*.tar"), tmp_path / "c.sqlite", num_classes=3, scheduler="synchronous")
+    again = sanitize.audit(str(shards / "train-*.tar"), tmp_path / "c.sqlite", num_classes=3, scheduler="synchronous")
+    assert (again.checked, again.reused) == (0, 12)
+    assert _codes(again.report) == _codes(first.report) == SHARD_FINDINGS
