@@ -15,9 +15,9 @@ FLOATS = (1.0, -2.5, 3.0, 0.0)
 @pytest.mark.parametrize(
     ("record", "expected"),
     [
-        (encode_datum(3, 2, 2, bytes(range(12)), 4), dict(channels=3, height=2, width=2, label=4, floats=0)),
-        (encode_datum(1, 2, 2, floats=FLOATS), dict(channels=1, floats=4, encoded=False)),
-        (encode_datum(1, 2, 2, floats=FLOATS, packed=True), dict(channels=1, floats=4)),
+        (encode_datum(3, 2, 2, bytes(range(12)), 4), dict(channels=3, height=2, width=2, label=4, float_data=b"")),
+        (encode_datum(1, 2, 2, floats=FLOATS), dict(channels=1, float_data=struct.pack("<4f", *FLOATS), encoded=False)),
+        (encode_datum(1, 2, 2, floats=FLOATS, packed=True), dict(channels=1, float_data=struct.pack("<4f", *FLOATS))),
         (encode_datum(3, 8, 8, b"\xff\xd8\xff", 1, encoded=True), dict(encoded=True, data=b"\xff\xd8\xff")),
         (encode_datum(3, 2, 2, bytes(12), -1), dict(label=-1)),  # int32 negative: a 10-byte varint
         (encode_datum(3, 2, 2, bytes(12)) + b"\x48\x05", dict(channels=3)),  # unknown field 9 skipped

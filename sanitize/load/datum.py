@@ -52,10 +52,6 @@ class Datum:
     encoded: bool = False
     seen: set[int] = field(default_factory=set)
 
-    @property
-    def floats(self) -> int:
-        return len(self.float_data) // 4
-
 
 def _varint(buffer: bytes, position: int) -> tuple[int, int]:
     value = shift = 0
