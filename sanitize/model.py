@@ -16,6 +16,25 @@ if TYPE_CHECKING:  # only in annotations: the model imports no numpy, for a fast
     import numpy as np
 
 
+class Member(NamedTuple):
+    """Where a sample lies inside a container file (its Sample.file): a record of a Caffe LMDB or
+    the members of a WebDataset tar shard sharing a key (see datasets.lmdbfile, datasets.webdataset).
+
+    `key` is the LMDB record key (its bytes as latin-1 text, so any key survives pickling exactly)
+    or the WebDataset sample key; `name`, `offset` and `size` place a shard's image member (its
+    header already read while listing, so a worker reads its bytes without parsing the tar);
+    `problem` is (code, message) of a `container` finding the listing made (a corrupt shard, a
+    sample with no image), reported by the worker like any other finding.
+    """
+
+    kind: str  # "lmdb" or "tar"
+    key: str
+    name: str | None = None
+    offset: int = -1
+    size: int = -1
+    problem: tuple[str, str] | None = None
+
+
 class Sample(NamedTuple):
     """One entry of a dataset, before anything has been read (immutable: a NamedTuple, four
     times cheaper to build than a frozen dataclass, for a dataset may list millions).
@@ -24,7 +43,8 @@ class Sample(NamedTuple):
     it resolves on disk; `label` is the raw label text (None when the entry has none).
     A segmentation sample names its label map in `mask` (as the dataset names it) and
     `mask_file` (on disk) instead of a label. On-disk names are plain strings: a
-    pathlib.Path per sample would cost more than listing the dataset.
+    pathlib.Path per sample would cost more than listing the dataset. A sample inside a container
+    (an LMDB record, a WebDataset sample) names the container in `file` and itself in `member`.
     """
 
     index: int
@@ -33,6 +53,7 @@ class Sample(NamedTuple):
     label: str | None
     mask: str | None = None
     mask_file: str | None = None
+    member: Member | None = None
 
     @classmethod
     def under(

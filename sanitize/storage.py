@@ -168,3 +168,21 @@ class Spill:
         self._file.seek(0)
         for _ in range(0, self.rows, rows):
             yield np.fromfile(self._file, dtype=self.dtype, count=rows)
+
+
+#: LMDB environments open in this process, by data.mdb path: the lmdb binding refuses to open one
+#: twice in a process, and the client's listing and an in-process check (or a worker's batches) share it.
+_LMDB_ENVIRONMENTS: dict[str, Any] = {}
+
+
+def open_lmdb(data_file: str) -> Any:
+    """The LMDB whose data file is `data_file`, read-only with `lock=False`: no lock file is created or
+    written (a database on a read-only mount scans, a writer is never blocked), so the reader must
+    not be the writer, which a scan never is. Opened once per process (see above); raises lmdb.Error."""
+    env = _LMDB_ENVIRONMENTS.get(data_file)
+    if env is None:
+        import lmdb
+
+        env = lmdb.open(data_file, subdir=False, readonly=True, lock=False, readahead=False, max_readers=8)
+        _LMDB_ENVIRONMENTS[data_file] = env
+    return env

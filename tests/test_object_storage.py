@@ -480,3 +480,32 @@ def test_image_and_mask_prefixes_in_a_bucket_pair_as_folders_do_on_disk(s3, tmp_
         tmp_path / "report",
     )
     assert done.returncode == on_disk.exit_code(), done.stderr
+
+
+@pytest.mark.parametrize("scheduler", ["synchronous", None])
+def test_webdataset_shards_in_s3_scan_as_on_disk(s3, tmp_path, scheduler):
+    from tests.container_helpers import write_shard
+
+    jpeg, png = jpeg_bytes(), png_bytes()
+    root = tmp_path / "shards"
+    write_shard(root / "s-00.tar", [("a.jpg", jpeg), ("a.cls", b"1"), ("b.jpg", png), ("b.cls", b"0")])
+    write_shard(root / "s-01.tar", [("c.png", png), ("c.cls", b"5"), ("d.txt", b"x"), ("d.cls", b"1")])
+    cut = write_shard(root / "s-02.tar", [("e.png", png), ("e.cls", b"1")])
+    cut.write_bytes(cut.read_bytes()[:2048])  # no end-of-archive block
+    fs = _fs(s3)
+    fs.put(str(root), f"{BUCKET}/wds-{scheduler}", recursive=True)
+    local = sanitize.scan(str(root / "s-{00..02}.tar"), num_classes=2, scheduler="synchronous")
+    remote = sanitize.scan(
+        f"s3://{BUCKET}/wds-{scheduler}/s-{{00..02}}.tar",
+        num_classes=2,
+        scheduler=scheduler,
+        storage_options=(("endpoint_url", s3),),
+    )
+    assert _verdicts(remote) == _verdicts(local)
+    assert _verdicts(remote)[0] == {
+        "s-00.tar/b": ["format:extension_mismatch"],
+        "s-01.tar/c": ["label:out_of_range"],
+        "s-01.tar/d": ["container:no_image"],
+        "s-02.tar/e": ["container:corrupt_shard", "label:missing"],  # the shard ends inside its image
+        "s-02.tar": ["container:corrupt_shard"],
+    }

@@ -336,8 +336,14 @@ def load(
     except OSError as exc:
         loaded.findings.append(error("decode", "unreadable", f"cannot read: {exc.strerror or exc}"))
         return loaded
-    if data is None:
-        return loaded
+    if data is not None:
+        decode(data, loaded, config)
+    return loaded
+
+
+def decode(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
+    """Decode a file's bytes (whose format loaded.info holds, sniffed from them) into `loaded`: what
+    a file and a container's member (datasets.lmdbfile, datasets.webdataset) have in common."""
     if not data:
         loaded.findings.append(error("decode", "empty", "zero-byte file"))
     elif is_image_format(loaded.info.format) or loaded.info.format is None:
@@ -349,4 +355,3 @@ def load(
         except Refused as refused:
             loaded.pixels = loaded.nonfinite = None
             loaded.findings.append(refused.finding)
-    return loaded
