@@ -22,6 +22,7 @@ from collections.abc import Mapping
 import lmdb
 import numpy as np
 
+from sanitize.arrays import count_nonfinite
 from sanitize.config import ScanConfig
 from sanitize.findings import error
 from sanitize.formats import HEAD_SIZE, sniff
@@ -71,7 +72,7 @@ def _raw_pixels(channels: int, height: int, width: int, data: bytes, floats: byt
     info.mode, info.bit_depth = ("uint8" if data else "float32"), (8 if data else 32)
     loaded.pixels = array.transpose(1, 2, 0)
     if not data:
-        loaded.float_frames.append(array)
+        loaded.nonfinite = count_nonfinite(array, None)
 
 
 def _load_tar_member(loaded: Loaded, config: ScanConfig, store: ObjectStore | None, status: dict | None) -> None:
