@@ -104,6 +104,8 @@ def _load_image(data: bytes, info: ImageInfo, config: ScanConfig) -> np.ndarray:
                     )
                 )
             image.load()
+            info.frames = getattr(image, "n_frames", 1)  # reads every page's header: it can fail too
+            array = np.asarray(image)
     except Refused:
         raise
     except Image.DecompressionBombError as exc:
@@ -113,8 +115,6 @@ def _load_image(data: bytes, info: ImageInfo, config: ScanConfig) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a finding, never a crash
         raise Refused(error("mask", "corrupt_data", f"mask: Pillow: {exc or type(exc).__name__}")) from None
     info.channels = len(image.getbands())
-    info.frames = getattr(image, "n_frames", 1)
-    array = np.asarray(image)
     return array.astype(array.dtype.newbyteorder("="), copy=False)  # I;16B is big-endian
 
 

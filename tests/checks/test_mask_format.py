@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 
 import numpy as np
 import pytest
@@ -157,6 +158,22 @@ def test_truncated_mask_png_is_corrupt(tmp_path):
     save(tmp_path / "image.png", photo())
     (tmp_path / "mask.png").write_bytes(path.read_bytes()[:-40])
     loaded = load_pair(tmp_path, "image.png", "mask.png", config)
+    assert codes(loaded.findings) == {"mask:corrupt_data"}
+
+
+def test_a_mask_tiff_with_a_broken_second_page_is_corrupt(tmp_path):
+    """Counting the pages reads every IFD: a second one without dimensions made Pillow raise
+    TypeError outside the decode's error handling (internal:check_failed; found by fuzzing)."""
+    config = seg_config()
+    data = bytearray(save(tmp_path / "full.tif", square_mask()).read_bytes())
+    (first,) = struct.unpack_from("<I", data, 4)
+    (tags,) = struct.unpack_from("<H", data, first)
+    data += bytes(len(data) % 2)  # an IFD starts on a word boundary
+    struct.pack_into("<I", data, first + 2 + 12 * tags, len(data))  # the next IFD: one tag, no size
+    data += struct.pack("<H", 1) + struct.pack("<HHII", 259, 3, 1, 1) + struct.pack("<I", 0)
+    save(tmp_path / "image.png", photo())
+    (tmp_path / "mask.tif").write_bytes(bytes(data))
+    loaded = load_pair(tmp_path, "image.png", "mask.tif", config)
     assert codes(loaded.findings) == {"mask:corrupt_data"}
 
 
