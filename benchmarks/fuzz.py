@@ -108,10 +108,7 @@ def main() -> None:
             cases = fuzzing.cases(pools, args.per_round, args.seed + round_)
             verdicts, found = fuzz_round(Path(scratch) / f"round-{round_}", cases, args.budget, timeout=600)
             tried.update(_kind(case) for case in cases)
-            outcomes.update(
-                "error" if any(n.endswith(":error") for n in v) else "warning" if v else "clean"
-                for v in verdicts.values()
-            )
+            outcomes.update("error" if fuzzing.is_error(v) else "warning" if v else "clean" for v in verdicts.values())
             for problem in found:
                 save(problem, args.save / f"seed-{args.seed + round_}")
             problems += found

@@ -302,6 +302,15 @@ def time_budget(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _name(check: str, code: str, severity: str, message: str) -> str:
+    """A finding in a verdict: check:code:severity, with the message of a check that raised."""
+    return f"{check}:{code}:{severity}" + (f" ({message})" if check == "internal" else "")
+
+
+def is_error(verdict: tuple[str, ...]) -> bool:
+    return any(name.split(" ")[0].endswith(":error") for name in verdict)
+
+
 def _verdicts(batch: list[Sample], root: Path, config: ScanConfig, budget: float) -> dict[int, tuple[str, ...]]:
     """Each sample's findings (check:code:severity) from one check_batch; raises what it raises."""
     with time_budget(budget * len(batch)):
@@ -310,13 +319,15 @@ def _verdicts(batch: list[Sample], root: Path, config: ScanConfig, budget: float
     for flagged in result.flagged:
         if flagged.index in verdicts:
             raise AssertionError(f"two results for sample {flagged.index}")
-        verdicts[flagged.index] = tuple(sorted(f"{f.name}:{f.severity.value}" for f in flagged.findings))
+        verdicts[flagged.index] = tuple(
+            sorted(_name(f.check, f.code, f.severity.value, f.message) for f in flagged.findings)
+        )
     return verdicts
 
 
 def _file(sample: Sample) -> Path:
     """The mutated file of a sample: its mask for a segmentation pair, else its image."""
-    return Path(sample.mask_file or sample.file)
+    return Path(str(sample.mask_file or sample.file))
 
 
 def check_twice(batch: list[Sample], root: Path, config: ScanConfig, budget: float) -> list[Problem]:
@@ -356,7 +367,7 @@ def check_in_process(dataset: Dataset, budget: float, batch_size: int = 16) -> l
     return problems
 
 
-def _report_problems(out: Path, expected: dict[str, Path]) -> tuple[dict[str, tuple[str, ...]], list[Problem]]:
+def report_problems(out: Path, expected: dict[str, Path]) -> tuple[dict[str, tuple[str, ...]], list[Problem]]:
     """Each sample's verdict in a report (its findings, () if clean), and what breaks docs/output.md."""
     records = [json.loads(line) for line in (out / "findings.jsonl").read_text().splitlines()]
     clean = [line.rsplit(" ", 1)[0] for line in (out / "clean.txt").read_text().splitlines()]
@@ -364,12 +375,14 @@ def _report_problems(out: Path, expected: dict[str, Path]) -> tuple[dict[str, tu
     problems = []
     for record in records:
         file = expected.get(record["path"], out / record["path"])
-        names = tuple(sorted(f"{f['check']}:{f['code']}:{f['severity']}" for f in record["findings"]))
+        names = tuple(
+            sorted(_name(f["check"], f["code"], f["severity"], f.get("message", "")) for f in record["findings"])
+        )
         if record["path"] in verdicts:
             problems.append(Problem(file, "report", "listed twice in findings.jsonl"))
         verdicts[record["path"]] = names
         problems += [Problem(file, "internal", n) for n in names if n.startswith(("internal:", "decode:crashed"))]
-    has_error = {path for path, names in verdicts.items() if any(n.endswith(":error") for n in names)}
+    has_error = {path for path, names in verdicts.items() if is_error(names)}
     if len(set(clean)) != len(clean) or set(clean) & has_error:
         problems.append(Problem(out, "report", "clean.txt lists a sample twice or a sample with an error"))
     for path in set(clean) - set(verdicts):
@@ -396,7 +409,7 @@ def scan_cli(args: list[str], out: Path, expected: dict[str, Path], timeout: flo
         return {}, [Problem(where, "traceback", done.stderr[-2000:])]
     if done.returncode not in (0, 1):
         return {}, [Problem(where, "exit", f"exit {done.returncode}: {done.stderr[-500:]}")]
-    return _report_problems(out, expected)
+    return report_problems(out, expected)
 
 
 def scan_twice(dataset: Dataset, timeout: float) -> tuple[dict[Path, tuple[str, ...]], list[Problem]]:
