@@ -78,12 +78,16 @@ def image_seeds() -> dict[str, bytes]:
     gray = rgb.convert("L")
     frames = [Image.fromarray(_photo(40, 56, k)).convert("P") for k in range(3)]
     floats = (np.asarray(gray, dtype=np.float32) / 255).astype(np.float32)
+    large = Image.fromarray(_photo(192, 256, 1))  # decoded at 1/8 scale: libjpeg-turbo's DCT scaling
     return {
         "baseline.jpg": _saved(rgb, "JPEG", quality=85),
         "progressive.jpg": _saved(rgb, "JPEG", quality=85, progressive=True),
         "gray.jpeg": _saved(gray, "JPEG"),
         "444.jpg": _saved(rgb, "JPEG", subsampling=0, exif=Image.Exif().tobytes()),
         "cmyk.jpg": _saved(rgb.convert("CMYK"), "JPEG"),
+        "restarts.jpg": _saved(large, "JPEG", restart_marker_blocks=4),
+        "large-progressive.jpg": _saved(large, "JPEG", progressive=True),
+        "mpo.jpg": _saved([rgb, rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], "MPO"),
         "rgb.png": _saved(rgb, "PNG"),
         "rgba.png": _saved(rgb.convert("RGBA"), "PNG"),
         "gray16.png": _saved(Image.fromarray(np.asarray(gray, dtype=np.uint16) * 257), "PNG"),
