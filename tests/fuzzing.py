@@ -387,6 +387,7 @@ def report_problems(out: Path, expected: dict[str, Path]) -> tuple[dict[str, tup
         verdicts[record["path"]] = names
         problems += [Problem(file, "internal", n) for n in names if n.startswith("internal:")]
         problems += [Problem(file, "crashed", n) for n in names if n.startswith("decode:crashed")]
+        problems += [Problem(file, "hang", n) for n in names if n.startswith("decode:timeout")]
     has_error = {path for path, names in verdicts.items() if is_error(names)}
     if len(set(clean)) != len(clean) or set(clean) & has_error:
         problems.append(Problem(out, "report", "clean.txt lists a sample twice or a sample with an error"))
