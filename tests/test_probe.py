@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -202,3 +203,14 @@ def test_a_batch_preprocessed_together_is_bit_for_bit_each_preprocessed_alone(ma
         alone_inputs, alone_magnitude = preprocess(array, config)
         assert np.array_equal(inputs, alone_inputs, equal_nan=True)
         assert magnitude == alone_magnitude or (np.isnan(magnitude) and np.isnan(alone_magnitude))
+
+
+@pytest.mark.parametrize("count", [1, 3])  # preprocessed alone, and stacked with its like
+def test_values_beyond_float32_become_inf_without_a_warning(count):
+    """A float64 array beyond float32's range is inf to a float32 loader, and the probe says so in its
+    finding: numpy's overflow warning would only be noise in every worker's log."""
+    arrays = [np.full((8, 8), 1e300, dtype=np.float64) for _ in range(count)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = preprocess_batch(arrays, ScanConfig(num_classes=2))
+    assert all(np.isinf(inputs).all() and magnitude == np.inf for inputs, magnitude in results)

@@ -146,8 +146,8 @@ def preprocess(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray, floa
     hwc = _three_channels(pixels)
     scale, mean = _scale_and_mean(pixels, config)
     means = block_mean(hwc, config.probe_grid)
-    grid = np.repeat(means, CHANNELS // means.shape[2], axis=2).astype(np.float32) * scale - mean
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # beyond float32: inf, as a loader would make it
+        grid = np.repeat(means, CHANNELS // means.shape[2], axis=2).astype(np.float32) * scale - mean
         # the extremes over all channels bound every channel's preprocessed extremes
         extremes = np.array([hwc.min(), hwc.max()], dtype=np.float32)[:, None] * scale - mean
         magnitude = float(np.max(np.abs(extremes)))
@@ -166,9 +166,9 @@ def _preprocess_stacked(arrays: list[np.ndarray], config: ScanConfig) -> list[tu
         columns = rows.reshape(count, grid, width, channels).transpose(0, 2, 1, 3).reshape(count, width, -1)
         means = (_pooling(width, grid, dtype) @ columns).reshape(count, grid, grid, channels).transpose(0, 2, 1, 3)
     scale, mean = _scale_and_mean(arrays[0], config)
-    inputs = (means.astype(np.float32) * scale - mean).transpose(0, 3, 1, 2).reshape(count, -1)
     flat = stack.reshape(count, -1)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # beyond float32: inf, as a loader would make it
+        inputs = (means.astype(np.float32) * scale - mean).transpose(0, 3, 1, 2).reshape(count, -1)
         extremes = np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1).astype(np.float32)[:, :, None] * scale - mean
         magnitudes = np.abs(extremes).reshape(count, -1).max(axis=1)
     return [(inputs[i], float(magnitudes[i])) for i in range(count)]
