@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -268,11 +269,38 @@ def test_a_shard_set_of_20000_samples_streams_in_bounded_client_memory(tmp_path:
     assert large - small < 8 * 1024, (small, large)
 
 
-def test_audits_refuse_an_lmdb_and_hashing_shards(caffe_lmdb: Path, shards: Path, tmp_path: Path) -> None:
-    with pytest.raises(SanitizeError, match="audit of a Caffe LMDB is not supported"):
-        sanitize.audit(caffe_lmdb, tmp_path / "a.sqlite", num_classes=3)
-    with pytest.raises(SanitizeError, match="--verify-hashes is not supported for tar shards"):
-        sanitize.audit(str(shards / "train-*.tar"), tmp_path / "b.sqlite", num_classes=3, verify_hashes=True)
+@pytest.mark.parametrize("container", ["lmdb", "shards"])
+def test_audits_refuse_to_hash_containers(caffe_lmdb: Path, shards: Path, tmp_path: Path, container: str) -> None:
+    source = caffe_lmdb if container == "lmdb" else str(shards / "train-*.tar")
+    with pytest.raises(SanitizeError, match="--verify-hashes is not supported for an LMDB or tar shards"):
+        sanitize.audit(source, tmp_path / "b.sqlite", num_classes=3, verify_hashes=True)
+
+
+def test_an_lmdb_audit_reuses_results_with_the_labels_of_the_records(caffe_lmdb: Path, tmp_path: Path) -> None:
+    """Reused results keep each record's own label, judged again under this audit's options; a write to
+    the database changes every record's identity (the file's size and mtime), so all are checked again."""
+    db = tmp_path / "lmdb.sqlite"
+    options = {"ignore_label": 255, "scheduler": "synchronous"}
+    first = sanitize.audit(caffe_lmdb, db, num_classes=3, **options)
+    again = sanitize.audit(caffe_lmdb, db, num_classes=3, **options)
+    assert (again.checked, again.reused) == (0, len(LMDB_RECORDS))
+    assert _codes(again.report) == _codes(first.report)
+    assert again.report.summary.classes.counts == first.report.summary.classes.counts == {"0": 2, "1": 3, "2": 3}
+    fewer = sanitize.audit(caffe_lmdb, db, num_classes=2, **options)  # labels 2 are out of range now
+    out_of_range = {path for path, codes in _codes(fewer.report).items() if "label:out_of_range" in codes}
+    assert out_of_range == {
+        "00000001_raw",
+        "00000003_short_raw",
+        "00000004_no_shape",
+        "00000007_label",
+        "00000008_negative",
+    }
+    copy = tmp_path / "copy_lmdb"
+    shutil.copytree(caffe_lmdb, copy)
+    sanitize.audit(copy, tmp_path / "copy.sqlite", num_classes=3, **options)
+    os.utime(copy / "data.mdb", ns=(1, 1))  # what any write does to the identity of every record
+    changed = sanitize.audit(copy, tmp_path / "copy.sqlite", num_classes=3, **options)
+    assert (changed.checked, changed.reused) == (len(LMDB_RECORDS), 0)
 
 
 def test_a_second_audit_of_shards_reuses_every_result(shards: Path, tmp_path: Path) -> None:

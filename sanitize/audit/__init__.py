@@ -102,12 +102,11 @@ class AuditReport:
 
 
 def _refuse_containers(kind: str, verify_hashes: bool) -> None:
-    """An LMDB's labels are in its records, which an audit does not re-read for a reused result (it
-    re-judges the listed label text), and a shard's hash would be read once per sample in it."""
-    if kind == "lmdb":
-        raise SanitizeError("audit of a Caffe LMDB is not supported (its labels are in the records): use sanitize scan")
-    if kind == "webdataset" and verify_hashes:
-        raise SanitizeError("--verify-hashes is not supported for tar shards (each shard would be hashed per sample)")
+    """A container's hash would be read whole once per sample in it."""
+    if kind in ("lmdb", "webdataset") and verify_hashes:
+        raise SanitizeError(
+            "--verify-hashes is not supported for an LMDB or tar shards (each container would be hashed per sample)"
+        )
 
 
 def audit(
@@ -148,7 +147,9 @@ def audit(
 
         def store(batch: BatchResult) -> None:
             with conn:
-                conn.executemany(UPSERT, stored_rows(batch, keys, samples, plan.identities, fingerprints))
+                conn.executemany(
+                    UPSERT, stored_rows(batch, keys, samples, plan.identities, fingerprints, config.ignore_label)
+                )
 
         checked_by = run.check(plan.to_check, on_results=store) if plan.to_check else None
         stats = {"db": str(db), "run": run_id, "checked": len(plan.to_check), "reused": plan.reused}

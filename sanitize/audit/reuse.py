@@ -230,6 +230,7 @@ def stored_rows(
     samples: list[Sample],
     identities: dict[int, Identity],
     fingerprints: Fingerprints,
+    ignore_label: int | None = None,
 ) -> Iterator[tuple]:
     """The rows for _UPSERT of a freshly checked batch: its flagged results one by one, its clean
     columns with one JSON text per distinct info (size and mtime_ns left out, as _info_json does,
@@ -239,12 +240,14 @@ def stored_rows(
     clean = batch.clean
     plain = [json.dumps(_info_json(info, (info.size, info.mtime_ns))) for info in clean.infos]
     head = (fingerprints.file, fingerprints.probe)
-    for index, info_index, stat, magnitude, loss in zip(
+    for index, info_index, stat, magnitude, loss, class_index, labelled in zip(
         clean.indices.tolist(),
         clean.info_index.tolist(),
         clean.file_stats.tolist(),
         clean.magnitudes.tolist(),
         clean.losses.tolist(),
+        clean.class_index.tolist(),
+        clean.labelled.tolist(),
         strict=True,
     ):
         identity = identities[index]
@@ -259,13 +262,24 @@ def stored_rows(
             identity.stamp,
             identity.hash,
             *head,
-            samples[index].label,
+            _clean_label(samples[index], class_index, labelled, ignore_label),
             None,
             info,
             None,
             None if math.isnan(magnitude) else magnitude,
             None if math.isnan(loss) else loss,
         )
+
+
+def _clean_label(sample: Sample, class_index: int, labelled: bool, ignore_label: int | None) -> str | None:
+    """The label text a clean sample was checked with: the listed one; for an LMDB record, whose
+    label the worker read from its Datum (an integer, so its text is canonical), the class it
+    counted as, or else the ignore label (the only other label a clean sample can have)."""
+    if sample.member is None or sample.member.kind != "lmdb":
+        return sample.label
+    if class_index >= 0:
+        return str(class_index)
+    return str(ignore_label) if labelled and ignore_label is not None else None
 
 
 def stored_row(result: SampleResult, key: str, identity: Identity, fingerprints: Fingerprints) -> tuple:
@@ -288,6 +302,16 @@ class Plan:
     gone: list[str]  # store keys no longer in the dataset
     removed: list[str]  # their paths, for those in the last completed audit
     reused: int = 0
+
+
+def _with_record_label(sample: Sample, row: StoredRow) -> Sample:
+    """An LMDB record's sample with the label its stored result read from the record: the listing
+    has none (labels are in the records), and the record is unchanged whenever its result is
+    reused (every record's identity is the database file's size and mtime, which any write
+    changes), so the stored label is the record's and is judged again under this configuration."""
+    if sample.member is None or sample.member.kind != "lmdb":
+        return sample
+    return sample._replace(label=row.label)
 
 
 def plan_reuse(
@@ -319,7 +343,8 @@ def plan_reuse(
             if row.base_error is not None:
                 plan.removed.append(row.key.split("\0", 1)[0])
             continue
-        sample = samples[index]
+        listed = samples[index]
+        sample = _with_record_label(listed, row)
         matched[index] = 1
         if row.base_error is not None:
             base_error[index] = row.base_error
@@ -329,7 +354,7 @@ def plan_reuse(
         if not (file_ok and probe_ok):
             if file_ok and not verify:  # unchanged by its stamp: its stored hash still stands
                 identity = identity._replace(hash=row.hash)
-            plan.to_check.append(sample)
+            plan.to_check.append(listed)
             plan.identities[index] = identity
         elif (
             row.findings is None
