@@ -501,7 +501,11 @@ def test_webdataset_shards_in_s3_scan_as_on_disk(s3, tmp_path, scheduler):
         scheduler=scheduler,
         storage_options=(("endpoint_url", s3),),
     )
-    assert _verdicts(remote) == _verdicts(local)
+    folder = sanitize.scan(  # a bare prefix of shards, as a local folder of them
+        f"s3://{BUCKET}/wds-{scheduler}", num_classes=2, scheduler=scheduler, storage_options=(("endpoint_url", s3),)
+    )
+    assert _verdicts(remote) == _verdicts(local) == _verdicts(folder)
+    assert folder.summary.dataset.kind == "webdataset"
     assert _verdicts(remote)[0] == {
         "s-00.tar/b": ["format:extension_mismatch"],
         "s-01.tar/c": ["label:out_of_range"],

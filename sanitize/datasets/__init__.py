@@ -224,7 +224,12 @@ class DatasetInput:
         if self.root is not None and not is_url(str(self.root)):
             raise SanitizeError(f"--root of a dataset in object storage must be a URL too, got {self.root}")
         store = store_of(str(self.source), self.storage_options)
-        if webdataset.is_pattern(str(self.source)) or str(self.source).lower().endswith(".tar"):
+        source = str(self.source)
+        if (
+            webdataset.is_pattern(source)
+            or source.lower().endswith(".tar")
+            or webdataset.prefix_holds_shards(source, store)
+        ):
             return webdataset.read(str(self.source), self.label_member, self.label_field, store)
         return objects.read(
             str(self.source),

@@ -211,4 +211,23 @@ def looks_like_shards(source: Path) -> bool:
     return any(e.name.lower().endswith(".tar") for e in entries) and not any(e.is_dir() for e in entries)
 
 
-__all__ = ["IMAGE_EXTENSIONS", "expand_braces", "is_pattern", "looks_like_shards", "read", "split_key"]
+def prefix_holds_shards(source: str, store: ObjectStore) -> bool:
+    """Whether a prefix in object storage is a folder of shards, as looks_like_shards judges a local
+    one: .tar objects and no sub-prefix (one listing; an ImageFolder prefix has class prefixes)."""
+    try:
+        entries = store.filesystem().ls(source, detail=True)
+    except (OSError, ValueError):
+        return False
+    names = [entry["name"].lower() for entry in entries if entry.get("type") != "directory"]
+    return any(name.endswith(".tar") for name in names) and len(names) == len(entries)
+
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "expand_braces",
+    "is_pattern",
+    "looks_like_shards",
+    "prefix_holds_shards",
+    "read",
+    "split_key",
+]
