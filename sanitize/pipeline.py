@@ -126,7 +126,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[object]:
                 n_workers=workers or os.cpu_count() or 1,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # its HTTP server (metrics), at a free port: 8787 is the user's
                 # CRITICAL only: at shutdown a worker may log a heartbeat to the closing scheduler as
                 # an ERROR with a traceback (dask/distributed#7105), after a scan that went fine;
                 # what goes wrong in a task reaches the report, not the log

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -331,3 +334,27 @@ def test_an_existing_dask_scheduler_is_used_by_address(tmp_path):
         assert report.summary.runner.scheduler == cluster.scheduler_address
         assert [r.path for r in report.flagged] == ["a/bad.jpg"]
         assert cluster.scheduler.status.name == "running"
+
+
+def test_a_local_cluster_listens_on_loopback_only_and_leaves_the_dashboard_port_alone():
+    """Nothing of a local scan is reachable from the network, and it does not reach for 8787, the port
+    of the user's own Dask dashboard (distributed's default for the scheduler's HTTP server: it warned
+    "Port 8787 is already in use" whenever a user's cluster or a second scan held it)."""
+    import psutil
+
+    with socket.socket() as held, warnings.catch_warnings(record=True) as caught:
+        with contextlib.suppress(OSError):  # taken already: by someone else, the very case tested
+            held.bind(("127.0.0.1", 8787))
+            held.listen()
+        warnings.simplefilter("always")
+        with pipeline._client(None, 2) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+            me = psutil.Process()
+            listening = [
+                connection.laddr.ip
+                for process in (me, *me.children(recursive=True))
+                for connection in process.net_connections(kind="inet")
+                if connection.status == psutil.CONN_LISTEN
+            ]
+    assert listening and set(listening) <= {"127.0.0.1", "::1"}
+    assert not [w for w in caught if "8787" in str(w.message)]
