@@ -143,6 +143,11 @@ class ScanConfig:
     allow_mismatch: bool = option(
         False, help="A format/extension mismatch is a warning, not an error.", invalidates=(FILE,)
     )
+    strict_concealed: bool = option(
+        False,
+        help="decode:concealed_corruption (a JPEG damaged without a decoder error) is an error, not a warning.",
+        invalidates=(FILE,),
+    )
     formats: tuple[str, ...] = option(
         ALL_FORMATS,
         help="Allowed formats, comma-separated (e.g. JPEG,PNG).",

@@ -25,6 +25,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
+from sanitize.load.concealed import concealed_finding, concealed_step
 from sanitize.model import ImageInfo, Loaded, Sample
 from sanitize.remote import ObjectStore, object_stat
 
@@ -120,6 +121,8 @@ def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
     info.frames = 1
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
     loaded.pixels = pixels
+    if step := concealed_step(data, pixels):
+        loaded.findings.append(concealed_finding(step, config))
 
 
 def _loader_array(frame: Image.Image) -> np.ndarray:

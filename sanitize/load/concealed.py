@@ -1,0 +1,244 @@
+"""Concealed JPEG corruption: damage libjpeg-turbo decodes without a word, found in the DC grid.
+
+A flipped bit in a JPEG's entropy-coded data is caught by strict decoding only when it breaks
+the Huffman stream; otherwise the decoder resynchronises and returns a damaged picture silently.
+The damage that matters has one shape: JPEG codes each block's DC coefficient as the difference
+from the previous block's (ITU-T T.81, F.1.1.5.1), so a wrong DC difference, from a flipped
+magnitude bit or from the garbage decoded while the stream is out of step, shifts every later DC
+value of that component until the next restart marker, which resets the prediction (T.81 F.1.1.5.1,
+Annex B.2.1). The result is a step of one constant offset that starts at one MCU and persists, in
+MCU order, to the end of the restart interval: a brightness or colour shift from the middle of an
+MCU row to the end of the image.
+
+The scan already decodes JPEGs DCT-downscaled, which keeps little more than each block's DC
+(at scale 1/8 exactly one pixel per block), so the detector works on those pixels: it averages
+each component over its MCU footprint, takes the vertical differences between consecutive MCU
+rows in raster order, and looks for the signature of a step starting at MCU m: the `cols`
+consecutive vertical differences from m on all carry the same offset (the rows above m's start
+and below its end are unshifted), and so does the horizontal difference into m. Natural edges
+are never one exact offset over a whole MCU row that turns a corner at an MCU boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import simplejpeg
+
+from sanitize.config import ScanConfig
+from sanitize.findings import Finding, Severity
+
+#: JPEG markers: start of frame (baseline, extended, progressive; Huffman only), restart
+#: interval, start of scan.
+_SOF = {0xC0, 0xC1, 0xC2}
+_DRI, _SOS = 0xDD, 0xDA
+#: Grids smaller than this many MCUs are not judged: too few to tell a step from the picture.
+MIN_ROWS, MIN_COLS = 4, 6
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What the detector needs from a JPEG's header."""
+
+    width: int
+    height: int
+    #: (horizontal, vertical) sampling factors per component.
+    sampling: tuple[tuple[int, int], ...]
+    #: MCUs per restart interval (0: no restart markers).
+    restart_interval: int
+
+
+def read_frame(data: bytes) -> Frame | None:
+    """The frame header and restart interval, read up to the first scan; None if not understood."""
+    pos, size = 2, len(data)
+    sampling: tuple[tuple[int, int], ...] = ()
+    width = height = restart = 0
+    while pos + 4 <= size:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        body = data[pos + 4 : pos + 2 + length]
+        if marker in _SOF and len(body) >= 6:
+            height, width, count = int.from_bytes(body[1:3], "big"), int.from_bytes(body[3:5], "big"), body[5]
+            sampling = tuple(
+                (body[7 + 3 * i] >> 4, body[7 + 3 * i] & 15) for i in range(count) if 8 + 3 * i < len(body)
+            )
+        elif marker == _DRI and len(body) >= 2:
+            restart = int.from_bytes(body[:2], "big")
+        elif marker == _SOS:
+            break
+        pos += 2 + length
+    if not sampling or width == 0 or height == 0:
+        return None
+    return Frame(width, height, sampling, restart)
+
+
+#: JFIF's RGB to YCbCr (ITU-T T.871 section 7) as a matrix, offsets left out: only differences matter.
+_TO_YCBCR = np.array(
+    [[0.299, -0.168736, 0.5], [0.587, -0.331264, -0.418688], [0.114, 0.5, -0.081312]], dtype=np.float32
+)
+PLANES = ("Y", "Cb", "Cr")
+
+
+def _components(pixels: np.ndarray) -> np.ndarray:
+    """(height, width, planes) float32: grey as it is, RGB back to YCbCr."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    values = pixels.astype(np.float32)
+    return values @ _TO_YCBCR if values.shape[2] == 3 else values
+
+
+def _mcu_shape(pixels: np.ndarray, frame: Frame) -> tuple[int, int, int, int] | None:
+    """(rows, cols, mcu height, mcu width) of the whole MCUs in pixels decoded at scale n/8; None if too few."""
+    block = round(8 * pixels.shape[1] / frame.width)  # output pixels per 8 input pixels
+    wide, tall = (
+        (1, 1) if len(frame.sampling) == 1 else (max(h for h, _ in frame.sampling), max(v for _, v in frame.sampling))
+    )
+    # a single-component scan's MCU is one block (T.81 A.2.2); the last MCU row and column may be padding
+    rows, cols = frame.height // (8 * tall), frame.width // (8 * wide)
+    if block < 1 or rows < MIN_ROWS or cols < MIN_COLS:
+        return None
+    return rows, cols, block * tall, block * wide
+
+
+def _sum_blocks(values: np.ndarray, rows: int, cols: int, height: int, width: int) -> np.ndarray:
+    """The sums of `values` over a grid of height x width blocks, by adding strided slices (numpy's
+    reductions over inner axes of a small array cost ten times more)."""
+    whole = values[: rows * height, : cols * width].astype(np.float32)
+    total = whole[::height]
+    for k in range(1, height):
+        total = total + whole[k::height]
+    summed = total[:, ::width]
+    for k in range(1, width):
+        summed = summed + total[:, k::width]
+    return summed
+
+
+def dc_steps(pixels: np.ndarray, frame: Frame) -> np.ndarray | None:
+    """Between each pair of vertically adjacent MCUs, the difference of their means, per component:
+    (rows - 1, cols, planes). At scale 1/8 a pixel is a block's DC, so this is a DC difference."""
+    shape = _mcu_shape(pixels, frame)
+    if shape is None:
+        return None
+    rows, cols, mcu_h, mcu_w = shape
+    grid = _components(_sum_blocks(pixels, rows, cols, mcu_h, mcu_w) / (mcu_h * mcu_w))
+    return grid[1:] - grid[:-1]
+
+
+def edge_steps(pixels: np.ndarray, frame: Frame) -> np.ndarray | None:
+    """The same at full size, at the MCU boundary itself: the step from an MCU's last pixel row to the
+    next one's first, less the mean gradient just inside either, averaged along each MCU's width. A
+    DC shift moves every pixel of a block alike, so it stands out here far above a photograph's own
+    one-pixel gradients, where a natural edge seldom sits exactly on the boundary."""
+    shape = _mcu_shape(pixels, frame)
+    if shape is None:
+        return None
+    rows, cols, mcu_h, mcu_w = shape
+    y = np.arange(1, rows) * mcu_h
+    around = _components(pixels[np.stack((y - 2, y - 1, y, y + 1), axis=1).ravel(), : cols * mcu_w])
+    around = around.reshape(rows - 1, 4, cols * mcu_w, -1)
+    above, last, first, below = (around[:, k] for k in range(4))
+    step = (first - last) - 0.5 * ((last - above) + (below - first))
+    return step.reshape(rows - 1, cols, mcu_w, -1).mean(axis=2)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A shift of one component by `offset` levels from the MCU at (row, column) on, in an MCU grid of `shape`."""
+
+    row: int
+    column: int
+    plane: int
+    offset: float
+    #: How far the shift stands out of the picture's own differences (a robust t statistic).
+    strength: float
+    shape: tuple[int, int]
+
+
+def strongest_step(steps: np.ndarray, around: int) -> Step | None:
+    """The most convincing step in (rows - 1, cols, planes) differences between MCU rows.
+
+    A step starting at MCU m = (r, c) adds its offset to the `cols` differences from m on in raster
+    order (row boundary r - 1 from column c, boundary r before it) and to nothing else on those
+    two boundaries. Each plane's most likely m comes first from one pass of cumulative sums (the
+    window's sum against the rest of its two boundaries, each difference clipped to a scale of its
+    plane's own so that no single edge dominates); it and the `around` MCUs either side are then
+    judged robustly on every plane: the median of the window (the offset) against the median of the
+    rest (which must stay near 0: a natural band, a text line, moves both boundaries), in units of
+    the spread of both around their medians, as a two-sample t statistic. A step at a row's first
+    MCU is a horizontal edge to this test and is not judged, nor one in the first or last MCU row.
+    """
+    boundaries, cols, planes = steps.shape
+    flat = np.ascontiguousarray(steps.reshape(-1, planes).T)  # flat[p, i]: MCU i + cols against the one above
+    scale = np.maximum(np.abs(flat).sum(axis=1, keepdims=True) * (1.5 / flat.shape[1]), 1.0)
+    sums = np.zeros((planes, flat.shape[1] + 1), dtype=np.float32)
+    np.cumsum(np.clip(flat / scale, -1.0, 1.0), axis=1, out=sums[:, 1:])
+    length = flat.shape[1]
+    window = sums[:, cols:length] - sums[:, : length - cols]  # index j: the step starting at MCU j + cols
+    pair = np.repeat(sums[:, 2 * cols :: cols] - sums[:, : length + 1 - 2 * cols : cols], cols, axis=1)
+    coarse = np.abs(2 * window - pair)
+    coarse[:, ::cols] = 0.0
+    best = int(np.argmax(coarse)) % coarse.shape[1]
+    starts = np.arange(max(best - around, 1), min(best + around + 1, coarse.shape[1]))
+    starts = starts[starts % cols != 0]
+    column = np.arange(cols)
+    inside = starts[:, None] + column  # the window of start m: flat[m - cols : m]
+    rest = (starts // cols * cols)[:, None] + np.where(column < starts[:, None] % cols, column, column + cols)
+    values = flat[:, np.stack((inside, rest))]  # (planes, window or rest, candidates, cols)
+    middle = np.partition(values, cols // 2, axis=3)[..., cols // 2 : cols // 2 + 1]  # the (upper) medians
+    spread = np.abs(values - middle).sum(axis=(1, 3)) / (2 * cols)
+    offset, level = middle[:, 0, :, 0], middle[:, 1, :, 0]
+    strength = (np.abs(offset) - 2 * np.abs(level)) / ((1.25 * spread + 0.5) * np.sqrt(2 / cols))
+    plane, index = np.unravel_index(int(np.argmax(strength)), strength.shape)
+    row, col = divmod(int(starts[index]) + cols, cols)
+    return Step(
+        row, col, int(plane), float(offset[plane, index]), float(strength[plane, index]), (boundaries + 1, cols)
+    )
+
+
+#: Stage 1 on the DC grid: a file whose strongest step is at least this strong is decoded again in
+#: full; stage 2 at full size: a step at least this strong is reported. Measured on real photographs
+#: by benchmarks/concealed_jpeg.py (docs/checks.md): about 1 clean file in 20 goes to stage 2.
+SUSPICIOUS, CONCEALED = 5.0, 8.0
+
+
+def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
+    """The step a silently damaged JPEG shows, or None: `pixels` are its strict, DCT-downscaled decode.
+
+    Stage 1 looks for the step in the DC grid those pixels already are; only when one stands out
+    is the file decoded again at full size (fast IDCT and upsampling, so that steps stay sharp),
+    where stage 2 judges the same step at the MCU boundaries themselves.
+    """
+    frame = read_frame(data)
+    if frame is None or len(frame.sampling) not in (1, 3):
+        return None
+    steps = dc_steps(pixels, frame)
+    first = strongest_step(steps, around=1) if steps is not None else None
+    if first is None or first.strength < SUSPICIOUS:
+        return None
+    colorspace = "GRAY" if len(frame.sampling) == 1 else "RGB"
+    full = simplejpeg.decode_jpeg(data, colorspace=colorspace, fastdct=True, fastupsample=True, strict=False)
+    steps = edge_steps(full, frame)
+    step = strongest_step(steps, around=4) if steps is not None else None
+    return step if step is not None and step.strength >= CONCEALED else None
+
+
+_PLANE_NAMES = ("luma (Y)", "blue chroma (Cb)", "red chroma (Cr)")
+
+
+def concealed_finding(step: Step, config: ScanConfig) -> Finding:
+    """decode:concealed_corruption for `step`: a warning, or an error under --strict-concealed."""
+    rows, cols = step.shape
+    return Finding(
+        "decode",
+        "concealed_corruption",
+        Severity.ERROR if config.strict_concealed else Severity.WARNING,
+        f"silent damage: {_PLANE_NAMES[step.plane]} shifted by {step.offset:+.0f} levels from MCU row {step.row},"
+        f" column {step.column} (of {rows}x{cols}, counted from 0) on; libjpeg-turbo decodes it without an error"
+        f" (a flipped bit in the entropy-coded data; strength {step.strength:.0f})",
+    )
