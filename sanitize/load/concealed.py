@@ -160,36 +160,51 @@ class Step:
     shape: tuple[int, int]
 
 
-def strongest_step(steps: np.ndarray, around: int) -> Step | None:
-    """The most convincing step in (rows - 1, cols, planes) differences between MCU rows.
-
-    A step starting at MCU m = (r, c) adds its offset to the `cols` differences from m on in raster
-    order (row boundary r - 1 from column c, boundary r before it) and to nothing else on those
-    two boundaries. Each plane's most likely m comes first from one pass of cumulative sums (the
-    window's sum against the rest of its two boundaries, each difference clipped to a scale of its
-    plane's own so that no single edge dominates); it and the `around` MCUs either side are then
-    judged robustly on every plane: the median of the window (the offset) against the median of the
-    rest (which must stay near 0: a natural band, a text line, moves both boundaries), in units of
-    the spread of both around their medians, as a two-sample t statistic. A step at a row's first
-    MCU is a horizontal edge to this test and is not judged, nor one in the first or last MCU row.
-    """
-    boundaries, cols, planes = steps.shape
-    flat = np.ascontiguousarray(steps.reshape(-1, planes).T)  # flat[p, i]: MCU i + cols against the one above
-    scale = np.maximum(np.abs(flat).sum(axis=1, keepdims=True) * (1.5 / flat.shape[1]), 1.0)
-    sums = np.zeros((planes, flat.shape[1] + 1), dtype=np.float32)
-    np.cumsum(np.clip(flat / scale, -1.0, 1.0), axis=1, out=sums[:, 1:])
+def _likely_starts(flat: np.ndarray, cols: int) -> np.ndarray:
+    """Each plane's most likely start (as the index j of MCU j + cols), in one pass of cumulative sums:
+    the sum of a window against the rest of its two boundaries, each difference clipped to a scale
+    of its plane's own so that no single edge dominates, and a picture's gradient cancels."""
     length = flat.shape[1]
-    window = sums[:, cols:length] - sums[:, : length - cols]  # index j: the step starting at MCU j + cols
+    scale = np.maximum(np.abs(flat).sum(axis=1, keepdims=True) * (1.5 / length), 1.0)
+    sums = np.zeros((flat.shape[0], length + 1), dtype=np.float32)
+    np.cumsum(np.clip(flat / scale, -1.0, 1.0), axis=1, out=sums[:, 1:])
+    window = sums[:, cols:length] - sums[:, : length - cols]
     pair = np.repeat(sums[:, 2 * cols :: cols] - sums[:, : length + 1 - 2 * cols : cols], cols, axis=1)
     coarse = np.abs(2 * window - pair)
     coarse[:, ::cols] = 0.0
-    best = int(np.argmax(coarse)) % coarse.shape[1]
-    starts = np.arange(max(best - around, 1), min(best + around + 1, coarse.shape[1]))
+    return np.argmax(coarse, axis=1)
+
+
+def strongest_step(steps: np.ndarray, around: int, near: Step | None = None) -> Step | None:
+    """The most convincing step in (rows - 1, cols, planes) differences between MCU rows, within
+    `around` MCUs of each plane's most likely start, or of `near`'s (a step found on another grid).
+
+    A step starting at MCU m = (r, c) adds its offset to the `cols` differences from m on in raster
+    order (row boundary r - 1 from column c, boundary r before it) and to nothing else on those
+    two boundaries. Each candidate is judged robustly on every plane: the median of its window (the
+    offset) against the median of the rest of its two boundaries (which must stay near 0: a natural
+    band, a text line, moves both boundaries), each boundary's values less the level of the boundary
+    beyond it (a gradient of the picture), in units of the spread of both around their medians, as
+    a two-sample t statistic. A step at a row's first MCU is a horizontal edge to this test and is
+    not judged, nor one in the first or last MCU row.
+    """
+    boundaries, cols, planes = steps.shape
+    flat = np.ascontiguousarray(steps.reshape(-1, planes).T)  # flat[p, i]: MCU i + cols against the one above
+    centres = _likely_starts(flat, cols) if near is None else np.array([near.row * cols + near.column - cols])
+    starts = np.unique(np.clip(centres[:, None] + np.arange(-around, around + 1), 1, flat.shape[1] - cols - 1))
     starts = starts[starts % cols != 0]
+    if starts.size == 0:
+        return None
     column = np.arange(cols)
     inside = starts[:, None] + column  # the window of start m: flat[m - cols : m]
     rest = (starts // cols * cols)[:, None] + np.where(column < starts[:, None] % cols, column, column + cols)
-    values = flat[:, np.stack((inside, rest))]  # (planes, window or rest, candidates, cols)
+    indices = np.stack((inside, rest))  # (window or rest, candidates, cols)
+    # each boundary's level (a gradient of the picture), taken from the boundary beyond it, outside the pair
+    level = np.partition(flat.reshape(planes, boundaries, cols), cols // 2, axis=2)[..., cols // 2]
+    beyond = np.concatenate((level[:, :1], level, level[:, -1:]), axis=1)  # boundary b's neighbours: b and b + 2
+    boundary = indices // cols
+    upper = boundary == (starts // cols)[:, None]
+    values = flat[:, indices] - beyond[:, np.where(upper, boundary, boundary + 2)]  # (planes, 2, candidates, cols)
     middle = np.partition(values, cols // 2, axis=3)[..., cols // 2 : cols // 2 + 1]  # the (upper) medians
     spread = np.abs(values - middle).sum(axis=(1, 3)) / (2 * cols)
     offset, level = middle[:, 0, :, 0], middle[:, 1, :, 0]
@@ -202,9 +217,10 @@ def strongest_step(steps: np.ndarray, around: int) -> Step | None:
 
 
 #: Stage 1 on the DC grid: a file whose strongest step is at least this strong is decoded again in
-#: full; stage 2 at full size: a step at least this strong is reported. Measured on real photographs
-#: by benchmarks/concealed_jpeg.py (docs/checks.md): about 1 clean file in 20 goes to stage 2.
-SUSPICIOUS, CONCEALED = 5.0, 8.0
+#: full; stage 2 at full size: a step at least this strong there is reported. Chosen on re-encoded
+#: real photographs (benchmarks/concealed_jpeg.py, docs/checks.md): about 1 clean file in 15 goes
+#: to stage 2, and no clean file reached 7 there.
+SUSPICIOUS, CONCEALED = 3.0, 8.0
 
 
 def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
@@ -224,7 +240,7 @@ def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
     colorspace = "GRAY" if len(frame.sampling) == 1 else "RGB"
     full = simplejpeg.decode_jpeg(data, colorspace=colorspace, fastdct=True, fastupsample=True, strict=False)
     steps = edge_steps(full, frame)
-    step = strongest_step(steps, around=4) if steps is not None else None
+    step = strongest_step(steps, around=2, near=first) if steps is not None else None
     return step if step is not None and step.strength >= CONCEALED else None
 
 
