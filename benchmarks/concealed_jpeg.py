@@ -30,6 +30,7 @@ import simplejpeg
 from PIL import Image
 
 from sanitize.config import ScanConfig
+from sanitize.load import image
 from sanitize.load.image import load
 from sanitize.model import Sample
 
@@ -73,7 +74,8 @@ def make_variant(rng: np.random.Generator, pixels: np.ndarray) -> tuple[bytes, s
     subsampling = int(rng.choice([0, 2]))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality, subsampling=subsampling, progressive=progressive, optimize=optimize)
-    kind = f"{image.width}x{image.height} q{quality} {'gray' if image.mode == 'L' else ('4:4:4', '', '4:2:0')[subsampling]}"
+    layout = "gray" if image.mode == "L" else ("4:4:4", "", "4:2:0")[subsampling]
+    kind = f"{image.width}x{image.height} q{quality} {layout}"
     return buffer.getvalue(), kind + (" progressive" if progressive else "") + (" optimised" if optimize else "")
 
 
@@ -125,6 +127,28 @@ def flagged(path: Path, data: bytes, config: ScanConfig) -> str | None:
     return next((f.message for f in loaded.findings if f.name == CODE), None)
 
 
+def loader_cost(root: Path, files: list[bytes], config: ScanConfig, rounds: int = 3) -> tuple[float, float]:
+    """Seconds per file of the scan's loader over `files`, with the detector and without (medians of
+    interleaved rounds): what the detector adds to a worker's time, stage 2 included."""
+    paths = []
+    for index, data in enumerate(files):
+        paths.append(root / f"{index}.jpg")
+        paths[-1].write_bytes(data)
+    samples = [Sample(index, path.name, str(path), "0") for index, path in enumerate(paths)]
+    detector, timings = image.concealed_step, {True: [], False: []}
+    try:
+        for _ in range(rounds):
+            for enabled in (True, False):
+                image.concealed_step = detector if enabled else (lambda data, pixels: None)
+                started = time.perf_counter()
+                for sample in samples:
+                    load(sample, config)
+                timings[enabled].append((time.perf_counter() - started) / len(samples))
+    finally:
+        image.concealed_step = detector
+    return float(np.median(timings[True])), float(np.median(timings[False]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", type=int, default=1200, help="clean files to check for false positives")
@@ -133,6 +157,7 @@ def main() -> None:
     parser.add_argument("--visible", type=int, default=8, help="a pixel is damaged if a channel moves more than this")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", action="store_true", help="print every flagged clean file and missed flip")
+    parser.add_argument("--cost", type=int, default=300, help="clean files to time the loader on, with and without")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     photos = photographs()
@@ -140,15 +165,21 @@ def main() -> None:
     print(f"{len(photos)} source photographs; visible damage: a channel off by more than {args.visible} levels")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sample.jpg"
-        started, false_positives = time.perf_counter(), []
+        started, false_positives, clean = time.perf_counter(), [], []
         for index in range(args.clean):
             name, pixels = photos[index % len(photos)]
             data, kind = make_variant(rng, pixels)
+            clean.append(data)
             if message := flagged(path, data, config):
                 false_positives.append(f"{name} {kind}: {message}")
-        print(f"clean: {len(false_positives)} false positives in {args.clean} files ({time.perf_counter() - started:.0f} s)")
+        seconds = time.perf_counter() - started
+        print(f"clean: {len(false_positives)} false positives in {args.clean} files ({seconds:.0f} s)")
         if args.verbose:
             print("\n".join(f"  FP {line}" for line in false_positives))
+        if args.cost:
+            on, off = loader_cost(Path(tmp), clean[: args.cost], config)
+            cost = 100 * (on / off - 1)
+            print(f"loader: {1e6 * on:.0f} us a file with the detector, {1e6 * off:.0f} without: {cost:+.1f}%")
         results = []
         for index in range(args.flipped):
             name, pixels = photos[index % len(photos)]

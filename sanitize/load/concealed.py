@@ -10,13 +10,14 @@ Annex B.2.1). The result is a step of one constant offset that starts at one MCU
 MCU order, to the end of the restart interval: a brightness or colour shift from the middle of an
 MCU row to the end of the image.
 
-The scan already decodes JPEGs DCT-downscaled, which keeps little more than each block's DC
-(at scale 1/8 exactly one pixel per block), so the detector works on those pixels: it averages
-each component over its MCU footprint, takes the vertical differences between consecutive MCU
-rows in raster order, and looks for the signature of a step starting at MCU m: the `cols`
-consecutive vertical differences from m on all carry the same offset (the rows above m's start
-and below its end are unshifted), and so does the horizontal difference into m. Natural edges
-are never one exact offset over a whole MCU row that turns a corner at an MCU boundary.
+The scan already decodes JPEGs DCT-downscaled, which at scale 1/8 keeps exactly one pixel per
+block, its DC; so stage 1 works on those pixels: MCU means, the vertical differences between
+consecutive MCU rows in raster order, and the signature of a step starting at MCU m: the `cols`
+differences from m on all carry one offset, the rest of the two row boundaries they straddle
+none. A picture's own edges seldom do that, but a DC grid is coarse, so only when stage 1 finds
+such a step is the file decoded again at full size, where stage 2 judges the same step at the
+MCU boundary itself, against the picture's one-pixel gradients. Measured recall and false
+positives: docs/checks.md, from benchmarks/concealed_jpeg.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simplejpeg
+from numpy.lib.stride_tricks import sliding_window_view
 
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, Severity
@@ -103,6 +105,8 @@ def _mcu_shape(pixels: np.ndarray, frame: Frame) -> tuple[int, int, int, int] | 
     rows, cols = frame.height // (8 * tall), frame.width // (8 * wide)
     if block < 1 or rows < MIN_ROWS or cols < MIN_COLS:
         return None
+    if rows * block * tall > pixels.shape[0] or cols * block * wide > pixels.shape[1]:
+        return None  # a header that does not match the pixels: not judged
     return rows, cols, block * tall, block * wide
 
 
@@ -185,8 +189,9 @@ def strongest_step(steps: np.ndarray, around: int, near: Step | None = None) -> 
     offset) against the median of the rest of its two boundaries (which must stay near 0: a natural
     band, a text line, moves both boundaries), each boundary's values less the level of the boundary
     beyond it (a gradient of the picture), in units of the spread of both around their medians, as
-    a two-sample t statistic. A step at a row's first MCU is a horizontal edge to this test and is
-    not judged, nor one in the first or last MCU row.
+    a two-sample t statistic; and the window must turn the corner, its part on either boundary
+    carrying the offset. A step at a row's first MCU is a horizontal edge to this test and is not
+    judged, nor one in the first or last MCU row.
     """
     boundaries, cols, planes = steps.shape
     flat = np.ascontiguousarray(steps.reshape(-1, planes).T)  # flat[p, i]: MCU i + cols against the one above
@@ -199,17 +204,28 @@ def strongest_step(steps: np.ndarray, around: int, near: Step | None = None) -> 
     inside = starts[:, None] + column  # the window of start m: flat[m - cols : m]
     rest = (starts // cols * cols)[:, None] + np.where(column < starts[:, None] % cols, column, column + cols)
     indices = np.stack((inside, rest))  # (window or rest, candidates, cols)
-    # each boundary's level (a gradient of the picture), taken from the boundary beyond it, outside the pair
+    # each boundary's level (a gradient of the picture): the median of its own and its 3 neighbours' either
+    # side, robust to the step itself (which moves one of the pair's levels) and to a band nearby
     level = np.partition(flat.reshape(planes, boundaries, cols), cols // 2, axis=2)[..., cols // 2]
-    beyond = np.concatenate((level[:, :1], level, level[:, -1:]), axis=1)  # boundary b's neighbours: b and b + 2
-    boundary = indices // cols
-    upper = boundary == (starts // cols)[:, None]
-    values = flat[:, indices] - beyond[:, np.where(upper, boundary, boundary + 2)]  # (planes, 2, candidates, cols)
+    nearby = sliding_window_view(np.pad(level, ((0, 0), (3, 3)), mode="edge"), 7, axis=1)
+    smooth = np.partition(nearby, 3, axis=2)[..., 3]
+    values = flat[:, indices] - smooth[:, indices // cols]  # (planes, window or rest, candidates, cols)
     middle = np.partition(values, cols // 2, axis=3)[..., cols // 2 : cols // 2 + 1]  # the (upper) medians
     spread = np.abs(values - middle).sum(axis=(1, 3)) / (2 * cols)
     offset, level = middle[:, 0, :, 0], middle[:, 1, :, 0]
     strength = (np.abs(offset) - 2 * np.abs(level)) / ((1.25 * spread + 0.5) * np.sqrt(2 / cols))
+    # the window turns the corner: its part on each boundary carries the offset (a natural edge along
+    # one boundary, nearly the whole window, does not turn it), each part's mean at least half of it
+    upper = column < cols - (starts % cols)[:, None]  # the window's part on the upper boundary
+    window = values[:, 0] * np.sign(offset)[..., None]
+    parts = np.minimum(
+        np.where(upper, window, 0).sum(axis=2) / upper.sum(axis=1),
+        np.where(upper, 0, window).sum(axis=2) / (~upper).sum(axis=1),
+    )
+    strength = np.where(parts >= 0.5 * np.abs(offset), strength, -np.inf)
     plane, index = np.unravel_index(int(np.argmax(strength)), strength.shape)
+    if not np.isfinite(strength[plane, index]):
+        return None
     row, col = divmod(int(starts[index]) + cols, cols)
     return Step(
         row, col, int(plane), float(offset[plane, index]), float(strength[plane, index]), (boundaries + 1, cols)
@@ -238,7 +254,10 @@ def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
     if first is None or first.strength < SUSPICIOUS:
         return None
     colorspace = "GRAY" if len(frame.sampling) == 1 else "RGB"
-    full = simplejpeg.decode_jpeg(data, colorspace=colorspace, fastdct=True, fastupsample=True, strict=False)
+    try:
+        full = simplejpeg.decode_jpeg(data, colorspace=colorspace, fastdct=True, fastupsample=True, strict=False)
+    except ValueError:  # it decoded strictly a moment ago; whatever this is, the decode check has judged
+        return None
     steps = edge_steps(full, frame)
     step = strongest_step(steps, around=2, near=first) if steps is not None else None
     return step if step is not None and step.strength >= CONCEALED else None
