@@ -242,7 +242,7 @@ def strongest_step(steps: np.ndarray, around: int, near: Step | None = None) -> 
 
 #: Stage 1 on the DC grid: a file whose strongest step is at least this strong is decoded again in
 #: full; stage 2 at full size: a step at least this strong there is reported. Chosen on re-encoded
-#: real photographs (benchmarks/concealed_jpeg.py, docs/checks.md): about 1 clean file in 15 goes
+#: real photographs (benchmarks/concealed_jpeg.py, docs/checks.md): about 1 clean file in 11 goes
 #: to stage 2, and no clean file reached 7 there.
 SUSPICIOUS, CONCEALED = 3.0, 8.0
 
