@@ -172,6 +172,17 @@ CATALOGUE: tuple[Code, ...] = (
             " broken ICC profile); in a progressive JPEG such junk means a broken scan, an error (corrupt_data)"
         ),
     ),
+    Code(
+        "decode",
+        "concealed_corruption",
+        WARNING,
+        (
+            "a JPEG that strict libjpeg-turbo decodes without a word but whose DC values jump by one offset from one"
+            " MCU on (a flipped bit in its entropy-coded data): the message names the MCU row and column"
+        ),
+        also=ERROR,
+        when="--concealed error",
+    ),
     Code("decode", "decoder_warning", WARNING, "a Pillow warning"),
     Code(
         "format",

@@ -35,7 +35,9 @@ def test_a_finding_outside_the_catalogue_cannot_be_made(check, code, severity):
 def test_codes_an_option_demotes_or_promotes_take_both_severities_and_no_other_does():
     assert warning("format", "extension_mismatch", "m").severity is WARNING
     assert error("mask", "all_ignored", "m").severity is ERROR and warning("mask", "all_ignored", "m")
-    assert {c.name for c in CATALOGUE if c.also} == {"format:extension_mismatch", "mask:all_ignored"}
+    assert warning("decode", "concealed_corruption", "m") and error("decode", "concealed_corruption", "m")
+    promoted = {"format:extension_mismatch", "mask:all_ignored", "decode:concealed_corruption"}
+    assert {c.name for c in CATALOGUE if c.also} == promoted
 
 
 def _source_pairs() -> set[str]:
