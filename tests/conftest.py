@@ -59,11 +59,12 @@ def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (96, 128), quality: int = 
 
 
 def image_folder(root: Path, per_class: int, size: tuple[int, int] = (96, 128)) -> Path:
-    """An ImageFolder of clean JPEGs: `per_class` in each of the classes `cat` and `dog`."""
-    for cls in ("cat", "dog"):
+    """An ImageFolder of clean JPEGs: `per_class` in each of the classes `cat` and `dog`, all
+    different (the same file under both would be a duplicate:label_conflict)."""
+    for offset, cls in enumerate(("cat", "dog")):
         (root / cls).mkdir(parents=True)
         for i in range(per_class):
-            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i, size=size))
+            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=offset * per_class + i, size=size))
     return root
 
 

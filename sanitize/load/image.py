@@ -25,6 +25,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
+from sanitize.load.fingerprint import describe_bytes
 from sanitize.model import ImageInfo, Loaded, Sample
 from sanitize.remote import ObjectStore, object_stat
 
@@ -297,6 +298,7 @@ def load(
         return loaded
     if data is None:
         return loaded
+    describe_bytes(data, loaded)
     if not data:
         loaded.findings.append(error("decode", "empty", "zero-byte file"))
     elif is_image_format(loaded.info.format) or loaded.info.format is None:
