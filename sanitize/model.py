@@ -109,6 +109,7 @@ class Loaded:
     mask: LoadedMask | None = None
     digest: int = 0
     phash: int = 0
+    cmyk: bool = False  # a JPEG of 4 components (CMYK or YCCK), whatever it was decoded to
 
 
 @dataclass(slots=True)

@@ -98,7 +98,7 @@ def named(sample: Sample | None, segmentation: bool) -> str:
         return "?"
     if segmentation:
         return f"{sample.path} (mask {sample.mask})"
-    return f"{sample.path} (label {sample.label})"
+    return f"{sample.path} ({'no label' if sample.label is None else f'label {sample.label}'})"
 
 
 class Duplicates(HashedSamples):

@@ -35,7 +35,7 @@ ORIENTATIONS = {
 def check_mode(loaded: Loaded, config: ScanConfig) -> list[Finding]:
     info = loaded.info
     findings = []
-    if info.format == "JPEG" and info.mode == "CMYK":
+    if loaded.cmyk or (info.format == "JPEG" and info.mode == "CMYK"):
         findings.append(
             warning("mode", "cmyk", "a CMYK/YCCK JPEG: its colours differ between decoders; convert it to RGB")
         )

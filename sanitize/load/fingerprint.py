@@ -40,11 +40,13 @@ def content_digest(data: bytes | memoryview) -> int:
 
 def describe_bytes(data: bytes, loaded: Loaded) -> None:
     """Record what the checks need of a file's bytes on its loaded sample: their digest, and a
-    JPEG's EXIF orientation."""
+    JPEG's EXIF orientation and whether it holds CMYK or YCCK (libjpeg-turbo converts those to RGB
+    itself, so the decoded mode does not tell)."""
     if data:
         loaded.digest = content_digest(data)
     if loaded.info.format == "JPEG":
-        loaded.info.orientation = exif_orientation(data)
+        loaded.info.orientation, components = jpeg_header(data)
+        loaded.cmyk = components == 4
 
 
 @functools.cache
@@ -85,27 +87,39 @@ def perceptual_hash(pixels: np.ndarray | None) -> int:
     return value or 1
 
 
-def exif_orientation(data: bytes) -> int | None:
-    """A JPEG's EXIF orientation tag (1-8), None without one. Only the header segments are walked
-    (no pixel is read); a damaged EXIF block is read as none."""
+#: JPEG start-of-frame markers (every coding process; not DHT 0xC4, JPG 0xC8, DAC 0xCC).
+_START_OF_FRAME = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_header(data: bytes) -> tuple[int | None, int | None]:
+    """A JPEG's (EXIF orientation tag 1-8, component count: 4 for CMYK or YCCK), None for either
+    not found. Only the header segments are walked, up to the first scan; a damaged EXIF block is
+    read as no orientation."""
+    orientation = components = None
     position = 2
     while position + 4 <= len(data) and data[position] == 0xFF:
         marker = data[position + 1]
-        if marker in (0xDA, 0xD9):  # start of scan, end of image: no EXIF before the pixels
-            return None
+        if marker in (0xDA, 0xD9):  # start of scan, end of image: the header is over
+            break
         length = int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker == 0xE1 and data[position + 4 : position + 10] == b"Exif\0\0":
-            from PIL import Image
-
-            try:
-                exif = Image.Exif()
-                exif.load(data[position + 4 : position + 2 + length])
-                value = exif.get(0x0112)
-            except Exception:  # noqa: BLE001 - a broken EXIF block is none
-                return None
-            return value if isinstance(value, int) else None
+        if marker in _START_OF_FRAME and position + 9 < len(data):
+            components = data[position + 9]
+        elif marker == 0xE1 and orientation is None and data[position + 4 : position + 10] == b"Exif\0\0":
+            orientation = _orientation(data[position + 4 : position + 2 + length])
         position += 2 + length
-    return None
+    return orientation, components
+
+
+def _orientation(block: bytes) -> int | None:
+    from PIL import Image
+
+    try:
+        exif = Image.Exif()
+        exif.load(block)
+        value = exif.get(0x0112)
+    except Exception:  # noqa: BLE001 - a broken EXIF block is none
+        return None
+    return value if isinstance(value, int) else None
 
 
 def describe_pixels(loaded: Loaded) -> None:
