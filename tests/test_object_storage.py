@@ -132,7 +132,8 @@ def test_an_s3_scan_finds_what_the_scan_on_disk_finds(s3, uploaded, listing, opt
     )
     assert _verdicts(remote) == _verdicts(local)
     flagged = _verdicts(remote)[0]
-    assert flagged["cat/cut.jpg"] == ["decode:corrupt_data"] and flagged["dog/deep.png"] == ["mode:minority", "probe:scale_outlier"]
+    assert flagged["cat/cut.jpg"] == ["decode:corrupt_data"]
+    assert flagged["dog/deep.png"] == ["mode:minority", "probe:scale_outlier"]  # 16-bit grey among RGB
     if listing:
         assert flagged["../outside.jpg"] == ["paths:outside_root"]  # another key of the bucket: never read
         assert flagged["/etc/hostname"] == ["paths:outside_root"]  # a local file named in a bucket's list
@@ -381,6 +382,22 @@ def flaky(s3):
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     _Flaky.failures, _Flaky.always = 0, "\0"
+
+
+def test_a_validation_set_in_object_storage_is_hashed_through_the_store(s3, uploaded):
+    """--against an s3:// list: the training files on disk are the bucket's, so each one read is leaked."""
+    root, url = uploaded
+    report = sanitize.scan(
+        root / "train.txt",
+        num_classes=2,
+        scheduler="synchronous",
+        against=[f"{url}/train.txt"],
+        storage_options=(("endpoint_url", s3),),
+    )
+    leaked = {r.path for r in report.flagged for f in r.findings if f.name == "leakage:exact"}
+    assert {"cat/0.jpg", "dog/5.jpg", "cat/cut.jpg", "dog/deep.png"} <= leaked
+    assert "cat/missing.jpg" not in leaked and "../outside.jpg" not in leaked
+    assert report.summary.leakage["against"] == [f"{url}/train.txt"]
 
 
 def test_a_throttling_store_is_retried_and_an_object_that_keeps_failing_is_a_finding(uploaded, flaky):

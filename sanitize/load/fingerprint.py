@@ -9,10 +9,12 @@ samples the chance that two different files share one is about n^2 / 2^65 = 3e-6
 
 The perceptual hash is pHash's DCT hash (Zauner, "Implementation and Benchmarking of
 Perceptual Image Hash Functions", 2010; the `imagehash` library's phash): the grey image
-averaged to a 16 x 16 grid (the probe's grid; a JPEG is decoded DCT-downscaled to no less than
-16 pixels a side, so no grid cell is made up), its 2-D DCT, and one bit per coefficient of the
-8 x 8 lowest frequencies: above their median or not. Re-encoding, resizing and mild
-recompression move few of these bits; another picture moves about half.
+averaged to a 32 x 32 grid (a JPEG decoded DCT-downscaled, with no side under 16 pixels, has
+some cells repeated), its 2-D DCT, and one bit per coefficient of the 8 x 8 lowest
+frequencies: above their median or not. Re-encoding and mild recompression move few of these
+bits, resizing a few more; another picture moves about half (see checks.duplicates for the
+figures). The grid is imagehash's: on the corpus photos a 16 x 16 grid (the probe's) kept
+fewer bits through a resize.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sanitize.arrays import as_hwc
 from sanitize.model import Loaded
 
 #: The side of the grey grid the hash is taken from, and of the block of frequencies it keeps.
-GRID, KEPT = 16, 8
+GRID, KEPT = 32, 8
 #: A grid whose grey levels spread less than this (on a 0-1 scale) is flat: no hash (any two flat
 #: images would otherwise be "near duplicates" of each other).
 FLAT = 1e-3
