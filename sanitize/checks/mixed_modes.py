@@ -102,7 +102,7 @@ class MixedModes(DatasetCheck):
         """The dataset's mode: the one more than MAJORITY of its images have (None: no such mode)."""
         if not self.modes:
             return None
-        mode, count = self.modes.most_common(1)[0]
+        mode, count = min(self.modes.items(), key=lambda item: (-item[1], item[0]))
         return mode if count > MAJORITY * sum(self.modes.values()) else None
 
     def verdict(self, samples_of: SamplesOf | None = None) -> dict[int, Finding]:
@@ -126,9 +126,12 @@ class MixedModes(DatasetCheck):
         return findings
 
     def summary(self, class_names: list[str] | None) -> dict[str, Any]:
+        def commonest(counts: Counter[str]) -> list[tuple[str, int]]:  # ties by name: batches arrive in any order
+            return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
         return {
             "majority": self.majority(),
-            "modes": dict(self.modes.most_common()),
-            "sizes": dict(self.sizes.most_common(SHOWN_SIZES)),
+            "modes": dict(commonest(self.modes)),
+            "sizes": dict(commonest(self.sizes)[:SHOWN_SIZES]),
             "distinct_sizes": len(self.sizes),
         }
