@@ -50,6 +50,7 @@ _PUBLIC = {
     "quarantine": "sanitize.quarantine",
     "read_palette": "sanitize.load.palette",
     "render_codes": "sanitize.findings",
+    "render_report": "sanitize.report.html",
     "report_to_github": "sanitize.report.github",
     "restore": "sanitize.quarantine",
     "scan": "sanitize.scan",
@@ -109,6 +110,7 @@ if TYPE_CHECKING:  # what the names are, for type checkers and editors
     from sanitize.quarantine import QuarantineResult, RestoreResult, quarantine, restore
     from sanitize.report import Report
     from sanitize.report.github import report_to_github
+    from sanitize.report.html import render_report
     from sanitize.report.junit import junit_xml, write_junit
     from sanitize.report.summary import Summary
     from sanitize.scan import scan

@@ -1,9 +1,12 @@
-"""Pixel-array layout shared by the checks and the probe: any decoded image or .npy array as
-height x width x channels, the way a loader would hand it to a network."""
+"""Pixel arrays as the loaders, the checks and the probe share them: any decoded image or .npy
+array as height x width x channels, the way a loader would hand it to a network, and reductions
+over a whole array in bounded chunks."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from sanitize.model import NonFinite
 
 
 def as_hwc(array: np.ndarray) -> np.ndarray:
@@ -17,3 +20,30 @@ def as_hwc(array: np.ndarray) -> np.ndarray:
     if array.shape[0] <= 4 < array.shape[2]:
         return array.transpose(1, 2, 0)
     return array
+
+
+#: Reductions over a whole array go through slices of at most this many elements, so their
+#: temporaries (a float64 slice, its boolean mask) stay a few MiB whatever the array's size.
+CHUNK = 1 << 18
+
+
+def chunks(array: np.ndarray) -> np.nditer:
+    """The array's elements as 1-D slices of at most CHUNK, in memory order, for any layout (a
+    strided view is buffered a slice at a time, never copied whole)."""
+    return np.nditer(array, flags=["external_loop", "buffered", "zerosize_ok"], buffersize=CHUNK, order="K")
+
+
+def count_nonfinite(frame: np.ndarray, counted: NonFinite | None) -> NonFinite:
+    """`counted` (None: nothing yet) plus the NaN, +Inf and -Inf values of the float `frame`, counted
+    a chunk at a time: np.isfinite over the whole frame would allocate a boolean array as large as
+    its element count."""
+    counted = counted or NonFinite()
+    counted.values += frame.size
+    for part in chunks(frame):
+        bad = ~np.isfinite(part)
+        if bad.any():
+            values = part[bad]
+            counted.nan += int(np.isnan(values).sum())
+            counted.posinf += int(np.isposinf(values).sum())
+            counted.neginf += int(np.isneginf(values).sum())
+    return counted

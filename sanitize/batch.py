@@ -16,6 +16,7 @@ from sanitize.checks.paths import PathGuard
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error
 from sanitize.labels import parse_label
+from sanitize.load.container import load_member
 from sanitize.load.fingerprint import describe_pixels
 from sanitize.load.image import load, pillow_limits
 from sanitize.load.mask import load_mask
@@ -33,7 +34,7 @@ def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
     if path_findings:
         loaded = Loaded(sample, ImageInfo(), findings=path_findings)
     else:
-        loaded = load(sample, config, guard.objects, guard.store)
+        loaded = (load if sample.member is None else load_member)(sample, config, guard.objects, guard.store)
     mask_path_findings = guard.mask(sample)
     loaded.findings.extend(mask_path_findings)
     if sample.mask_file is not None and not mask_path_findings:

@@ -209,13 +209,20 @@ def scan(
     with Progress() as progress:
         report = sanitize.scan(dataset, out=out, on_progress=progress, **options)
     typer.echo(report.render(max_errors))
-    typer.echo(f"report: {out}/")
+    _report_written(out, report.html_problem)
     _ci_outputs(ci, report, report.exit_code(max_errors), report.verdict(max_errors), "sanitize scan")
     if quarantine is None:
         raise typer.Exit(report.exit_code(max_errors))
     moved = sanitize.quarantine(out, quarantine)
     typer.echo(moved.render())
     raise typer.Exit(moved.exit_code)
+
+
+def _report_written(out: str, html_problem: str | None) -> None:
+    """Where the report is; why report.html is missing, if it is (the exit code does not change)."""
+    typer.echo(f"report: {out}/")
+    if html_problem is not None:
+        typer.echo(f"warning: {html_problem}", err=True)
 
 
 class _AuditGroup(TyperGroup):
@@ -256,7 +263,7 @@ def audit_run(
     with Progress() as progress:
         result = sanitize.audit(dataset, db, out=out, verify_hashes=verify_hashes, on_progress=progress, **options)
     typer.echo(result.render(fail_on))
-    typer.echo(f"report: {out}/")
+    _report_written(out, result.report.html_problem)
     _ci_outputs(ci, result.report, result.exit_code(fail_on), result.verdict(fail_on), "sanitize audit")
     raise typer.Exit(result.exit_code(fail_on))
 
@@ -305,6 +312,14 @@ def restore_command(
     result = sanitize.restore(qdir, only=only or (), dry_run=dry_run)
     typer.echo(result.render())
     raise typer.Exit(result.exit_code)
+
+
+@app.command("report")
+def report_command(
+    report_dir: Annotated[Path, typer.Argument(help="The report folder a scan or audit wrote (--out).")],
+) -> None:
+    """Draw report.html again from the folder's findings.jsonl and summary.json (no scan)."""
+    typer.echo(f"report: {sanitize.render_report(report_dir)}")
 
 
 @app.command("checks")

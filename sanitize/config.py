@@ -158,7 +158,7 @@ class ScanConfig:
         cli_type=int | None,
         cli_default=None,
     )
-    #: A file larger than this is not read (memory-mapped .npy arrays excepted): at Pillow's
+    #: A file larger than this is not read (nor memory-mapped: .npy arrays too): at Pillow's
     #: pixel limit even 16-bit RGBA without compression stays under it.
     max_file_bytes: int = option(
         1 << 30,
@@ -232,6 +232,13 @@ class ScanConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanConfig:
+        """The configuration `to_dict` gave, read back from JSON (lists become tuples again);
+        options it does not know are left out. TypeError or SanitizeError when it is not one."""
+        known = {item.name for item in fields(cls)}
+        return cls(**{name: _tuples(value) for name, value in data.items() if name in known})
+
     def fingerprint(self, fields: tuple[str, ...] | None = None, **extra: object) -> str:
         """A stable hash of the configuration: equal fingerprints mean equal conclusions.
 
@@ -243,6 +250,11 @@ class ScanConfig:
             data = {name: data[name] for name in fields}
         text = json.dumps({**data, **extra}, sort_keys=True)
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists as the tuples ScanConfig holds (formats, probe_scale, palette rows)."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
 
 
 SYNCHRONOUS = "synchronous"

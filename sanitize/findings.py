@@ -64,6 +64,7 @@ class Code:
 #: What each check is for, in the order a sample meets them.
 CHECK_DESCRIPTIONS: dict[str, str] = {
     "paths": "an entry must name an existing regular file inside the dataset root (never opened otherwise)",
+    "container": "an LMDB record must be a whole Caffe Datum; a tar shard must be whole, each sample with an image",
     "decode": "the file must read and decode, every pixel of every frame, within the size limits",
     "format": "the content's real format (magic bytes) must be an allowed image format matching the extension",
     "finite": "float data must hold no NaN or Inf",
@@ -115,7 +116,8 @@ CATALOGUE: tuple[Code, ...] = (
         ERROR,
         (
             "truncated files, broken zlib streams, PNG chunk CRC errors, damaged later frames (every frame is"
-            " decoded), JPEG damage strict libjpeg-turbo refuses, a broken .npy"
+            " decoded), JPEG damage strict libjpeg-turbo refuses, a broken .npy (one whose header declares more"
+            " data than the file holds is refused before anything is allocated)"
         ),
     ),
     Code(
@@ -140,7 +142,7 @@ CATALOGUE: tuple[Code, ...] = (
         ERROR,
         (
             "the file is over --max-file-bytes (default 1 GiB); never read, so a stray multi-GB file cannot exhaust a"
-            " worker's memory; .npy arrays are memory-mapped and exempt"
+            " worker's memory; .npy arrays too (a .npy's data is what a loader's np.load allocates)"
         ),
     ),
     Code("decode", "pickled_object", ERROR, "a pickled .npy (an object array): refused, never unpickled"),
@@ -313,6 +315,22 @@ CATALOGUE: tuple[Code, ...] = (
             " image among 8-bit ones, a [0,255] float image among [0,1] ones"
         ),
         scope="dataset",
+    ),
+    Code("container", "unreadable", ERROR, "the LMDB or tar shard holding the sample cannot be opened or read"),
+    Code(
+        "container",
+        "corrupt_shard",
+        ERROR,
+        "a truncated or corrupt tar shard (reported on the shard; the samples before the damage are still checked)",
+    ),
+    Code("container", "no_image", ERROR, "a WebDataset sample with no image member (jpg, png, webp, ...)"),
+    Code("container", "missing_record", ERROR, "the LMDB record listed is gone when read (the database changed)"),
+    Code("container", "not_a_datum", ERROR, "an LMDB record that does not parse as a Caffe Datum"),
+    Code(
+        "container",
+        "raw_size",
+        ERROR,
+        "a raw Datum whose data (or float_data) length is not channels x height x width, or whose shape is empty",
     ),
     Code(
         "duplicate",

@@ -16,6 +16,25 @@ if TYPE_CHECKING:  # only in annotations: the model imports no numpy, for a fast
     import numpy as np
 
 
+class Member(NamedTuple):
+    """Where a sample lies inside a container file (its Sample.file): a record of a Caffe LMDB or
+    the members of a WebDataset tar shard sharing a key (see datasets.lmdbfile, datasets.webdataset).
+
+    `key` is the LMDB record key (its bytes as latin-1 text, so any key survives pickling exactly)
+    or the WebDataset sample key; `name`, `offset` and `size` place a shard's image member (its
+    header already read while listing, so a worker reads its bytes without parsing the tar);
+    `problem` is (code, message) of a `container` finding the listing made (a corrupt shard, a
+    sample with no image), reported by the worker like any other finding.
+    """
+
+    kind: str  # "lmdb" or "tar"
+    key: str
+    name: str | None = None
+    offset: int = -1
+    size: int = -1
+    problem: tuple[str, str] | None = None
+
+
 class Sample(NamedTuple):
     """One entry of a dataset, before anything has been read (immutable: a NamedTuple, four
     times cheaper to build than a frozen dataclass, for a dataset may list millions).
@@ -24,7 +43,8 @@ class Sample(NamedTuple):
     it resolves on disk; `label` is the raw label text (None when the entry has none).
     A segmentation sample names its label map in `mask` (as the dataset names it) and
     `mask_file` (on disk) instead of a label. On-disk names are plain strings: a
-    pathlib.Path per sample would cost more than listing the dataset.
+    pathlib.Path per sample would cost more than listing the dataset. A sample inside a container
+    (an LMDB record, a WebDataset sample) names the container in `file` and itself in `member`.
     """
 
     index: int
@@ -33,6 +53,7 @@ class Sample(NamedTuple):
     label: str | None
     mask: str | None = None
     mask_file: str | None = None
+    member: Member | None = None
 
     @classmethod
     def under(
@@ -88,15 +109,27 @@ class LoadedMask:
 
 
 @dataclass(slots=True)
+class NonFinite:
+    """How many values of a sample's float data were counted, and how many of them were NaN, +Inf
+    and -Inf: counted frame by frame as the file is decoded, so no frame is kept for the finite check."""
+
+    values: int = 0
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+
+
+@dataclass(slots=True)
 class Loaded:
     """A sample after its file was read and decoded once, handed to every check.
 
     `pixels` is the decoded first frame, as a training loader would convert it (None when
     decoding failed); for a JPEG it is libjpeg-turbo's DCT-downscaled decode (no side under 16
     pixels), which has every value range and channel of the full image but not its size (the
-    full size is in `info`); `float_frames` holds every frame of float data so the finite check sees all of
-    it; `findings` are what reading and decoding found; `opened` is False when the file was
-    never opened (its path was unsafe or missing), so file checks have nothing to say; `digest`
+    full size is in `info`); `nonfinite` counts the NaN and Inf values of every frame of float
+    data (None: it has none), so the finite check sees all of them without any frame being kept;
+    `findings` are what reading and decoding found; `opened` is False when the file was never
+    opened (its path was unsafe or missing), so file checks have nothing to say; `digest`
     and `phash` are its bytes' digest and its pixels' perceptual hash (load.fingerprint; 0: none).
     """
 
@@ -104,7 +137,7 @@ class Loaded:
     info: ImageInfo
     opened: bool = False
     pixels: np.ndarray | None = None
-    float_frames: list[np.ndarray] = field(default_factory=list)
+    nonfinite: NonFinite | None = None
     findings: list[Finding] = field(default_factory=list)
     mask: LoadedMask | None = None
     digest: int = 0

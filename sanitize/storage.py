@@ -14,7 +14,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,28 @@ from sanitize.errors import SanitizeError, temporary_files_failed
 PARTIAL_SUFFIX = ".sanitize-partial"
 
 
-def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
+def atomic_write_text(path: Path, text: str | Iterable[str], mode: int | None = None) -> None:
     """Write via a temporary file and rename, so a reader never sees half a file. `text` may come
-    in pieces (an iterable of lines, written as they are made: a long file is never whole in memory)."""
+    in pieces (an iterable of lines, written as they are made: a long file is never whole in memory).
+    `mode` is given to the file before it takes the name, so the target never has another one.
+    A write that fails (a full disk, a read-only folder) leaves the target as it was and removes
+    its temporary file: the OSError is the caller's to explain."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        if isinstance(text, str):
-            handle.write(text)
-        else:
-            handle.writelines(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def file_stat(path: str) -> tuple[int | None, int | None]:
@@ -107,7 +117,10 @@ def locked_dirs(*directories: Path, holder: str) -> Iterator[None]:
 
     with ExitStack() as stack:
         for directory in directories:
-            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError as exc:  # an unreadable folder (chmod 000), most likely
+                raise SanitizeError(f"cannot open {directory}: {exc.strerror}") from None
             stack.callback(os.close, fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -155,3 +168,21 @@ class Spill:
         self._file.seek(0)
         for _ in range(0, self.rows, rows):
             yield np.fromfile(self._file, dtype=self.dtype, count=rows)
+
+
+#: LMDB environments open in this process, by data.mdb path: the lmdb binding refuses to open one
+#: twice in a process, and the client's listing and an in-process check (or a worker's batches) share it.
+_LMDB_ENVIRONMENTS: dict[str, Any] = {}
+
+
+def open_lmdb(data_file: str) -> Any:
+    """The LMDB whose data file is `data_file`, read-only with `lock=False`: no lock file is created or
+    written (a database on a read-only mount scans, a writer is never blocked), so the reader must
+    not be the writer, which a scan never is. Opened once per process (see above); raises lmdb.Error."""
+    env = _LMDB_ENVIRONMENTS.get(data_file)
+    if env is None:
+        import lmdb
+
+        env = lmdb.open(data_file, subdir=False, readonly=True, lock=False, readahead=False, max_readers=8)
+        _LMDB_ENVIRONMENTS[data_file] = env
+    return env

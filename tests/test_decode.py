@@ -188,7 +188,8 @@ def test_float_tiff_keeps_every_value(load_bytes):
     loaded = load_bytes(float_tiff_bytes(array), "f.tif")
     assert loaded.findings == []
     assert loaded.info.mode == "F"
-    np.testing.assert_array_equal(loaded.float_frames[0], array)
+    np.testing.assert_array_equal(loaded.pixels, array)
+    assert (loaded.nonfinite.values, loaded.nonfinite.nan) == (12, 0)
 
 
 def test_npy_is_memory_mapped(tmp_path, load_bytes):

@@ -430,17 +430,27 @@ def test_reports_go_to_a_bucket_whole_with_the_summary_written_last(s3, uploaded
     sanitize.audit(f"{url}/train.txt", tmp_path / "a.sqlite", out=f"s3://{BUCKET}/reports/audit", **options)
     fs = _fs(s3)
     assert sorted(fs.ls(f"{BUCKET}/reports/scan")) == [
-        f"{BUCKET}/reports/scan/{name}" for name in ("clean.txt", "findings.jsonl", "summary.json")
+        f"{BUCKET}/reports/scan/{name}" for name in ("clean.txt", "findings.jsonl", "report.html", "summary.json")
     ]
+    page = fs.cat_file(f"{BUCKET}/reports/scan/report.html").decode()
+    assert "data:image/" not in page and "in object storage: not fetched" in page  # the bucket is not read again
     for name in ("clean.txt", "findings.jsonl"):
         assert fs.cat_file(f"{BUCKET}/reports/scan/{name}").decode() == (tmp_path / "local" / name).read_text()
     remote = json.loads(fs.cat_file(f"{BUCKET}/reports/scan/summary.json"))
     assert remote["samples"] == json.loads((tmp_path / "local" / "summary.json").read_text())["samples"]
     assert json.loads(fs.cat_file(f"{BUCKET}/reports/audit/diff.json"))["counts"]["added"] == 22
     modified = {
-        name: fs.info(f"{BUCKET}/reports/audit/{name}")["LastModified"] for name in ("diff.json", "summary.json")
+        name: fs.info(f"{BUCKET}/reports/audit/{name}")["LastModified"]
+        for name in ("diff.json", "report.html", "summary.json")
     }
-    assert modified["summary.json"] >= modified["diff.json"]
+    assert modified["summary.json"] >= max(modified["diff.json"], modified["report.html"])
+
+
+def test_a_report_of_a_dataset_on_disk_keeps_its_thumbnails_in_a_bucket(s3, uploaded):
+    root, _ = uploaded
+    out = f"s3://{BUCKET}/reports/from-disk"
+    sanitize.scan(root / "train.txt", out=out, num_classes=2, storage_options=(("endpoint_url", s3),))
+    assert "data:image/jpeg;base64," in _fs(s3).cat_file(f"{out}/report.html").decode()
 
 
 @pytest.mark.parametrize("scheduler", ["synchronous", None])
@@ -487,3 +497,32 @@ def test_image_and_mask_prefixes_in_a_bucket_pair_as_folders_do_on_disk(s3, tmp_
         tmp_path / "report",
     )
     assert done.returncode == on_disk.exit_code(), done.stderr
+
+
+@pytest.mark.parametrize("scheduler", ["synchronous", None])
+def test_webdataset_shards_in_s3_scan_as_on_disk(s3, tmp_path, scheduler):
+    from tests.container_helpers import write_shard
+
+    jpeg, png = jpeg_bytes(), png_bytes()
+    root = tmp_path / "shards"
+    write_shard(root / "s-00.tar", [("a.jpg", jpeg), ("a.cls", b"1"), ("b.jpg", png), ("b.cls", b"0")])
+    write_shard(root / "s-01.tar", [("c.png", png), ("c.cls", b"5"), ("d.txt", b"x"), ("d.cls", b"1")])
+    cut = write_shard(root / "s-02.tar", [("e.png", png), ("e.cls", b"1")])
+    cut.write_bytes(cut.read_bytes()[:2048])  # no end-of-archive block
+    fs = _fs(s3)
+    fs.put(str(root), f"{BUCKET}/wds-{scheduler}", recursive=True)
+    local = sanitize.scan(str(root / "s-{00..02}.tar"), num_classes=2, scheduler="synchronous")
+    remote = sanitize.scan(
+        f"s3://{BUCKET}/wds-{scheduler}/s-{{00..02}}.tar",
+        num_classes=2,
+        scheduler=scheduler,
+        storage_options=(("endpoint_url", s3),),
+    )
+    assert _verdicts(remote) == _verdicts(local)
+    assert _verdicts(remote)[0] == {
+        "s-00.tar/b": ["format:extension_mismatch"],
+        "s-01.tar/c": ["label:out_of_range"],
+        "s-01.tar/d": ["container:no_image"],
+        "s-02.tar/e": ["container:corrupt_shard", "label:missing"],  # the shard ends inside its image
+        "s-02.tar": ["container:corrupt_shard"],
+    }

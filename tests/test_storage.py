@@ -1,10 +1,11 @@
-"""storage.Spill: per-sample rows kept on disk until the end, read back in chunks."""
+"""storage: Spill (per-sample rows kept on disk until the end, read back in chunks) and atomic writes."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from sanitize.storage import Spill
+from sanitize.storage import Spill, atomic_write_text
 
 ROW = np.dtype([("index", np.int64), ("value", np.float64)])
 
@@ -29,3 +30,18 @@ def test_rows_come_back_in_order_in_chunks_and_appends_after_a_read_land_at_the_
     back = np.concatenate(list(spill.chunks()))
     assert back["index"].tolist() == list(range(13)) and back["value"][12] == 6.0
     assert list(Spill(ROW).chunks()) == []
+
+
+def test_an_atomic_write_replaces_the_target_whole_with_the_mode_asked_for(tmp_path):
+    target = tmp_path / "list.txt"
+    target.write_text("before\n")
+    atomic_write_text(target, ["a\n", "b\n"], mode=0o600)
+    assert target.read_text() == "a\nb\n" and target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["list.txt"]
+
+
+def test_an_atomic_write_that_fails_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "blocked").mkdir()  # the rename onto a folder fails, as on a full disk or read-only folder
+    with pytest.raises(IsADirectoryError):
+        atomic_write_text(tmp_path / "blocked", "text")
+    assert [p.name for p in tmp_path.iterdir()] == ["blocked"]

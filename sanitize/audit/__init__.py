@@ -50,6 +50,7 @@ from sanitize.audit.store import (
     connect,
     exclusive,
     history,
+    store_errors,
     store_keys,
 )
 from sanitize.config import FailOn
@@ -100,6 +101,15 @@ class AuditReport:
         return f"{verdict} (--fail-on {fail_on.value}): {count:,} {reason}"
 
 
+def _refuse_containers(kind: str, verify_hashes: bool) -> None:
+    """An LMDB's labels are in its records, which an audit does not re-read for a reused result (it
+    re-judges the listed label text), and a shard's hash would be read once per sample in it."""
+    if kind == "lmdb":
+        raise SanitizeError("audit of a Caffe LMDB is not supported (its labels are in the records): use sanitize scan")
+    if kind == "webdataset" and verify_hashes:
+        raise SanitizeError("--verify-hashes is not supported for tar shards (each shard would be hashed per sample)")
+
+
 def audit(
     source: Path | str | None,
     db: Path | str,
@@ -120,10 +130,11 @@ def audit(
     db = Path(db)
     run = Scan.start(source, options, out=out, on_progress=on_progress, folders=(db.parent,))
     dataset, config = run.dataset, run.config
+    _refuse_containers(dataset.kind, verify_hashes)
     remote = dataset.store is not None
     real_root = normalized(str(dataset.root)) if remote else Path(os.path.realpath(dataset.root))
     fingerprints = Fingerprints.of(config, real_root)
-    with exclusive(db), closing(connect(db)) as conn:
+    with exclusive(db), closing(connect(db)) as conn, store_errors(db):
         claim(conn, db, dataset)
         previous_run, run_id = begin_run(conn, dataset, config, fingerprints, verify_hashes)
         samples = dataset.samples

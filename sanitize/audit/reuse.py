@@ -24,7 +24,7 @@ import numpy as np
 
 from sanitize.audit.store import StoredRow, read_rows
 from sanitize.checks import check_mask_path, check_paths
-from sanitize.checks.label import check_label
+from sanitize.checks.label import check_label, has_label
 from sanitize.config import FILE, MASK, PROBE, ScanConfig, invalidating
 from sanitize.findings import Finding
 from sanitize.labels import parse_label
@@ -167,6 +167,8 @@ class StoredResults:
 
     def label(self, sample: Sample) -> tuple[int | None, list[Finding]]:
         """(class index, label findings) of the sample's label text under this audit's configuration."""
+        if not has_label(sample):
+            return None, []
         label = self.labels.get(sample.label)
         if label is None:
             findings = check_label(Loaded(sample, ImageInfo()), self.config)

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, closing
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -160,6 +160,20 @@ def _add_hash_columns(conn: sqlite3.Connection) -> None:
     for column in ("digest", "phash"):
         if column not in columns:
             conn.execute(f"ALTER TABLE samples ADD COLUMN {column} INTEGER")
+
+
+@contextmanager
+def store_errors(db: Path) -> Iterator[None]:
+    """An SQLite error while an audit uses its store (a full disk, a read-only file or folder) as one
+    line naming the store. Nothing is lost by stopping there: the transaction it broke is rolled
+    back, the batches committed before it stay, and the baseline has not moved, so the next audit,
+    once the cause is fixed, reuses them and still reports every change since the last completed one."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise SanitizeError(
+            f"cannot update the audit store {db}: {exc}; this audit stopped, the next one goes on from what it stored"
+        ) from None
 
 
 def exclusive(db: Path) -> AbstractContextManager[None]:

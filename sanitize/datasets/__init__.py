@@ -70,18 +70,30 @@ def open_dataset(
     label_column: str = "label",
     exclude: tuple[Path, ...] = (),
     task: str | None = None,
+    label_member: str = "cls",
+    label_field: str | None = None,
 ) -> Dataset:
-    """Read a dataset: a directory is an ImageFolder, a .csv a CSV, anything else a list file.
+    """Read a dataset: a directory holding data.mdb is a Caffe LMDB; a .tar, a folder of them, or a
+    brace or glob pattern are WebDataset shards; another directory is an ImageFolder, a .csv a CSV,
+    anything else a list file.
 
     `task` None lets a list file say what it is (`image mask` lines are segmentation).
     """
-    from sanitize.datasets import csvfile, imagefolder, listfile
+    from sanitize.datasets import csvfile, imagefolder, listfile, lmdbfile, webdataset
 
     source = Path(source)
-    if not source.exists():
+    pattern = webdataset.is_pattern(str(source)) and not source.exists()
+    if not pattern and not source.exists():
         raise SanitizeError(f"dataset not found: {source}")
-    if task == "segmentation" and (source.is_dir() or source.suffix.lower() == ".csv"):
+    containers = pattern or lmdbfile.is_lmdb(source) or webdataset.looks_like_shards(source)
+    if task == "segmentation" and (source.is_dir() or source.suffix.lower() == ".csv" or containers):
         raise SanitizeError("segmentation takes a list file of `image mask` lines, or --images DIR --masks DIR")
+    if containers and root is not None:
+        raise SanitizeError("--root applies to list and CSV files, not to an LMDB or tar shards")
+    if lmdbfile.is_lmdb(source):
+        return lmdbfile.read(source)
+    if containers:
+        return webdataset.read(str(source), label_member, label_field)
     if source.is_dir():
         if root is not None:
             raise SanitizeError("--root applies to list and CSV files, not to a folder")
@@ -196,6 +208,8 @@ class DatasetInput:
         cli_default=None,
         parse=parse_options,
     )
+    label_member: str = option("cls", help="WebDataset: the extension of the member holding the label (e.g. json).")
+    label_field: str | None = option(None, help="WebDataset: the label's field in a JSON label member.")
     exclude: tuple[Path, ...] = option(
         (),
         help="A folder inside the dataset that is not part of it (repeatable).",
@@ -221,11 +235,13 @@ class DatasetInput:
         return tuple(DatasetInput(source=source, storage_options=self.storage_options).open() for source in sources)
 
     def _open_objects(self, task: str | None) -> Dataset:
-        from sanitize.datasets import objects
+        from sanitize.datasets import objects, webdataset
 
         if self.root is not None and not is_url(str(self.root)):
             raise SanitizeError(f"--root of a dataset in object storage must be a URL too, got {self.root}")
         store = store_of(str(self.source), self.storage_options)
+        if webdataset.is_pattern(str(self.source)) or str(self.source).lower().endswith(".tar"):
+            return webdataset.read(str(self.source), self.label_member, self.label_field, store)
         return objects.read(
             str(self.source),
             store,
@@ -259,6 +275,8 @@ class DatasetInput:
                 label_column=self.label_column,
                 exclude=exclude,
                 task=task,
+                label_member=self.label_member,
+                label_field=self.label_field,
             )
         if task == "classification":
             raise SanitizeError("--images/--masks are a segmentation dataset; drop --task classification")

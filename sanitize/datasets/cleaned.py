@@ -35,17 +35,34 @@ def write_cleaned_list(
         cleaned = "".join(line for line in text.splitlines(keepends=True) if not _names_one_of(line, dropped))
     if not in_place:
         target = source.with_name(f"{source.stem}.clean{source.suffix}")
-        atomic_write_text(target, cleaned)
+        try:
+            atomic_write_text(target, cleaned)
+        except OSError as exc:
+            raise SanitizeError(f"cannot write the cleaned list {target}: {exc.strerror or exc}") from None
         return target, None
     backup = _free_name(source.with_name(source.name + ".bak"))
-    partial = partial_name(backup)
-    shutil.copy2(source, partial)
-    with open(partial, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(partial, backup)
-    atomic_write_text(source, cleaned)
-    shutil.copymode(backup, source)
+    try:
+        _copy_durably(source, backup)
+    except OSError as exc:
+        raise SanitizeError(f"cannot keep the backup {backup} of {source}: {exc.strerror or exc}") from None
+    try:
+        atomic_write_text(source, cleaned, mode=os.stat(backup).st_mode & 0o7777)
+    except OSError as exc:
+        raise SanitizeError(f"cannot rewrite {source} (it is unchanged): {exc.strerror or exc}") from None
     return source, backup
+
+
+def _copy_durably(source: Path, backup: Path) -> None:
+    """A byte-identical copy (mode and times kept) that takes its name only once whole and fsync'd."""
+    partial = partial_name(backup)
+    try:
+        shutil.copy2(source, partial)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, backup)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _names_one_of(line: str, paths: set[str]) -> bool:

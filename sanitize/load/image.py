@@ -22,11 +22,15 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageFile, PngImagePlugin
 
+from sanitize.arrays import CHUNK, count_nonfinite
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
 from sanitize.load.fingerprint import describe_bytes
-from sanitize.model import ImageInfo, Loaded, Sample
+from sanitize.load.jpeg import multi_picture_index_at, scan_count, without_header_junk
+from sanitize.load.npy import load_npy
+from sanitize.load.refused import Refused
+from sanitize.model import ImageInfo, Loaded, NonFinite, Sample
 from sanitize.remote import ObjectStore, object_stat
 
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
@@ -38,11 +42,10 @@ JPEG_MIN_SIDE = 16
 #: before the next table or scan marker means the same for the previous scan: corrupt pixels.
 _BENIGN_ANYWHERE = re.compile(r"bad ICC marker")
 _JUNK_BEFORE_HEADER_MARKER = re.compile(r"extraneous bytes before marker 0x(?!d[0-79])[0-9a-f]{2}")
-_START_OF_SCAN = b"\xff\xda"
 
 
 def is_benign_jpeg_warning(message: str, scans: int = 1) -> bool:
-    """Whether libjpeg's `message` about a JPEG with `scans` SOS markers leaves pixels intact."""
+    """Whether libjpeg's `message` about a JPEG with `scans` scans leaves pixels intact."""
     if _BENIGN_ANYWHERE.search(message):
         return True
     return scans <= 1 and _JUNK_BEFORE_HEADER_MARKER.search(message) is not None
@@ -53,14 +56,6 @@ _UNSUPPORTED_JPEG = ("Unsupported", "not supported", "subsampling level", "lossl
 
 _LOADER_MODES = {"P": "RGB", "PA": "RGBA", "1": "L", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
 _BIT_DEPTH = {"1": 1, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16, "I": 32, "F": 32}
-
-
-class Refused(Exception):
-    """Decoding stops here; the finding says why."""
-
-    def __init__(self, finding: Finding) -> None:
-        super().__init__(finding.message)
-        self.finding = finding
 
 
 @contextmanager
@@ -90,7 +85,8 @@ def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
 
 
 def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
-    """Strict libjpeg-turbo decode, DCT-downscaled; falls back to Pillow where unsupported."""
+    """Strict libjpeg-turbo decode, DCT-downscaled, of the primary image and of every other
+    picture of an MPO; Pillow judges the file where libjpeg-turbo cannot."""
     info = loaded.info
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data, strict=False)
@@ -100,27 +96,80 @@ def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
     info.decoder, info.width, info.height = "libjpeg-turbo", width, height
     _check_bomb(width, height, config)
     gray = colorspace == "Gray"
-    try:
-        pixels = simplejpeg.decode_jpeg(
-            data,
-            colorspace="GRAY" if gray else "RGB",
-            fastdct=True,
-            fastupsample=True,
-            min_height=JPEG_MIN_SIDE,
-            min_width=JPEG_MIN_SIDE,
-            strict=True,
-        )
-    except ValueError as exc:
-        message = str(exc)
-        if is_benign_jpeg_warning(message, scans=data.count(_START_OF_SCAN)):
-            loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo: {message}"))
-        elif not any(s in message for s in _UNSUPPORTED_JPEG):
-            raise Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict): {message}")) from None
-        _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {message}")
+    decoded = _strict_jpeg(data, gray, loaded)
+    if isinstance(decoded, str):
+        _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {decoded}")
         return
-    info.frames = 1
+    index_at = multi_picture_index_at(data)
+    pictures = [] if index_at is None else _other_pictures(data, index_at)
+    for number, offset in enumerate(pictures, start=2):  # one copy of a picture's bytes at a time
+        if isinstance(judged := _strict_picture(data[offset:], number, loaded, config), str):
+            _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: picture {number}: {judged}")
+            return
+    info.frames = 1 + len(pictures)
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
-    loaded.pixels = pixels
+    loaded.pixels = decoded
+
+
+def _strict_jpeg(data: bytes, gray: bool, loaded: Loaded, where: str = "") -> np.ndarray | str:
+    """The pixels, by strict libjpeg-turbo; or its message when Pillow must judge (a variant it
+    does not support, or a benign warning it still stops at); Refused when the data is corrupt.
+
+    Strict libjpeg-turbo stops at its first warning, so a benign one (junk between header
+    markers, a broken ICC profile) would leave the rest of the file unjudged, and Pillow
+    conceals entropy damage: the stream is rebuilt without the junk and the ICC profile and
+    decoded strictly again, and only a benign warning that survives that goes to Pillow.
+    """
+    scans = None
+    while True:
+        try:
+            return simplejpeg.decode_jpeg(
+                data,
+                colorspace="GRAY" if gray else "RGB",
+                fastdct=True,
+                fastupsample=True,
+                min_height=JPEG_MIN_SIDE,
+                min_width=JPEG_MIN_SIDE,
+                strict=True,
+            )
+        except ValueError as exc:
+            message = str(exc)
+        scans = scan_count(data) if scans is None else scans
+        if not is_benign_jpeg_warning(message, scans):
+            if any(s in message for s in _UNSUPPORTED_JPEG):
+                return message
+            raise Refused(error("decode", "corrupt_data", f"libjpeg-turbo (strict){where}: {message}")) from None
+        loaded.findings.append(warning("decode", "jpeg_warning", f"libjpeg-turbo{where}: {message}"))
+        if (rebuilt := without_header_junk(data)) is data:
+            return message
+        data = rebuilt
+
+
+def _other_pictures(data: bytes, index_at: int) -> list[int]:
+    """Where the pictures of an MPO after the primary one start (each is a complete JPEG), by its
+    Multi-Picture index (at `index_at`, parsed by Pillow's JPEG plugin), each offset once; Refused
+    where one is not a JPEG. Pillow does not seek to them: it would call a bomb corrupt."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a malformed index: Pillow reads the file as a plain JPEG
+        try:
+            entries = getattr(Image.open(io.BytesIO(data), formats=("JPEG",)), "mpinfo", {}).get(0xB002, [])
+        except Exception as exc:  # noqa: BLE001 - a broken index is a finding, never a crash
+            raise Refused(error("decode", "corrupt_data", f"Pillow: {str(exc) or type(exc).__name__}")) from None
+    offsets = list(dict.fromkeys(index_at + entry["DataOffset"] for entry in entries[1:]))
+    for number, offset in enumerate(offsets, start=2):
+        if not data.startswith(b"\xff\xd8", offset):
+            raise Refused(error("decode", "corrupt_data", f"picture {number} is not where the MPO index puts it"))
+    return offsets
+
+
+def _strict_picture(picture: bytes, number: int, loaded: Loaded, config: ScanConfig) -> np.ndarray | str:
+    """One more picture of an MPO, judged as the primary one is (see _strict_jpeg)."""
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(picture, strict=False)
+    except (ValueError, KeyError) as exc:
+        return str(exc)
+    _check_bomb(width, height, config)
+    return _strict_jpeg(picture, colorspace == "Gray", loaded, where=f", picture {number}")
 
 
 def _loader_array(frame: Image.Image) -> np.ndarray:
@@ -150,8 +199,8 @@ def _decode_pillow(data: bytes, loaded: Loaded, config: ScanConfig, also_failed:
                 image.load()
                 if index == 0:
                     loaded.pixels = _loader_array(image)
-                if image.mode == "F":
-                    loaded.float_frames.append(np.asarray(image))
+                if image.mode == "F":  # counted as decoded, then dropped: one frame in memory, not all
+                    loaded.nonfinite = _count_frame(image, loaded.pixels if index == 0 else None, loaded.nonfinite)
         except Refused:
             raise
         except Image.DecompressionBombError as exc:
@@ -172,6 +221,19 @@ def _decode_pillow(data: bytes, loaded: Loaded, config: ScanConfig, also_failed:
         for w in caught
         if not issubclass(w.category, Image.DecompressionBombWarning)  # _check_bomb judges size
     )
+
+
+def _count_frame(frame: Image.Image, array: np.ndarray | None, counted: NonFinite | None) -> NonFinite:
+    """`counted` plus the NaN and Inf values of a float frame, given as its `array` when there is
+    one, else read from the image a band of rows at a time (np.asarray copies a whole frame, twice
+    on the way: Pillow's tobytes joins its encoded chunks)."""
+    if array is not None:
+        return count_nonfinite(array, counted)
+    width, height = frame.size
+    band = max(1, CHUNK // width)
+    for top in range(0, height, band):
+        counted = count_nonfinite(np.asarray(frame.crop((0, top, width, min(top + band, height)))), counted)
+    return counted or NonFinite()
 
 
 def _verify_png_chunks(data: bytes, image: Image.Image) -> None:
@@ -198,34 +260,6 @@ def _why_unidentified(data: bytes, detected: str | None) -> str:
     return ""
 
 
-def load_npy(loaded: Loaded, source: io.BytesIO | None = None) -> None:
-    """Memory-map a .npy array (or read it from `source`, an object's bytes); pickled object arrays
-    are refused, never unpickled."""
-    info = loaded.info
-    info.decoder = "numpy"
-    try:
-        if source is None:
-            array = np.load(loaded.sample.file, mmap_mode="r", allow_pickle=False)
-        else:
-            array = np.load(source, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Python objects" in str(exc):
-            raise Refused(
-                error("decode", "pickled_object", "object array (pickled Python objects): refused, never unpickled")
-            ) from None
-        raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
-    except Exception as exc:  # noqa: BLE001 - a broken array is a finding, never a crash
-        raise Refused(error("decode", "corrupt_data", f"numpy: {exc}")) from None
-    info.mode = f"{array.dtype.name} {'x'.join(map(str, array.shape))}"
-    if array.dtype.kind not in "biuf":
-        raise Refused(error("decode", "unsupported_dtype", f"dtype {array.dtype} is not numeric"))
-    if array.size == 0:
-        raise Refused(error("decode", "empty", f"empty array of shape {array.shape}"))
-    loaded.pixels = array
-    if array.dtype.kind == "f":
-        loaded.float_frames.append(array)
-
-
 def record_stat(handle: BinaryIO, info: ImageInfo) -> None:
     """The size and mtime of the file as it is read, so quarantine can tell if it changed since."""
     stat = os.fstat(handle.fileno())
@@ -244,8 +278,8 @@ def fetch_object(
     name: str, info: ImageInfo, config: ScanConfig, store: ObjectStore, status: dict
 ) -> tuple[bytes, str | None]:
     """(an object's bytes, None), or (b"", why it is not fetched: over --max-file-bytes, judged from
-    the status the paths check took, before any byte; no exemption for .npy: an object cannot be
-    memory-mapped). Sets the info's size, mtime_ns and format."""
+    the status the paths check took, before any byte; a .npy's declared size is then judged against
+    the bytes fetched, see load_npy). Sets the info's size, mtime_ns and format."""
     info.size, info.mtime_ns = object_stat(status)
     if reason := oversized(info, config):
         return b"", reason
@@ -260,7 +294,7 @@ def _read_object(loaded: Loaded, config: ScanConfig, store: ObjectStore, status:
     if too_large:
         raise Refused(error("decode", "too_large", too_large))
     if loaded.info.format == "NPY":
-        load_npy(loaded, io.BytesIO(data))
+        _load_array(loaded, data)
         return None
     return data
 
@@ -271,12 +305,19 @@ def _read_file(loaded: Loaded, config: ScanConfig) -> bytes | None:
         record_stat(handle, loaded.info)
         head = handle.read(HEAD_SIZE)
         loaded.info.format = sniff(head)
-        if loaded.info.format == "NPY":
-            load_npy(loaded)
-            return None
         if reason := oversized(loaded.info, config):
             raise Refused(error("decode", "too_large", reason))
+        if loaded.info.format == "NPY":
+            _load_array(loaded)
+            return None
         return head + handle.read()
+
+
+def _load_array(loaded: Loaded, data: bytes | None = None) -> None:
+    """A .npy sample (see load_npy), its float values counted for the finite check."""
+    load_npy(loaded, data)
+    if loaded.pixels.dtype.kind == "f":
+        loaded.nonfinite = count_nonfinite(loaded.pixels, None)
 
 
 def load(
@@ -296,8 +337,14 @@ def load(
     except OSError as exc:
         loaded.findings.append(error("decode", "unreadable", f"cannot read: {exc.strerror or exc}"))
         return loaded
-    if data is None:
-        return loaded
+    if data is not None:
+        decode(data, loaded, config)
+    return loaded
+
+
+def decode(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
+    """Decode a file's bytes (whose format loaded.info holds, sniffed from them) into `loaded`: what
+    a file and a container's member (datasets.lmdbfile, datasets.webdataset) have in common."""
     describe_bytes(data, loaded)
     if not data:
         loaded.findings.append(error("decode", "empty", "zero-byte file"))
@@ -308,7 +355,5 @@ def load(
             else:
                 _decode_pillow(data, loaded, config)
         except Refused as refused:
-            loaded.pixels = None
-            loaded.float_frames.clear()
+            loaded.pixels = loaded.nonfinite = None
             loaded.findings.append(refused.finding)
-    return loaded

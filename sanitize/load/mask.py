@@ -18,11 +18,14 @@ from collections.abc import Mapping
 import numpy as np
 from PIL import Image
 
+from sanitize.arrays import CHUNK
 from sanitize.config import ScanConfig
 from sanitize.findings import error
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, NOT_AN_IMAGE_SUFFIX, is_image_format, sniff
-from sanitize.load.image import Refused, fetch_object, load_npy, oversized, record_stat
+from sanitize.load.image import fetch_object, oversized, record_stat
+from sanitize.load.npy import load_npy
 from sanitize.load.palette import apply_palette
+from sanitize.load.refused import Refused
 from sanitize.model import ImageInfo, Loaded, LoadedMask, Sample
 from sanitize.remote import ObjectStore
 
@@ -46,15 +49,23 @@ def value_counts(index_map: np.ndarray) -> dict[int, int]:
 
 def region_values(index_map: np.ndarray) -> tuple[int, ...]:
     """The values with at least one pixel whose 4 neighbours share its value: values that form
-    a region somewhere, not only the thin lines and specks interpolation leaves on edges."""
-    inner = index_map[1:-1, 1:-1]
-    core = (
-        (inner == index_map[:-2, 1:-1])
-        & (inner == index_map[2:, 1:-1])
-        & (inner == index_map[1:-1, :-2])
-        & (inner == index_map[1:-1, 2:])
-    )
-    return tuple(value_counts(inner[core]))
+    a region somewhere, not only the thin lines and specks interpolation leaves on edges. Judged
+    a band of rows at a time (with the rows above and below it), so the comparisons' boolean
+    temporaries stay a few MiB, not several times the mask's size."""
+    height, width = index_map.shape
+    band = max(1, CHUNK // max(width, 1))
+    found: set[int] = set()
+    for top in range(1, height - 1, band):
+        window = index_map[top - 1 : min(top + band, height - 1) + 1]
+        inner = window[1:-1, 1:-1]
+        core = (
+            (inner == window[:-2, 1:-1])
+            & (inner == window[2:, 1:-1])
+            & (inner == window[1:-1, :-2])
+            & (inner == window[1:-1, 2:])
+        )
+        found.update(value_counts(inner[core]))
+    return tuple(sorted(found))
 
 
 def _load_npy(sample: Sample, info: ImageInfo, data: bytes | None = None) -> np.ndarray:
@@ -62,7 +73,7 @@ def _load_npy(sample: Sample, info: ImageInfo, data: bytes | None = None) -> np.
     `data`: an object's bytes (a local file is memory-mapped)."""
     scratch = Loaded(sample._replace(file=sample.mask_file), info)
     try:
-        load_npy(scratch, io.BytesIO(data) if data is not None else None)
+        load_npy(scratch, data)
     except Refused as refused:
         finding = refused.finding
         raise Refused(error("mask", finding.code, f"mask: {finding.message}")) from None
@@ -159,7 +170,7 @@ def load_mask(
                 record_stat(handle, info)
                 head = handle.read(HEAD_SIZE)
                 info.format = sniff(head)
-                too_large = oversized(info, config) if info.format != "NPY" else None
+                too_large = oversized(info, config)
                 data = b"" if info.format == "NPY" or too_large else head + handle.read()
     except OSError as exc:
         loaded.findings.append(error("mask", "unreadable", f"cannot read the mask: {exc.strerror or exc}"))

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sanitize.arrays import as_hwc
+from sanitize.arrays import CHUNK, as_hwc
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding
 
@@ -57,7 +57,14 @@ def block_mean(array: np.ndarray, grid: int) -> np.ndarray:
     """Average an HWC array to grid x grid x C; NaN and Inf propagate (never hidden).
 
     Integer data is averaged in float32 (exact enough, cannot overflow); float data in
-    float64, so that a block of finite values near float32's limit stays finite.
+    float64, so that a block of finite values near float32's limit stays finite. Above
+    MATMUL_MAX_PIXELS, each block's rows and then its columns are added in order (reduceat),
+    a slice at a time (_row_sums, and slices of columns whose row sums take at most CHUNK
+    values): in one pass, reduceat converted the whole array to float (twice a float32 array's
+    size, four times a uint8's) and held 16 row sums of the whole width. A slice continues from
+    the sum so far, in the same order, so the means are those of one pass, bit for bit (but for
+    the last bit of a block longer than a slice along an axis numpy sums pairwise, as it does a
+    one-channel row: no image has such blocks, only arrays of a million values or more a row).
     """
     height, width, channels = array.shape
     dtype = np.float64 if array.dtype.kind == "f" else np.float32
@@ -70,8 +77,38 @@ def block_mean(array: np.ndarray, grid: int) -> np.ndarray:
         return cols.reshape(grid, grid, channels).transpose(1, 0, 2)
     rows, row_counts = _blocks(height, grid)
     cols, col_counts = _blocks(width, grid)
-    sums = np.add.reduceat(np.add.reduceat(array, rows, axis=0, dtype=dtype), cols, axis=1)
+    step = max(1, CHUNK // (grid * channels))
+    if width <= step:
+        sums = np.add.reduceat(_row_sums(array, rows, row_counts, dtype), cols, axis=1)
+    else:
+        sums = np.empty((grid, grid, channels), dtype=dtype)
+        for block, (start, count) in enumerate(zip(cols.tolist(), col_counts.tolist(), strict=True)):
+            stop = start + int(count)
+            for first in range(start, stop, step):
+                part = _row_sums(array[:, first : min(first + step, stop)], rows, row_counts, dtype)
+                if first > start:  # continue the block's sum so far, in order
+                    part = np.concatenate([sums[:, block, None], part], axis=1)
+                sums[:, block] = np.add.reduceat(part, [0], axis=1)[:, 0]
     return sums / row_counts[:, None, None] / col_counts[None, :, None]
+
+
+def _row_sums(array: np.ndarray, starts: np.ndarray, counts: np.ndarray, dtype: type) -> np.ndarray:
+    """np.add.reduceat(array, starts, axis=0, dtype=dtype), converting at most about CHUNK values
+    at a time: each block's rows in bands, each band continuing the block's sum so far."""
+    height, width, channels = array.shape
+    band = max(1, CHUNK // (width * channels))
+    if height <= band:
+        return np.add.reduceat(array, starts, axis=0, dtype=dtype)
+    sums = np.empty((len(starts), width, channels), dtype=dtype)
+    buffer = np.empty((band + 1, width, channels), dtype=dtype)  # the sum so far, then a band
+    for block, (start, count) in enumerate(zip(starts.tolist(), counts.tolist(), strict=True)):
+        stop = start + int(count)
+        for top in range(start, stop, band):
+            lead, size = int(top > start), min(band, stop - top)
+            buffer[0] = sums[block]  # used only after the first band (lead 1)
+            buffer[lead : lead + size] = array[top : top + size]
+            sums[block] = np.add.reduceat(buffer[: lead + size], [0], axis=0)[0]
+    return sums
 
 
 def default_scale(pixels: np.ndarray) -> float:
@@ -86,11 +123,16 @@ def _per_channel(values: tuple[float, ...], channels: int) -> np.ndarray:
 
 
 def _three_channels(pixels: np.ndarray) -> np.ndarray:
-    """The pixels as height x width x 3: gray repeated, a fourth (alpha) channel dropped."""
+    """The channels the probe reads, as height x width x C: the first three, or the first of an
+    image with fewer (gray, gray + alpha), which stands for all three. A small one's (at most
+    MATMUL_MAX_PIXELS) is repeated: its block means are matrix products, which BLAS rounds
+    differently for one column a pixel than for three. A big one's is a view, averaged once
+    (see preprocess): a full-size repeat would triple it."""
     hwc = as_hwc(pixels)
-    if hwc.shape[2] < CHANNELS:
-        hwc = hwc[:, :, :1].repeat(CHANNELS, axis=2)
-    return hwc[:, :, :CHANNELS]
+    if hwc.shape[2] >= CHANNELS:
+        return hwc[:, :, :CHANNELS]
+    single = hwc[:, :, :1]
+    return single.repeat(CHANNELS, axis=2) if hwc.shape[0] * hwc.shape[1] <= MATMUL_MAX_PIXELS else single
 
 
 def _scale_and_mean(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -99,10 +141,12 @@ def _scale_and_mean(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray,
 
 
 def preprocess(pixels: np.ndarray, config: ScanConfig) -> tuple[np.ndarray, float]:
-    """(the flattened grid input, max |x| of the full preprocessed sample)."""
+    """(the flattened grid input, max |x| of the full preprocessed sample). A big gray image's one
+    channel is averaged and its grid repeated: never a full-size copy with three channels."""
     hwc = _three_channels(pixels)
     scale, mean = _scale_and_mean(pixels, config)
-    grid = block_mean(hwc, config.probe_grid).astype(np.float32) * scale - mean
+    means = block_mean(hwc, config.probe_grid)
+    grid = np.repeat(means, CHANNELS // means.shape[2], axis=2).astype(np.float32) * scale - mean
     with np.errstate(invalid="ignore", over="ignore"):
         # the extremes over all channels bound every channel's preprocessed extremes
         extremes = np.array([hwc.min(), hwc.max()], dtype=np.float32)[:, None] * scale - mean

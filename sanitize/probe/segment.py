@@ -6,7 +6,7 @@ turns each grid cell into logits, and the logits are nearest-upsampled to the ma
 resolution, as an FCN upsamples its output. So every mask pixel counts: the loss is summed
 over all pixels whose label is a class (ignore-label and out-of-range pixels are skipped, as
 the loss skips the ignore label; out-of-range values are the range check's error), with a
-bincount over (grid cell, class), never a full-resolution logit map.
+bincount over (grid cell, class), a slice of rows at a time, never a full-resolution logit map.
 
 The sum is divided as `--normalization` says (Caffe's NormalizationMode): `valid` by the
 counted pixels (PyTorch's mean; an all-ignored mask gives 0/0 = NaN), `full` by all pixels,
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sanitize.arrays import CHUNK
 from sanitize.config import ScanConfig
 from sanitize.findings import error
 from sanitize.model import Loaded
@@ -36,13 +37,18 @@ def pixel_loss(grid_input: np.ndarray, index_map: np.ndarray, config: ScanConfig
         logits = cells @ weights(1, classes, config.probe_seed)
     log_p = stable_log_softmax(logits)
     height, width = index_map.shape
-    cell = (np.arange(height) * grid // height)[:, None] * grid + (np.arange(width) * grid // width)[None, :]
-    labels = index_map.astype(np.int64, copy=False)
-    counted = (labels >= 0) & (labels < classes)
-    pairs = np.bincount(cell[counted] * classes + labels[counted], minlength=grid * grid * classes)
+    column_cell = np.arange(width) * grid // width
+    pairs = np.zeros(grid * grid * classes, dtype=np.int64)
+    valid = 0
+    step = max(1, CHUNK // width)  # rows a slice: its int64 temporaries stay a few MiB, whatever the mask's size
+    for top in range(0, height, step):
+        labels = index_map[top : top + step].astype(np.int64, copy=False)
+        cell = (np.arange(top, top + len(labels)) * grid // height)[:, None] * grid + column_cell[None, :]
+        counted = (labels >= 0) & (labels < classes)
+        pairs += np.bincount(cell[counted] * classes + labels[counted], minlength=grid * grid * classes)
+        valid += int(counted.sum())
     used = pairs > 0
     total = -float((pairs[used] * log_p.reshape(-1)[used]).sum())
-    valid = int(counted.sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         loss = float(np.float64(total) / np.float64(_denominator(valid, height * width, config.normalization)))
     return logits, loss, valid

@@ -8,10 +8,10 @@ verified by sha256 before the original is removed. The dataset root and QDIR are
 the directories themselves, so no lock file is left behind) for the whole run: a second run on the
 same data fails at once instead of interleaving. QDIR/manifest.jsonl lists what QDIR holds.
 
-This package holds the two runs, `quarantine()` and `restore()`, and their results; the parts they
-are made of are `journal` (the journal and its recovery), `moves` (which files may move, and moving
-one), `select` (the report read back and the findings selected) and `outcomes` (what happened to a
-file). A list or CSV dataset's cleaned list is written by `sanitize.datasets.cleaned`.
+This package holds the two runs, `quarantine()` and `restore()`; the parts they are made of are
+`journal` (the journal and its recovery), `moves` (which files may move, and moving one), `select`
+(the report read back and the findings selected) and `outcomes` (what happened to a file, and the
+results of a run). A list or CSV dataset's cleaned list is written by `sanitize.datasets.cleaned`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,12 @@ from sanitize.quarantine.outcomes import (
     SUCCESS,
     UNVERIFIED,
     FileOutcome,
+    MoveResult,
+    QuarantineResult,
+    RestoreResult,
     Skip,
 )
-from sanitize.quarantine.select import check_qdir, parse_only, read_report, selected_findings
+from sanitize.quarantine.select import ReportedDataset, check_qdir, parse_only, read_report, selected_findings
 from sanitize.report.files import FindingsRecord
 from sanitize.storage import locked_dirs
 
@@ -70,69 +73,6 @@ __all__ = [
 
 #: Who holds the flocks on the dataset root and QDIR, as the error for a second run names it.
 _LOCK_HOLDER = "sanitize quarantine/restore run"
-
-
-@dataclass
-class MoveResult:
-    """What a quarantine or restore run did: one outcome per file it looked at."""
-
-    qdir: Path
-    dry_run: bool
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    #: Moves an interrupted earlier run left in flight, settled before this run started.
-    recovered: list[FileOutcome] = field(default_factory=list)
-
-    def with_status(self, *statuses: str) -> list[FileOutcome]:
-        return [o for o in self.outcomes if o.status in statuses]
-
-    @property
-    def problems(self) -> list[FileOutcome]:
-        return [o for o in self.outcomes + self.recovered if o.status not in SUCCESS]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every file selected ended up where it was asked to go, else 1."""
-        return 1 if self.problems else 0
-
-    def _render(self, done: str, verb: str, where: str) -> list[str]:
-        lines = [f"{o.path}: {o.reason or o.status}" for o in self.recovered]
-        done_files = self.with_status(done)
-        if self.dry_run:
-            lines += [f"would {verb} {o.path} ({o.size:,} bytes)" for o in done_files]
-        moved_bytes = sum(o.size for o in done_files)
-        prefix = "would have " if self.dry_run else ""
-        lines.append(f"{prefix}{done} {len(done_files)} files ({moved_bytes:,} bytes) {where}")
-        already = self.with_status(ALREADY)
-        if already:
-            lines.append(f"{len(already)} already in {self.qdir}")
-        problems = [o for o in self.outcomes if o.status not in SUCCESS]
-        if problems:
-            lines.append(f"{len(problems)} not {done}:")
-            lines += [f"  {o.path}: {o.status}: {o.reason}" for o in problems]
-        return lines
-
-
-@dataclass
-class QuarantineResult(MoveResult):
-    cleaned_list: Path | None = None
-    backup: Path | None = None
-
-    def render(self) -> str:
-        lines = self._render(MOVED, "move", f"to {self.qdir}")
-        if self.backup:
-            lines.append(f"list rewritten in place: {self.cleaned_list} (backup: {self.backup})")
-        elif self.cleaned_list:
-            lines.append(f"cleaned list: {self.cleaned_list}")
-        return "\n".join(lines)
-
-
-@dataclass
-class RestoreResult(MoveResult):
-    root: Path | None = None
-
-    def render(self) -> str:
-        where = f"to {self.root}" if self.root else f"(nothing left in {self.qdir} to restore)"
-        return "\n".join(self._render(RESTORED, "restore", where))
 
 
 # --- quarantine --------------------------------------------------------------------------------
@@ -276,24 +216,45 @@ def quarantine(
             stack.enter_context(locked_dirs(dataset.root, qdir, holder=_LOCK_HOLDER))
         journal = stack.enter_context(open_journal(qdir))
         _check_one_root(journal, dataset.root)
-        if not dry_run:
-            result.recovered = journal.settle()
-        seen: set[str] = set()  # a list may name one file twice; it moves once
-        for record in dataset.records:
-            findings = selected_findings(record, include_warnings, selectors)
-            if not findings or record.path in seen:
-                continue
-            seen.add(record.path)
-            result.outcomes += _quarantine_sample(record, findings, dataset.root, journal, dry_run)
-        if not dry_run:
-            journal.write_manifest()
-            if dataset.kind in ("listfile", "csv"):
-                # a sample kept because it may have changed since the scan keeps its line
-                dropped = {o.path for o in result.outcomes if o.status not in (STALE, UNVERIFIED)}
-                result.cleaned_list, result.backup = write_cleaned_list(
-                    dataset.source, dataset.kind, dataset.path_column, dropped, in_place
-                )
+        try:
+            _quarantine_all(result, dataset, journal, include_warnings, selectors, in_place)
+        except SanitizeError as exc:  # a full disk, a read-only folder: what moved is journalled
+            listed = dataset.kind in ("listfile", "csv")
+            raise result.stopped(exc, journal.path, _LIST_NOT_WRITTEN if listed else "") from None
     return result
+
+
+#: What a quarantine of a list stopped half-way did not do, and how to have it done.
+_LIST_NOT_WRITTEN = ", but the cleaned list was not written: run the quarantine again once that is fixed"
+
+
+def _quarantine_all(
+    result: QuarantineResult,
+    dataset: ReportedDataset,
+    journal: Journal,
+    include_warnings: bool,
+    selectors: list[tuple[str, str | None]],
+    in_place: bool,
+) -> None:
+    """Settle what an earlier run left in flight, move every selected sample, then write the
+    manifest and (for a list or CSV) the cleaned list, last: only once every move is journalled."""
+    if not result.dry_run:
+        result.recovered = journal.settle()
+    seen: set[str] = set()  # a list may name one file twice; it moves once
+    for record in dataset.records:
+        findings = selected_findings(record, include_warnings, selectors)
+        if not findings or record.path in seen:
+            continue
+        seen.add(record.path)
+        result.outcomes += _quarantine_sample(record, findings, dataset.root, journal, result.dry_run)
+    if not result.dry_run:
+        journal.write_manifest()
+        if dataset.kind in ("listfile", "csv"):
+            # a sample kept because it may have changed since the scan keeps its line
+            dropped = {o.path for o in result.outcomes if o.status not in (STALE, UNVERIFIED)}
+            result.cleaned_list, result.backup = write_cleaned_list(
+                dataset.source, dataset.kind, dataset.path_column, dropped, in_place
+            )
 
 
 # --- restore -----------------------------------------------------------------------------------
@@ -320,7 +281,11 @@ def restore(qdir: Path | str, *, only: Iterable[str] = (), dry_run: bool = False
     original path is never overwritten: it is reported and the quarantined copy stays.
     """
     qdir = Path(qdir)
-    if not (qdir / JOURNAL).is_file():
+    try:
+        is_qdir = (qdir / JOURNAL).is_file()
+    except OSError as exc:  # a folder that cannot be searched (chmod 000)
+        raise SanitizeError(f"cannot read the quarantine folder {qdir}: {exc.strerror}") from None
+    if not is_qdir:
         raise SanitizeError(f"{qdir} is not a quarantine folder (no {JOURNAL})")
     real_qdir = Path(os.path.realpath(qdir))
     roots = Journal(real_qdir).roots
@@ -343,20 +308,23 @@ def _restore_held(result: RestoreResult, root: Path, real_qdir: Path, wanted: se
         if not dry_run:
             stack.enter_context(locked_dirs(root, real_qdir, holder=_LOCK_HOLDER))
         journal = stack.enter_context(open_journal(real_qdir))
-        if not dry_run:
-            result.recovered = journal.settle()
-        for record in sorted(journal.present.values(), key=by_path):
-            names = {record["original"], record["quarantined"]}
-            if wanted and not wanted & names:
-                continue
-            matched |= names
-            try:
-                result.outcomes.append(_restore_one(record, root, journal, dry_run))
-            except Skip as skip:
-                result.outcomes.append(FileOutcome(record["original"], skip.status, skip.reason))
-        if not dry_run:
-            journal.write_manifest()
-            _remove_empty_dirs(real_qdir)
+        try:
+            if not dry_run:
+                result.recovered = journal.settle()
+            for record in sorted(journal.present.values(), key=by_path):
+                names = {record["original"], record["quarantined"]}
+                if wanted and not wanted & names:
+                    continue
+                matched |= names
+                try:
+                    result.outcomes.append(_restore_one(record, root, journal, dry_run))
+                except Skip as skip:
+                    result.outcomes.append(FileOutcome(record["original"], skip.status, skip.reason))
+            if not dry_run:
+                journal.write_manifest()
+                _remove_empty_dirs(real_qdir)
+        except SanitizeError as exc:  # a full disk, a read-only folder: what moved back is journalled
+            raise result.stopped(exc, journal.path) from None
     return matched
 
 

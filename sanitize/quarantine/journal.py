@@ -42,7 +42,12 @@ class Journal:
         self.pending: dict[int, dict[str, Any]] = {}
         self.next_id = 0
         self._fd: int | None = None
-        text = self.path.read_bytes() if self.path.exists() else b""
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            text = b""
+        except OSError as exc:  # an unreadable journal or QDIR: nothing can be known of what it holds
+            raise SanitizeError(f"cannot read the quarantine journal {self.path}: {exc.strerror}") from None
         self._valid_length = text.rfind(b"\n") + 1  # a last line without its newline was cut off by a kill
         for number, raw in enumerate(text[: self._valid_length].splitlines(), 1):
             try:
@@ -70,15 +75,26 @@ class Journal:
         return {r["root"] for r in (*self.present.values(), *(p["record"] for p in self.pending.values()))}
 
     def _write(self, line: dict[str, Any], durable: bool = False) -> None:
-        if self._fd is None:
-            self.qdir.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            os.ftruncate(self._fd, self._valid_length)  # drop a line torn by a kill
-            fsync_dir(self.qdir)
-        os.write(self._fd, (json.dumps(line, ensure_ascii=False) + "\n").encode())
-        if durable:
-            os.fsync(self._fd)
+        """Append a line, or SanitizeError (a full disk, a read-only journal). Nothing is lost then:
+        an intent that was not written announced a move not yet made; a move whose outcome was not
+        written stays in flight, for the next run to settle; a line cut short is dropped as a kill's."""
+        try:
+            if self._fd is None:
+                self.qdir.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                os.ftruncate(self._fd, self._valid_length)  # drop a line torn by a kill
+                fsync_dir(self.qdir)
+            data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
+            while data:  # a write cut short (a disk filling up) goes on, until it fails outright
+                data = data[os.write(self._fd, data) :]
+            if durable:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise self._write_failed(exc) from None
         self._apply(line)
+
+    def _write_failed(self, exc: OSError) -> SanitizeError:
+        return SanitizeError(f"cannot write the quarantine journal {self.path}: {exc.strerror}")
 
     def intend(self, op: str, record: dict[str, Any]) -> int:
         move_id = self.next_id
@@ -93,21 +109,33 @@ class Journal:
 
     def close(self) -> None:
         if self._fd is not None:
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise self._write_failed(exc) from None
+            finally:
+                os.close(fd)
 
     def write_manifest(self) -> None:
-        atomic_write_text(
-            self.qdir / MANIFEST,
-            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sorted(self.present.values(), key=by_path)),
-        )
+        """QDIR/manifest.jsonl from the journal; if it cannot be written the journal still holds it all."""
+        manifest = self.qdir / MANIFEST
+        try:
+            atomic_write_text(
+                manifest,
+                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sorted(self.present.values(), key=by_path)),
+            )
+        except OSError as exc:
+            raise SanitizeError(f"cannot write the manifest {manifest}: {exc.strerror}") from None
 
     def settle(self) -> list[FileOutcome]:
         """Finish or roll back the moves a killed run left in flight, judging by the files themselves."""
         return [self.settle_one(move_id) for move_id in list(self.pending)]
 
     def settle_one(self, move_id: int) -> FileOutcome:
+        """Finish or roll back one move in flight. When its files cannot be looked at (unreadable,
+        say) it is a SanitizeError and the move stays in flight in the journal, for a later run
+        (quarantine or restore) to settle once the cause is fixed: nothing is guessed."""
         intent = self.pending[move_id]
         record = intent["record"]
         path = record["original"]
@@ -118,11 +146,29 @@ class Journal:
             self.abort(move_id, skip.reason)
             return FileOutcome(path, skip.status, skip.reason)
         src, dst = (in_dataset, in_qdir) if intent["op"] == QUARANTINE else (in_qdir, in_dataset)
+        try:
+            return self._settle_files(move_id, src, dst)
+        except OSError as exc:
+            raise SanitizeError(
+                f"cannot settle the {intent['op']} of {path} left under way ({exc.filename}: {exc.strerror});"
+                f" it stays in {self.path} until a quarantine or restore of this folder can settle it"
+            ) from None
+
+    def _settle_files(self, move_id: int, src: Path, dst: Path) -> FileOutcome:
+        intent = self.pending[move_id]
+        record = intent["record"]
+        path = record["original"]
         done = MOVED if intent["op"] == QUARANTINE else RESTORED
         partial_name(dst).unlink(missing_ok=True)  # an unfinished copy; the source is intact
         if dst.exists() and sha256_of(dst) == record["sha256"]:
             if src.exists() and sha256_of(src) == record["sha256"]:
-                src.unlink()  # the verified copy was placed; only removing the source was left
+                try:
+                    src.unlink()  # the verified copy was placed; only removing the source was left
+                except OSError as exc:  # a read-only source folder: undo the copy, both are verified
+                    dst.unlink()
+                    reason = f"rolled back: cannot remove {src}: {exc.strerror}"
+                    self.abort(move_id, reason)
+                    return FileOutcome(path, ROLLED_BACK, reason)
             self.finish(move_id)
             return FileOutcome(path, done, f"interrupted {intent['op']} finished", record["size"])
         if src.exists():

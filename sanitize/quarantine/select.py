@@ -32,10 +32,20 @@ class ReportedDataset:
     records: list[FindingsRecord]
 
 
+#: Datasets that are containers of samples (datasets.lmdbfile, datasets.webdataset), not files to move.
+CONTAINERS = {"lmdb": "a Caffe LMDB", "webdataset": "WebDataset tar shards"}
+
+
 def read_report(report_dir: Path) -> ReportedDataset:
     """The dataset a scan report judged and its findings records (report.files' reader), or SanitizeError."""
     report = read_scan_report(report_dir)
     dataset = report.dataset
+    if dataset.kind in CONTAINERS:
+        raise SanitizeError(
+            f"quarantine of {CONTAINERS[dataset.kind]} is not supported: its samples cannot be moved out without"
+            " rewriting it, and the original is never modified. findings.jsonl names the flagged samples: skip them"
+            " in your loader, or rebuild the container without them"
+        )
     if is_url(dataset.real_root):
         raise SanitizeError(
             f"quarantine of a dataset in object storage ({dataset.real_root}) is not supported yet: move the"

@@ -13,7 +13,16 @@ from sanitize.datasets import Dataset
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample, SampleResult
 from sanitize.remote import ObjectStore
-from sanitize.report.files import CLEAN, FINDINGS, SUMMARY, ReportFolder, findings_lines, prepare_output
+from sanitize.report.files import (
+    CLEAN,
+    FINDINGS,
+    SUMMARY,
+    FindingsRecord,
+    ReportFolder,
+    findings_lines,
+    prepare_output,
+)
+from sanitize.report.html import write_html
 from sanitize.report.summary import Summary
 
 EMPTY_CLASSES_SHOWN = 20
@@ -30,6 +39,8 @@ class Report:
     flagged: list[SampleResult]
     summary: Summary
     error_indices: set[int] = field(default_factory=set)
+    #: Why report.html was not written by the last `write` (None: it was); the verdict never depends on it.
+    html_problem: str | None = None
 
     @property
     def samples(self) -> list[Sample]:
@@ -63,17 +74,21 @@ class Report:
             yield f"{sample.path} {int(sample.label)}\n" if sample.label is not None else f"{sample.path}\n"
 
     def write(self, out: Path | str, store: ObjectStore | None = None, also: dict[str, Any] | None = None) -> None:
-        """findings.jsonl, clean.txt, the `also` JSON files (an audit's diff.json) and, last,
-        summary.json into `out`: a local folder, or a prefix in object storage through `store`."""
+        """findings.jsonl, clean.txt, the `also` JSON files (an audit's diff.json), report.html and,
+        last, summary.json into `out`: a local folder, or a prefix in object storage through `store`.
+        A report.html that cannot be drawn or written is left out, the reason in `html_problem`."""
         if store is None:
             prepare_output(Path(out))
         folder = ReportFolder(out, store)
+        summary = self.summary.to_dict()
         try:
             folder.write_text(FINDINGS, findings_lines(self.flagged))
             folder.write_text(CLEAN, self.clean_lines())
             for name, data in (also or {}).items():
                 folder.write_json(name, data)
-            folder.write_json(SUMMARY, self.summary.to_dict())
+            records = (FindingsRecord.from_dict(result.to_record(), n) for n, result in enumerate(self.flagged, 1))
+            self.html_problem = write_html(folder, summary, records, self.config)
+            folder.write_json(SUMMARY, summary)
         except OSError as exc:
             raise SanitizeError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
 

@@ -22,19 +22,29 @@ from sanitize.findings import Finding
 from sanitize.model import BatchResult, CleanColumns, ImageInfo, Sample, SampleResult
 from sanitize.report import Report
 from sanitize.report.summary import (
+    SIZE_BINS,
     ClassCounts,
     CodeCount,
     DatasetInfo,
+    Histogram,
     LossStats,
     ProbeSummary,
     RunnerInfo,
     SampleCounts,
+    SizeGrid,
     Summary,
     versions,
 )
 from sanitize.storage import Spill
 
 EXAMPLES_PER_CODE = 3
+#: Bins of the probe loss histogram.
+LOSS_BINS = 30
+
+
+def _size_bin(side: int) -> int:
+    """The log2 bin of an image side (summary.SIZE_BINS)."""
+    return min(max(side.bit_length() - 1, 0), SIZE_BINS - 1)
 
 
 class Collector:
@@ -58,6 +68,7 @@ class Collector:
         self.scanned = 0
         self.formats: Counter[str] = Counter()
         self.decoders: Counter[str] = Counter()
+        self.sizes = np.zeros((SIZE_BINS, SIZE_BINS), dtype=np.int64)
         self.dataset_checks = [check(config, against) for check in DATASET_CHECKS if check.applies(config)]
 
     def add(self, batch: BatchResult) -> None:
@@ -85,8 +96,7 @@ class Collector:
                 for value in result.mask_values:
                     if 0 <= value < self.config.num_classes:
                         self.class_counts[value] += 1  # segmentation: masks that hold the class
-            self.formats[result.info.format or "unknown"] += 1
-            self.decoders[result.info.decoder or "none"] += 1
+            self._count_info(result.info, 1)
         self.rows.append(rows)
         for check in self.dataset_checks:
             check.add(results)
@@ -106,11 +116,16 @@ class Collector:
         self.ignored += int(np.count_nonzero(clean.labelled & (clean.class_index < 0)))  # the ignore label
         used, counts = np.unique(clean.info_index, return_counts=True)
         for position, count in zip(used.tolist(), counts.tolist(), strict=True):
-            info = clean.infos[position]
-            self.formats[info.format or "unknown"] += count
-            self.decoders[info.decoder or "none"] += count
+            self._count_info(clean.infos[position], count)
         for check in self.dataset_checks:
             check.add_columns(clean)
+
+    def _count_info(self, info: ImageInfo, samples: int) -> None:
+        """Count `samples` samples of this format, decoder and size."""
+        self.formats[info.format or "unknown"] += samples
+        self.decoders[info.decoder or "none"] += samples
+        if info.width and info.height:
+            self.sizes[_size_bin(info.width), _size_bin(info.height)] += samples
 
     def _class_name(self, index: int) -> str:
         """The folder name of an ImageFolder class, else the index (also past the folders)."""
@@ -187,7 +202,23 @@ class Collector:
                     yield from losses.tolist()
 
         total = math.fsum(finite())
-        return LossStats(count, total / count, low, high) if count else LossStats(0, None, None, None)
+        if not count:
+            return LossStats(0, None, None, None)
+        return LossStats(count, total / count, low, high, self._loss_histogram(low, high))
+
+    def _loss_histogram(self, low: float, high: float) -> Histogram:
+        """The finite losses in LOSS_BINS bins over low..high widened to take in ln(num_classes):
+        one more pass over the spilled rows, chunk by chunk (bounded memory)."""
+        expected = math.log(self.config.num_classes)
+        low, high = min(low, expected), max(high, expected)
+        if high <= low:
+            high = low + 1.0
+        counts = np.zeros(LOSS_BINS, dtype=np.int64)
+        for rows in self.rows.chunks():
+            losses = rows["loss"][~np.isnan(rows["loss"])]
+            counts += np.histogram(losses, bins=LOSS_BINS, range=(low, high))[0]
+        edges = np.linspace(low, high, LOSS_BINS + 1)
+        return Histogram([round(float(edge), 6) for edge in edges], counts.tolist())
 
     def _findings(self, flagged: list[SampleResult]) -> dict[str, CodeCount]:
         """Samples per code, with examples; errors first, then by name."""
@@ -231,6 +262,10 @@ class Collector:
             leakage=sections.get("leakage"),
             formats=dict(self.formats.most_common()),
             decoders=dict(self.decoders.most_common()),
+            image_sizes=SizeGrid(
+                cells=[[w, h, int(self.sizes[w, h])] for w, h in np.argwhere(self.sizes).tolist()],
+                unknown=self.scanned - int(self.sizes.sum()),
+            ),
             probe=ProbeSummary(
                 enabled=self.config.probe,
                 expected_untrained_loss=math.log(self.config.num_classes),

@@ -1,5 +1,6 @@
-"""The report folder: findings.jsonl, summary.json and clean.txt, written atomically, and the one
-reader of findings.jsonl (its writer's twin), which quarantine and audit use.
+"""The report folder: findings.jsonl, summary.json and clean.txt (and report.html: report.html),
+written atomically, and the one reader of findings.jsonl (its writer's twin), which quarantine,
+audit and `sanitize report` use.
 
 findings.jsonl has one JSON object per sample with at least one finding, in dataset order:
 `{"path", "label", "findings": [{"check", "code", "severity", "message"}], "info": {...}}`, plus
@@ -49,6 +50,13 @@ class ReportFolder:
         with self.store.filesystem().open(f"{self.out}/{name}", "w", encoding="utf-8") as handle:
             handle.writelines([text] if isinstance(text, str) else text)
 
+    def remove(self, name: str) -> None:
+        """Remove a file of the report if it is there (OSError when it cannot be)."""
+        if self.store is None:
+            (self.out / name).unlink(missing_ok=True)
+        elif self.store.filesystem().exists(f"{self.out}/{name}"):
+            self.store.filesystem().rm(f"{self.out}/{name}")
+
     def write_json(self, name: str, data: Any) -> None:
         """Strict JSON (no NaN or Infinity, which jq, browsers, Go and Rust refuse)."""
         self.write_text(name, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
@@ -73,7 +81,11 @@ class FindingsRecord:
     @classmethod
     def from_json(cls, line: str, number: int) -> FindingsRecord:
         """ValueError when the line is not a record this module's writer makes."""
-        record = json.loads(line)
+        return cls.from_dict(json.loads(line), number)
+
+    @classmethod
+    def from_dict(cls, record: Any, number: int) -> FindingsRecord:
+        """A record as SampleResult.to_record makes it (ValueError when it is not one)."""
         valid = (
             isinstance(record, dict)
             and isinstance(record.get("path"), str)
@@ -104,10 +116,11 @@ class FindingsRecord:
 
 @dataclass(frozen=True)
 class ReadReport:
-    """A report folder read back: the dataset it judged and its flagged samples."""
+    """A report folder read back: the dataset it judged, its flagged samples and summary.json whole."""
 
     dataset: DatasetInfo
     records: list[FindingsRecord]
+    summary: dict[str, Any]
 
 
 def read_report(report_dir: Path) -> ReadReport:
@@ -119,4 +132,4 @@ def read_report(report_dir: Path) -> ReadReport:
         dataset = DatasetInfo.from_dict(summary["dataset"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SanitizeError(f"{report_dir} is not a readable scan report: {exc!r}") from None
-    return ReadReport(dataset, records)
+    return ReadReport(dataset, records, summary)

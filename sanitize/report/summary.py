@@ -93,13 +93,37 @@ class ClassCounts:
 
 
 @dataclass
+class Histogram:
+    """Counts in fixed bins: `counts[i]` values fell in [edges[i], edges[i + 1]) (the last bin is closed)."""
+
+    edges: list[float]
+    counts: list[int]
+
+
+@dataclass
 class LossStats:
-    """The finite probe losses: expect a mean near ln(num_classes) from an untrained net."""
+    """The finite probe losses: expect a mean near ln(num_classes) from an untrained net. The
+    histogram spans min..max, widened to take in ln(num_classes) (report.html plots it)."""
 
     count: int
     mean: float | None
     min: float | None
     max: float | None
+    histogram: Histogram | None = None
+
+
+#: Image sizes are binned by the base-2 logarithm of each side: bin k holds sides 2**k to 2**(k+1) - 1.
+SIZE_BINS = 16
+
+
+@dataclass
+class SizeGrid:
+    """Decoded images by width and height, in log2 bins (bounded: at most SIZE_BINS**2 cells):
+    `cells` holds [width bin, height bin, samples] for the bins that have samples; `unknown`
+    counts the samples whose size is not known (not decoded)."""
+
+    cells: list[list[int]]
+    unknown: int
 
 
 @dataclass
@@ -136,6 +160,7 @@ class Summary:
     leakage: dict[str, Any] | None
     formats: dict[str, int]
     decoders: dict[str, int]
+    image_sizes: SizeGrid
     probe: ProbeSummary
     elapsed_seconds: float
     samples_per_second: float

@@ -34,7 +34,7 @@ def test_finite_float_data_passes(load_bytes, config):
     assert check_finite(load_bytes(float_tiff_bytes(np.full((3, 3), 3e38)), "big.tif"), config) == []
 
 
-def test_integer_images_hold_no_float_frames(load_bytes, config):
+def test_integer_images_have_no_float_values_counted(load_bytes, config):
     loaded = load_bytes(png_bytes(), "a.png")
-    assert loaded.float_frames == []
+    assert loaded.nonfinite is None
     assert check_finite(loaded, config) == []
