@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import sanitize
-from tests.conftest import REPO, cli_env, float_tiff_bytes, jpeg_bytes, png_bytes, run_cli
+from tests.conftest import REPO, cli_env, float_tiff_bytes, jpeg_bytes, photo, png_bytes, run_cli
 
 BUCKET = "training"
 #: Where the S3 server records the requests it gets while recording.
@@ -503,11 +503,11 @@ def test_image_and_mask_prefixes_in_a_bucket_pair_as_folders_do_on_disk(s3, tmp_
 def test_webdataset_shards_in_s3_scan_as_on_disk(s3, tmp_path, scheduler):
     from tests.container_helpers import write_shard
 
-    jpeg, png = jpeg_bytes(), png_bytes()
+    jpeg, (b, c, e) = jpeg_bytes(), (png_bytes(photo(seed=seed)) for seed in (1, 2, 3))  # all different
     root = tmp_path / "shards"
-    write_shard(root / "s-00.tar", [("a.jpg", jpeg), ("a.cls", b"1"), ("b.jpg", png), ("b.cls", b"0")])
-    write_shard(root / "s-01.tar", [("c.png", png), ("c.cls", b"5"), ("d.txt", b"x"), ("d.cls", b"1")])
-    cut = write_shard(root / "s-02.tar", [("e.png", png), ("e.cls", b"1")])
+    write_shard(root / "s-00.tar", [("a.jpg", jpeg), ("a.cls", b"1"), ("b.jpg", b), ("b.cls", b"0")])
+    write_shard(root / "s-01.tar", [("c.png", c), ("c.cls", b"5"), ("d.txt", b"x"), ("d.cls", b"1")])
+    cut = write_shard(root / "s-02.tar", [("e.png", e), ("e.cls", b"1")])
     cut.write_bytes(cut.read_bytes()[:2048])  # no end-of-archive block
     fs = _fs(s3)
     fs.put(str(root), f"{BUCKET}/wds-{scheduler}", recursive=True)
