@@ -17,6 +17,7 @@ from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error
 from sanitize.labels import parse_label
 from sanitize.load.container import load_member
+from sanitize.load.fingerprint import describe_pixels
 from sanitize.load.image import load, pillow_limits
 from sanitize.load.mask import load_mask
 from sanitize.model import BatchResult, ImageInfo, Loaded, Sample, SampleResult
@@ -40,6 +41,7 @@ def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
         load_mask(loaded, config, guard.objects, guard.store)
     for check in CHECKS:
         loaded.findings.extend(check(loaded, config))
+    describe_pixels(loaded)
     return loaded
 
 
@@ -92,6 +94,9 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> B
                 mask_info=loaded.mask.info if loaded.mask else None,
                 mask_values=loaded.mask.values if loaded.mask else None,
                 mask_regions=loaded.mask.regions if loaded.mask else (),
+                digest=loaded.digest,
+                phash=loaded.phash,
+                mask_digest=loaded.mask.digest if loaded.mask else 0,
             )
         )
     return BatchResult.of(results)

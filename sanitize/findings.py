@@ -69,8 +69,11 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
     "format": "the content's real format (magic bytes) must be an allowed image format matching the extension",
     "finite": "float data must hold no NaN or Inf",
     "label": "a label must be an integer class in [0, num_classes) or the ignore label",
+    "mode": "images should share one colour mode and layout, and look the same in every loader",
     "mask": "a segmentation mask must be a lossless class-index map of its image's size, every pixel a class",
     "probe": "a forward pass through a trivial, numerically stable softmax net must give a finite loss",
+    "duplicate": "an image should be in the dataset once, and never under two labels",
+    "leakage": "a training image must not be in a validation set (--against)",
     "internal": "a check or the probe failed on this sample (a bug): the sample is not vetted, so it fails",
 }
 
@@ -216,6 +219,37 @@ CATALOGUE: tuple[Code, ...] = (
     Code("label", "out_of_range", ERROR, "negative values, num_classes itself and above; the ignore label is valid"),
     Code("label", "overflow", ERROR, "values beyond int32"),
     Code(
+        "mode",
+        "minority",
+        WARNING,
+        (
+            "the image's mode (channels, bit depth) is not the one most of the dataset has: a grey, RGBA, CMYK,"
+            " palette or 16-bit file among RGB photos breaks batching or shifts colours; names the majority"
+        ),
+        scope="dataset",
+    ),
+    Code(
+        "mode",
+        "cmyk",
+        WARNING,
+        "a CMYK or YCCK JPEG: decoders convert its colours differently (Adobe's inverted CMYK), so they differ",
+    ),
+    Code(
+        "mode",
+        "exif_rotated",
+        WARNING,
+        (
+            "an EXIF orientation other than 1: loaders that apply it (PIL's exif_transpose, torchvision.io) and"
+            " those that do not (cv2 with IMREAD_IGNORE_ORIENTATION, Image.open) give different pixels"
+        ),
+    ),
+    Code(
+        "mode",
+        "animated",
+        WARNING,
+        "an animated or multi-frame image in a classification set: loaders read the first frame only",
+    ),
+    Code(
         "mask",
         "missing",
         ERROR,
@@ -308,6 +342,43 @@ CATALOGUE: tuple[Code, ...] = (
         "raw_size",
         ERROR,
         "a raw Datum whose data (or float_data) length is not channels x height x width, or whose shape is empty",
+    ),
+    Code(
+        "duplicate",
+        "exact",
+        WARNING,
+        "the same bytes as other entries with the same label (segmentation: the same mask): wasted compute, skewed"
+        " class weights",
+        scope="dataset",
+    ),
+    Code(
+        "duplicate",
+        "label_conflict",
+        ERROR,
+        "the same bytes as an entry with another label (segmentation: another mask): the net is taught both",
+        scope="dataset",
+    ),
+    Code(
+        "duplicate",
+        "near_label_conflict",
+        WARNING,
+        "a near duplicate (perceptual hashes at most 5 bits apart: re-encoded, resized) of an entry with another"
+        " label",
+        scope="dataset",
+    ),
+    Code(
+        "leakage",
+        "exact",
+        ERROR,
+        "the same bytes as a file of a validation set given with --against: the validation score is inflated",
+        scope="dataset",
+    ),
+    Code(
+        "leakage",
+        "near",
+        WARNING,
+        "a near duplicate (perceptual hashes at most 5 bits apart) of a file of a validation set (--against)",
+        scope="dataset",
     ),
     Code(
         "internal",

@@ -87,6 +87,7 @@ class ImageInfo:
     channels: int | None = None
     bit_depth: int | None = None
     frames: int | None = None
+    orientation: int | None = None  # a JPEG's EXIF orientation (1-8); None: no tag
     size: int | None = None
     mtime_ns: int | None = None
 
@@ -104,6 +105,7 @@ class LoadedMask:
     index_map: np.ndarray | None = None
     values: dict[int, int] = field(default_factory=dict)
     regions: tuple[int, ...] = ()
+    digest: int = 0  # of index_map's bytes (load.fingerprint): the same class map, whatever its file
 
 
 @dataclass(slots=True)
@@ -127,7 +129,8 @@ class Loaded:
     full size is in `info`); `nonfinite` counts the NaN and Inf values of every frame of float
     data (None: it has none), so the finite check sees all of them without any frame being kept;
     `findings` are what reading and decoding found; `opened` is False when the file was never
-    opened (its path was unsafe or missing), so file checks have nothing to say.
+    opened (its path was unsafe or missing), so file checks have nothing to say; `digest`
+    and `phash` are its bytes' digest and its pixels' perceptual hash (load.fingerprint; 0: none).
     """
 
     sample: Sample
@@ -137,6 +140,9 @@ class Loaded:
     nonfinite: NonFinite | None = None
     findings: list[Finding] = field(default_factory=list)
     mask: LoadedMask | None = None
+    digest: int = 0
+    phash: int = 0
+    cmyk: bool = False  # a JPEG of 4 components (CMYK or YCCK), whatever it was decoded to
 
 
 @dataclass(slots=True)
@@ -155,6 +161,11 @@ class SampleResult:
     mask_info: ImageInfo | None = None
     mask_values: dict[int, int] | None = None
     mask_regions: tuple[int, ...] = ()
+    #: For the duplicate and leakage checks (load.fingerprint; 0: none): the file's bytes, its
+    #: pixels' perceptual hash, and its mask's class-index map.
+    digest: int = 0
+    phash: int = 0
+    mask_digest: int = 0
 
     @property
     def has_error(self) -> bool:
@@ -196,6 +207,8 @@ class CleanColumns:
     file_stats: np.ndarray  # (n, 2) int64: size and mtime_ns of the file as checked; -1: unknown
     infos: list[ImageInfo]  # the distinct infos (their size and mtime_ns left out)
     info_index: np.ndarray  # int32: each sample's info in `infos`
+    digests: np.ndarray  # int64: the file's digest and its pixels' perceptual hash (0: none)
+    phashes: np.ndarray
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -218,6 +231,7 @@ class CleanColumns:
                 info.channels,
                 info.bit_depth,
                 info.frames,
+                info.orientation,
             )
             info_index.append(infos.setdefault(key, len(infos)))
         nan = float("nan")
@@ -232,6 +246,8 @@ class CleanColumns:
             ).reshape(-1, 2),
             infos=[ImageInfo(*key) for key in infos],
             info_index=np.array(info_index, dtype=np.int32),
+            digests=np.array([r.digest for r in results], dtype=np.int64),
+            phashes=np.array([r.phash for r in results], dtype=np.int64),
         )
 
 

@@ -97,6 +97,7 @@ class Scan:
         dataset = inputs.open(exclude)
         if inputs.palette is not None:
             config_options["palette"] = read_palette(inputs.palette)
+        against = inputs.references()
         config = resolve_config(dataset, config_options)
         if dataset.is_empty():
             raise SanitizeError(f"no samples found in {source or inputs.images}")
@@ -111,7 +112,7 @@ class Scan:
             path_column=inputs.path_column,
             exclude=[os.path.realpath(path) for path in (*inputs.exclude, *exclude)],
         )
-        collector = Collector(dataset, config, info)
+        collector = Collector(dataset, config, info, against)
         return cls(dataset, config, runner, collector, on_progress, started, out_store=out_store)
 
     def _progress(self) -> None:

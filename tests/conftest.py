@@ -52,18 +52,32 @@ def photo(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
 
 
-def jpeg_bytes(seed: int = 0, size: tuple[int, int] = (96, 128), quality: int = 90) -> bytes:
+def textured_photo(seed: int = 0, height: int = 96, width: int = 128) -> np.ndarray:
+    """An RGB array of 1/f noise: textured at every scale, like a natural image's amplitude spectrum
+    (van der Schaaf and van Hateren 1996), so perceptual hashes behave on it as on photos."""
+    rng = np.random.default_rng(seed)
+    frequency = np.hypot(np.fft.fftfreq(height)[:, None], np.fft.fftfreq(width)[None, :])
+    amplitude = 1 / np.maximum(frequency, 1 / max(height, width))
+    channels = [np.real(np.fft.ifft2(amplitude * np.exp(2j * np.pi * rng.random((height, width))))) for _ in range(3)]
+    image = np.stack(channels, axis=-1)
+    return ((image - image.min()) / (image.max() - image.min()) * 255).astype(np.uint8)
+
+
+def jpeg_bytes(
+    seed: int = 0, size: tuple[int, int] = (96, 128), quality: int = 90, pixels: np.ndarray | None = None
+) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(photo(*size, seed=seed)).save(buffer, format="JPEG", quality=quality)
+    Image.fromarray(photo(*size, seed=seed) if pixels is None else pixels).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
 def image_folder(root: Path, per_class: int, size: tuple[int, int] = (96, 128)) -> Path:
-    """An ImageFolder of clean JPEGs: `per_class` in each of the classes `cat` and `dog`."""
-    for cls in ("cat", "dog"):
+    """An ImageFolder of clean JPEGs: `per_class` in each of the classes `cat` and `dog`, all
+    different (the same file under both would be a duplicate:label_conflict)."""
+    for offset, cls in enumerate(("cat", "dog")):
         (root / cls).mkdir(parents=True)
         for i in range(per_class):
-            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i, size=size))
+            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=offset * per_class + i, size=size))
     return root
 
 

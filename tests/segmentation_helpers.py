@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +72,11 @@ def resized(mask: np.ndarray, size: tuple[int, int], resample: Image.Resampling)
 def write_pair(
     root: Path, stem: str, mask: np.ndarray, *, mask_ext: str = ".png", image: np.ndarray | None = None
 ) -> str:
-    """Write images/<stem>.jpg and masks/<stem><mask_ext>; return the `image mask` list line."""
-    save(root / "images" / f"{stem}.jpg", photo(*mask.shape[:2]) if image is None else image, quality=90)
+    """Write images/<stem>.jpg (a photo of its own, by default) and masks/<stem><mask_ext>; return the
+    `image mask` list line."""
+    if image is None:
+        image = photo(*mask.shape[:2], seed=zlib.crc32(stem.encode()))
+    save(root / "images" / f"{stem}.jpg", image, quality=90)
     save(root / "masks" / f"{stem}{mask_ext}", mask)
     return f"images/{stem}.jpg masks/{stem}{mask_ext}\n"
 

@@ -18,7 +18,7 @@ import pytest
 import sanitize
 from sanitize.datasets.webdataset import expand_braces, split_key
 from sanitize.errors import SanitizeError
-from tests.conftest import cli_env, run_cli
+from tests.conftest import cli_env, png_chunk, run_cli
 from tests.container_helpers import encode_datum, image_bytes, write_lmdb, write_shard
 
 PNG, JPEG = image_bytes("PNG"), image_bytes("JPEG")
@@ -92,30 +92,31 @@ def _data_end(shard: Path, member: str) -> int:
 
 
 def _shards(folder: Path) -> Path:
-    """Three shards: one of every kind of bad sample, one clean, one truncated in its second sample."""
+    """Three shards: one of every kind of bad sample, one clean, one truncated in its second sample;
+    every image different (the same one under two labels would be a duplicate:label_conflict)."""
     write_shard(
         folder / "train-000000.tar",
         [
-            ("n01/ok.jpg", JPEG),
+            ("n01/ok.jpg", image_bytes("JPEG", seed=100)),
             ("n01/ok.cls", b"1"),
             ("n01/ok.json", b"{}"),
-            ("png_as_jpg.jpg", PNG),
+            ("png_as_jpg.jpg", image_bytes("PNG", seed=101)),
             ("png_as_jpg.cls", b"0"),
             ("garbage.png", b"GARBAGE" * 20),
             ("garbage.cls", b"2"),
             ("nolabel.webp", image_bytes("WEBP")),
-            ("float.png", PNG),
+            ("float.png", image_bytes("PNG", seed=102)),
             ("float.cls", b"1.5"),
-            ("big.jpg", JPEG),
+            ("big.jpg", image_bytes("JPEG", seed=103)),
             ("big.cls", b" 3\n"),
             ("textonly.txt", b"caption"),
             ("textonly.cls", b"1"),
         ],
     )
-    write_shard(folder / "train-000001.tar", [("a.png", PNG), ("a.cls", b"2"), ("b.jpeg", JPEG), ("b.cls", b"0")])
-    truncated = write_shard(
-        folder / "train-000002.tar", [("c.jpg", JPEG), ("c.cls", b"1"), ("d.jpg", JPEG), ("d.cls", b"1")]
-    )
+    kinds = (("PNG", 104), ("JPEG", 105), ("JPEG", 106), ("JPEG", 107))
+    a, b, c, d = (image_bytes(kind, seed=seed) for kind, seed in kinds)
+    write_shard(folder / "train-000001.tar", [("a.png", a), ("a.cls", b"2"), ("b.jpeg", b), ("b.cls", b"0")])
+    truncated = write_shard(folder / "train-000002.tar", [("c.jpg", c), ("c.cls", b"1"), ("d.jpg", d), ("d.cls", b"1")])
     truncated.write_bytes(truncated.read_bytes()[: _data_end(truncated, "d.jpg") - 100])  # inside d.jpg
     return folder
 
@@ -180,7 +181,7 @@ _CUT = 512 * 5 + 1 + -(-100 // 512) * 512 + -(-len(PNG) // 512) * 512
     ids=["not-a-tar", "overwritten-header", "cut-between-members"],
 )
 def test_a_corrupt_shard_is_an_error_on_the_shard_and_the_others_are_checked(tmp_path: Path, damage, message) -> None:
-    write_shard(tmp_path / "s-0.tar", [("a.png", PNG), ("a.cls", b"1")])
+    write_shard(tmp_path / "s-0.tar", [("a.png", image_bytes("PNG", seed=1)), ("a.cls", b"1")])  # not c.png
     bad = write_shard(tmp_path / "s-1.tar", [("b.png", PNG[:100]), ("b.cls", b"1"), ("c.png", PNG), ("c.cls", b"1")])
     assert _data_end(bad, "c.cls") == _CUT
     bad.write_bytes(damage(bad.read_bytes()))
@@ -244,9 +245,17 @@ def _peak_rss_kib(folder: Path, samples: int) -> int:
     """The peak RSS of a process scanning `samples` samples in 10 shards (on a local cluster: over
     the fork limit), in KiB."""
     png = image_bytes("PNG", (32, 32))  # 3 KB of noise: holding every sample's bytes would be 60 MB
+
+    def distinct(number: int) -> bytes:  # the same pixels, other bytes (a text chunk): no duplicate:exact
+        return png[:-12] + png_chunk(b"tEXt", b"n\0" + str(number).encode()) + png[-12:]
+
     per_shard = samples // 10
     for shard in range(10):
-        members = [(f"k{i:06d}.{ext}", data) for i in range(per_shard) for ext, data in (("png", png), ("cls", b"1"))]
+        members = [
+            (f"k{i:06d}.{ext}", data)
+            for i in range(per_shard)
+            for ext, data in (("png", distinct(shard * per_shard + i)), ("cls", b"1"))
+        ]
         write_shard(folder / f"m-{shard:02d}.tar", members)
     done = subprocess.run(
         [sys.executable, "-c", _PEAK_RSS, str(folder / "m-{00..09}.tar"), str(samples)],

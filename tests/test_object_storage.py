@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import sanitize
-from tests.conftest import REPO, cli_env, float_tiff_bytes, jpeg_bytes, png_bytes, run_cli
+from tests.conftest import REPO, cli_env, float_tiff_bytes, jpeg_bytes, photo, png_bytes, run_cli
 
 BUCKET = "training"
 #: Where the S3 server records the requests it gets while recording.
@@ -78,11 +78,11 @@ def _fs(endpoint: str):
 
 def _broken_tree(root: Path) -> None:
     """An ImageFolder and a list over it, with one sample of each problem that applies to files."""
-    for cls in ("cat", "dog"):
+    for k, cls in enumerate(("cat", "dog")):
         (root / cls).mkdir(parents=True)
         for i in range(6):
-            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=i))
-    data = jpeg_bytes(seed=9)
+            (root / cls / f"{i}.jpg").write_bytes(jpeg_bytes(seed=6 * k + i))
+    data = jpeg_bytes(seed=19)
     (root / "cat" / "cut.jpg").write_bytes(data[: len(data) // 2])
     (root / "cat" / "page.jpg").write_bytes(b"<!doctype html><html>captive portal</html>")
     (root / "dog" / "nan.tif").write_bytes(float_tiff_bytes(np.full((8, 8), np.nan)))
@@ -132,7 +132,8 @@ def test_an_s3_scan_finds_what_the_scan_on_disk_finds(s3, uploaded, listing, opt
     )
     assert _verdicts(remote) == _verdicts(local)
     flagged = _verdicts(remote)[0]
-    assert flagged["cat/cut.jpg"] == ["decode:corrupt_data"] and flagged["dog/deep.png"] == ["probe:scale_outlier"]
+    assert flagged["cat/cut.jpg"] == ["decode:corrupt_data"]
+    assert flagged["dog/deep.png"] == ["mode:minority", "probe:scale_outlier"]  # 16-bit grey among RGB
     if listing:
         assert flagged["../outside.jpg"] == ["paths:outside_root"]  # another key of the bucket: never read
         assert flagged["/etc/hostname"] == ["paths:outside_root"]  # a local file named in a bucket's list
@@ -383,6 +384,22 @@ def flaky(s3):
     _Flaky.failures, _Flaky.always = 0, "\0"
 
 
+def test_a_validation_set_in_object_storage_is_hashed_through_the_store(s3, uploaded):
+    """--against an s3:// list: the training files on disk are the bucket's, so each one read is leaked."""
+    root, url = uploaded
+    report = sanitize.scan(
+        root / "train.txt",
+        num_classes=2,
+        scheduler="synchronous",
+        against=[f"{url}/train.txt"],
+        storage_options=(("endpoint_url", s3),),
+    )
+    leaked = {r.path for r in report.flagged for f in r.findings if f.name == "leakage:exact"}
+    assert {"cat/0.jpg", "dog/5.jpg", "cat/cut.jpg", "dog/deep.png"} <= leaked
+    assert "cat/missing.jpg" not in leaked and "../outside.jpg" not in leaked
+    assert report.summary.leakage["against"] == [f"{url}/train.txt"]
+
+
 def test_a_throttling_store_is_retried_and_an_object_that_keeps_failing_is_a_finding(uploaded, flaky):
     """503 SlowDown answers are retried (the storage library's backoff) until the scan gets its
     answers; an object the store never serves is an error finding on that sample, and the scan
@@ -486,11 +503,11 @@ def test_image_and_mask_prefixes_in_a_bucket_pair_as_folders_do_on_disk(s3, tmp_
 def test_webdataset_shards_in_s3_scan_as_on_disk(s3, tmp_path, scheduler):
     from tests.container_helpers import write_shard
 
-    jpeg, png = jpeg_bytes(), png_bytes()
+    jpeg, (b, c, e) = jpeg_bytes(), (png_bytes(photo(seed=seed)) for seed in (1, 2, 3))  # all different
     root = tmp_path / "shards"
-    write_shard(root / "s-00.tar", [("a.jpg", jpeg), ("a.cls", b"1"), ("b.jpg", png), ("b.cls", b"0")])
-    write_shard(root / "s-01.tar", [("c.png", png), ("c.cls", b"5"), ("d.txt", b"x"), ("d.cls", b"1")])
-    cut = write_shard(root / "s-02.tar", [("e.png", png), ("e.cls", b"1")])
+    write_shard(root / "s-00.tar", [("a.jpg", jpeg), ("a.cls", b"1"), ("b.jpg", b), ("b.cls", b"0")])
+    write_shard(root / "s-01.tar", [("c.png", c), ("c.cls", b"5"), ("d.txt", b"x"), ("d.cls", b"1")])
+    cut = write_shard(root / "s-02.tar", [("e.png", e), ("e.cls", b"1")])
     cut.write_bytes(cut.read_bytes()[:2048])  # no end-of-archive block
     fs = _fs(s3)
     fs.put(str(root), f"{BUCKET}/wds-{scheduler}", recursive=True)

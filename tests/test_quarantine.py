@@ -114,7 +114,7 @@ def test_dry_run_changes_nothing(folder, tmp_path):
 def test_warnings_move_only_when_asked(tmp_path):
     root = tmp_path / "data"
     _png(root / "a" / "fine.png")
-    _png(root / "a" / "renamed.jpg")  # a PNG named .jpg: a warning with allow_mismatch
+    _png(root / "a" / "renamed.jpg", value=1)  # a PNG named .jpg: a warning with allow_mismatch
     (root / "a" / "empty.png").write_bytes(b"")
     scan_to(root, tmp_path / "report", allow_mismatch=True)
 
@@ -530,7 +530,7 @@ def test_restore_dry_run_changes_nothing(folder, tmp_path):
 def test_a_file_listed_twice_moves_once_for_whichever_line_selects_it(tmp_path):
     root = tmp_path / "data"
     _png(root / "a.jpg")  # a PNG named .jpg: a warning on every line that names it
-    _png(root / "ok.png")
+    _png(root / "ok.png", value=1)
     (root / "train.txt").write_text("a.jpg 0\nok.png 1\na.jpg 7\n")  # label 7 is out of range: an error
     scan_to(root / "train.txt", tmp_path / "report", num_classes=2, allow_mismatch=True)
     records = [json.loads(line) for line in (tmp_path / "report" / "findings.jsonl").read_text().splitlines()]
@@ -547,8 +547,8 @@ def _segmentation_list(tmp_path: Path) -> Path:
     root = tmp_path / "data"
     for folder in ("images", "masks"):
         (root / folder).mkdir(parents=True)
-    for name, mask_value in (("ok", 1), ("bad_mask", 9), ("bad_image", 2)):
-        (root / "images" / f"{name}.jpg").write_bytes(jpeg_bytes() if name != "bad_image" else b"junk")
+    for seed, (name, mask_value) in enumerate((("ok", 1), ("bad_mask", 9), ("bad_image", 2))):
+        (root / "images" / f"{name}.jpg").write_bytes(jpeg_bytes(seed) if name != "bad_image" else b"junk")
         (root / "masks" / f"{name}.png").write_bytes(png_bytes(np.full((96, 128), mask_value, dtype=np.uint8)))
     lines = "".join(f"images/{n}.jpg masks/{n}.png\n" for n in ("ok", "bad_mask", "bad_image"))
     (root / "train.txt").write_text(lines)
@@ -613,7 +613,7 @@ def test_a_scale_outlier_warning_is_verified_and_moves_with_include_warnings(tmp
     (root / "a" / "deep.png").write_bytes(png_bytes(np.full((16, 16), 8000, dtype=np.uint16)))
     report = scan_to(root, tmp_path / "report", probe=True, probe_scale=(1 / 255,))
     (outlier,) = report.flagged
-    assert [f.code for f in outlier.findings] == ["scale_outlier"]
+    assert [f.code for f in outlier.findings] == ["minority", "scale_outlier"]  # 16-bit grey among RGB
     assert outlier.info.size == (root / "a" / "deep.png").stat().st_size
     result = sanitize.quarantine(tmp_path / "report", tmp_path / "q", include_warnings=True)
     assert [o.path for o in result.with_status(MOVED)] == ["a/deep.png"]

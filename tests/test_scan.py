@@ -50,9 +50,10 @@ def test_scan_reports_every_problem_and_writes_the_report(listed_dataset, tmp_pa
     assert {"finite:nonfinite", "probe:nonfinite_loss"} <= by_path["images/nan.tif"]
     assert by_path["../outside.jpg"] == {"paths:outside_root"}
     assert by_path["images/missing.jpg"] == {"paths:missing"}
-    assert by_path["images/ok 0.jpg"] == {"label:not_integer"}
-    assert by_path["images/ok 1.jpg"] == {"label:out_of_range"}
-    assert "images/ok 2.jpg" not in by_path  # the ignore label is valid
+    # each listed twice (the same file under two entries: duplicate:exact), once with a bad label
+    assert by_path["images/ok 0.jpg"] == {"label:not_integer", "duplicate:exact"}
+    assert by_path["images/ok 1.jpg"] == {"label:out_of_range", "duplicate:exact"}
+    assert by_path["images/ok 2.jpg"] == {"duplicate:exact"}  # the ignore label is valid
     assert not report.valid
     assert report.error_count == 7
     assert report.exit_code() == 1 and report.exit_code(max_errors=7) == 0

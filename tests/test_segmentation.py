@@ -104,7 +104,8 @@ def test_forced_task_and_lines_without_a_mask(tmp_path):
     dataset = open_dataset(tmp_path / "list.txt")
     assert dataset.task == "classification"  # auto-detection reads the first line
     report = sanitize.scan(tmp_path / "list.txt", num_classes=3, task="segmentation", **SYNC)
-    assert [(r.index, {f.code for f in r.findings}) for r in report.flagged] == [(0, {"missing"})]
+    listed_twice = [(0, {"missing", "exact"}), (1, {"exact"})]  # the same image twice: duplicate:exact
+    assert [(r.index, {f.code for f in r.findings}) for r in report.flagged] == listed_twice
 
 
 def test_classification_lists_are_untouched(tmp_path):
@@ -113,7 +114,7 @@ def test_classification_lists_are_untouched(tmp_path):
     report = sanitize.scan(tmp_path / "list.txt", num_classes=3, **SYNC)
     assert report.summary.dataset.task == "classification"
     assert report.summary.masks is None and "masks" not in report.summary.to_dict()
-    assert flagged_codes(report) == {"a.jpg": {"label:out_of_range"}}
+    assert flagged_codes(report) == {"a.jpg": {"label:out_of_range", "duplicate:exact"}}
 
 
 def test_mask_outside_the_root_is_never_opened(tmp_path):
@@ -123,7 +124,7 @@ def test_mask_outside_the_root_is_never_opened(tmp_path):
     os.symlink(secret, root / "masks" / "link.png")
     (root / "list.txt").write_text("images/a.jpg masks/link.png\nimages/a.jpg ../secret.png\n")
     report = sanitize.scan(root / "list.txt", num_classes=3, **SYNC)
-    assert [{f.code for f in r.findings} for r in report.flagged] == [{"mask_outside_root"}] * 2
+    assert [{f.code for f in r.findings} for r in report.flagged] == [{"mask_outside_root", "exact"}] * 2
     assert all(r.mask_info is None for r in report.flagged)  # the mask was never opened
     assert all(r.info.format == "JPEG" for r in report.flagged)  # the image still got its checks
 
@@ -151,10 +152,10 @@ def test_a_mask_over_the_size_limit_is_never_read(tmp_path):
 
 
 def test_folder_pairs_with_suffixes_and_a_missing_mask(tmp_path):
-    for city, stem, value in (("aachen", "aachen_01", 1), ("bonn", "bonn_02", 300)):
-        save(tmp_path / "leftImg8bit" / city / f"{stem}_leftImg8bit.png", photo())
+    for seed, (city, stem, value) in enumerate((("aachen", "aachen_01", 1), ("bonn", "bonn_02", 300))):
+        save(tmp_path / "leftImg8bit" / city / f"{stem}_leftImg8bit.png", photo(seed=seed))
         save(tmp_path / "gtFine" / city / f"{stem}_gtFine_labelIds.png", square_mask(value=value, dtype=np.uint16))
-    save(tmp_path / "leftImg8bit" / "bonn" / "bonn_03_leftImg8bit.png", photo())
+    save(tmp_path / "leftImg8bit" / "bonn" / "bonn_03_leftImg8bit.png", photo(seed=2))
     report = sanitize.scan(
         images=tmp_path / "leftImg8bit",
         masks=tmp_path / "gtFine",

@@ -143,6 +143,7 @@ def _mask_json(result: SampleResult, stat: Stat | None) -> str | None:
         "info": _info_json(result.mask_info, stat) if result.mask_info is not None else None,
         "values": result.mask_values,
         "regions": list(result.mask_regions),
+        "digest": result.mask_digest,
     }
     return json.dumps(mask)
 
@@ -199,6 +200,8 @@ class StoredResults:
             file_stats=np.array([stat for _, _, stat in found], dtype=np.int64).reshape(-1, 2),
             infos=[replace(_with_stat(self.info(text), None), size=None, mtime_ns=None) for text in infos],
             info_index=np.array(info_index, dtype=np.int32),
+            digests=np.array([row.digest for _, row, _ in found], dtype=np.int64),
+            phashes=np.array([row.phash for _, row, _ in found], dtype=np.int64),
         )
         return BatchResult(columns, [])
 
@@ -215,12 +218,14 @@ class StoredResults:
             sample.index, sample.path, sample.label, findings, _with_stat(info, identity.image), label_index
         )
         result.magnitude, result.loss, result.mask = magnitude, loss, sample.mask
+        result.digest, result.phash = row.digest or 0, row.phash or 0
         if row.mask_result:
             mask = json.loads(row.mask_result)
             result.mask_info = _with_stat(mask["info"], identity.mask) if mask["info"] is not None else None
             if mask["values"] is not None:
                 result.mask_values = {int(value): count for value, count in mask["values"].items()}
             result.mask_regions = tuple(mask["regions"])
+            result.mask_digest = mask.get("digest", 0)
         return result
 
 
@@ -240,7 +245,7 @@ def stored_rows(
     clean = batch.clean
     plain = [json.dumps(_info_json(info, (info.size, info.mtime_ns))) for info in clean.infos]
     head = (fingerprints.file, fingerprints.probe)
-    for index, info_index, stat, magnitude, loss, class_index, labelled in zip(
+    for index, info_index, stat, magnitude, loss, class_index, labelled, digest, phash in zip(
         clean.indices.tolist(),
         clean.info_index.tolist(),
         clean.file_stats.tolist(),
@@ -248,6 +253,8 @@ def stored_rows(
         clean.losses.tolist(),
         clean.class_index.tolist(),
         clean.labelled.tolist(),
+        clean.digests.tolist(),
+        clean.phashes.tolist(),
         strict=True,
     ):
         identity = identities[index]
@@ -268,6 +275,8 @@ def stored_rows(
             None,
             None if math.isnan(magnitude) else magnitude,
             None if math.isnan(loss) else loss,
+            digest,
+            phash,
         )
 
 
@@ -289,7 +298,7 @@ def stored_row(result: SampleResult, key: str, identity: Identity, fingerprints:
     settled = not any((f.check, f.code) in UNSETTLED for f in result.findings)
     file_fp = fingerprints.file if settled else ""
     head = (key, identity.stamp, identity.hash, file_fp, fingerprints.probe, result.label, findings, info)
-    return (*head, _mask_json(result, identity.mask), result.magnitude, result.loss)
+    return (*head, _mask_json(result, identity.mask), result.magnitude, result.loss, result.digest, result.phash)
 
 
 @dataclass
@@ -349,7 +358,12 @@ def plan_reuse(
         if row.base_error is not None:
             base_error[index] = row.base_error
         identity = identity_of(sample, hashes.get(index), root, store)
-        file_ok = row.file_ok and row.stamp == identity.stamp and (not verify or row.hash == identity.hash)
+        file_ok = (
+            row.file_ok
+            and row.stamp == identity.stamp
+            and (not verify or row.hash == identity.hash)
+            and row.digest is not None  # stored before the duplicate checks: hash it now
+        )
         probe_ok = fingerprints.probe is None or (row.probe_ok and row.label == sample.label)
         if not (file_ok and probe_ok):
             if file_ok and not verify:  # unchanged by its stamp: its stored hash still stands

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS samples (
     hash TEXT,                     -- blake2b of the file (|of its mask), '-' for one never read
     file_fp TEXT NOT NULL, probe_fp TEXT, label TEXT,
     findings TEXT, info TEXT NOT NULL, mask_result TEXT, magnitude REAL, loss REAL,
+    digest INTEGER, phash INTEGER, -- the duplicate checks' hashes (load.fingerprint; 0: none)
     -- as of the last completed audit (base_error NULL: not in it); the diff's reference
     base_stamp TEXT, base_hash TEXT, base_error INTEGER
 );
@@ -52,7 +53,10 @@ CREATE TABLE IF NOT EXISTS runs (
 
 
 #: One stored result, with the fingerprint comparisons done by SQLite (1, 0, or NULL when there is none).
-ROW = "key, stamp, hash, file_fp = ?, probe_fp = ?, label, findings, info, mask_result, magnitude, loss, base_error"
+ROW = (
+    "key, stamp, hash, file_fp = ?, probe_fp = ?, label, findings, info, mask_result, magnitude, loss, base_error,"
+    " digest, phash"
+)
 
 
 #: The content changed since the last completed audit: by hash when both are known, else by size or mtime_ns.
@@ -62,11 +66,12 @@ CHANGED = (
 
 
 UPSERT = (
-    "INSERT INTO samples (key, stamp, hash, file_fp, probe_fp, label, findings, info, mask_result, magnitude, loss)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET stamp=excluded.stamp,"
+    "INSERT INTO samples (key, stamp, hash, file_fp, probe_fp, label, findings, info, mask_result, magnitude, loss,"
+    " digest, phash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(key) DO UPDATE SET stamp=excluded.stamp,"
     " hash=excluded.hash, file_fp=excluded.file_fp, probe_fp=excluded.probe_fp, label=excluded.label,"
     " findings=excluded.findings, info=excluded.info, mask_result=excluded.mask_result,"
-    " magnitude=excluded.magnitude, loss=excluded.loss"
+    " magnitude=excluded.magnitude, loss=excluded.loss, digest=excluded.digest, phash=excluded.phash"
 )
 
 
@@ -86,6 +91,8 @@ class StoredRow(NamedTuple):
     magnitude: float | None
     loss: float | None
     base_error: int | None
+    digest: int | None  # NULL: stored before the duplicate checks (the sample is checked again)
+    phash: int | None
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,7 @@ def connect(db: Path, *, read_only: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: consistent after any crash
             with conn:
                 conn.executescript(_SCHEMA)
+                _add_hash_columns(conn)
         schema = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise SanitizeError(f"{db} is not a usable audit store: {exc}") from None
@@ -144,6 +152,14 @@ def connect(db: Path, *, read_only: bool = False) -> sqlite3.Connection:
         conn.close()
         raise SanitizeError(f"{db} is not an audit store of schema {SCHEMA_VERSION}")
     return conn
+
+
+def _add_hash_columns(conn: sqlite3.Connection) -> None:
+    """Give a store made before the duplicate checks their columns (NULL in its rows)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(samples)")}
+    for column in ("digest", "phash"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE samples ADD COLUMN {column} INTEGER")
 
 
 @contextmanager

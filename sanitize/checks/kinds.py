@@ -12,8 +12,9 @@ the dataset's? does this mask value ever form a region anywhere?). Its lifecycle
    columns: most of a dataset, from the workers or reused by an audit)
    fold every batch into the check's own state, never holding the samples themselves, and in
    memory that does not grow with the dataset (spill per-sample state to disk: storage.Spill);
-3. once every sample is in, `verdict` gives the findings by sample index, and `summary` the
-   check's section of summary.json.
+3. once every sample is in, `verdict` gives the findings by sample index (`samples_of` lists
+   the dataset once more for the samples a message names: the other entry of a duplicate), and
+   `summary` the check's section of summary.json.
 
 Both kinds declare their codes in the findings catalogue (sanitize.findings).
 """
@@ -21,15 +22,18 @@ Both kinds declare their codes in the findings catalogue (sanitize.findings).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
 from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
 from sanitize.findings import Finding
-from sanitize.model import CleanColumns, Loaded, SampleResult
+from sanitize.model import CleanColumns, Loaded, Sample, SampleResult
 
 #: A per-sample check.
 Check = Callable[[Loaded, ScanConfig], list[Finding]]
+#: The samples of these indices (one more pass over the dataset's listing), for a verdict to name them.
+SamplesOf = Callable[[Collection[int]], dict[int, Sample]]
 
 
 class DatasetCheck(ABC):
@@ -40,8 +44,10 @@ class DatasetCheck(ABC):
     #: Where its summary goes in summary.json (a dotted path).
     section: ClassVar[str]
 
-    def __init__(self, config: ScanConfig) -> None:
+    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
         self.config = config
+        #: The validation sets the training set is compared with (--against), listed, not checked.
+        self.against = against
 
     @classmethod
     @abstractmethod
@@ -56,7 +62,7 @@ class DatasetCheck(ABC):
         """Fold in samples without findings and without a mask, as columns."""
 
     @abstractmethod
-    def verdict(self) -> dict[int, Finding]:
+    def verdict(self, samples_of: SamplesOf) -> dict[int, Finding]:
         """The finding of each sample the check flags, by sample index, once every sample is in."""
 
     @abstractmethod

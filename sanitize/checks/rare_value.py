@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sanitize.checks.kinds import DatasetCheck
+from sanitize.checks.kinds import DatasetCheck, SamplesOf
 from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
 from sanitize.findings import Finding, warning
 from sanitize.model import SampleResult
 
@@ -32,8 +33,8 @@ class RareValue(DatasetCheck):
     code = "mask:rare_value"
     section = "masks"
 
-    def __init__(self, config: ScanConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
+        super().__init__(config, against)
         self.pixels: Counter[int] = Counter()
         self.with_region: set[int] = set()
         self.rare: dict[int, list[tuple[int, int]]] = {}
@@ -58,7 +59,7 @@ class RareValue(DatasetCheck):
             if is_class and value not in self.with_region:
                 self.rare.setdefault(value, []).append((index, count))
 
-    def verdict(self) -> dict[int, Finding]:
+    def verdict(self, samples_of: SamplesOf | None = None) -> dict[int, Finding]:
         """The rare-value warning of each sample whose mask holds a suspect value."""
         by_sample: dict[int, list[tuple[int, int]]] = {}
         for value, holders in sorted(self.rare.items()):

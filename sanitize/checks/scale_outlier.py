@@ -15,8 +15,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sanitize.checks.kinds import DatasetCheck
+from sanitize.checks.kinds import DatasetCheck, SamplesOf
 from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
 from sanitize.findings import Finding, warning
 from sanitize.model import CleanColumns, SampleResult
 from sanitize.storage import Spill
@@ -69,8 +70,8 @@ class ScaleOutlier(DatasetCheck):
     section = "probe.scale"
     _ROW = np.dtype([("index", np.int64), ("magnitude", np.float64)])
 
-    def __init__(self, config: ScanConfig) -> None:
-        super().__init__(config)
+    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
+        super().__init__(config, against)
         self._spill = Spill(self._ROW)
 
     @classmethod
@@ -114,7 +115,7 @@ class ScaleOutlier(DatasetCheck):
             outlying.append(rows["magnitude"][mask])
         return np.concatenate(indices), np.concatenate(outlying), 10**found.median, 10**found.above
 
-    def verdict(self) -> dict[int, Finding]:  # judged once every sample is in; summary reuses it
+    def verdict(self, samples_of: SamplesOf | None = None) -> dict[int, Finding]:  # summary reuses _judged
         indices, magnitudes, median, factor = self._judged
         return {
             int(index): warning(

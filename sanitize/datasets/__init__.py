@@ -217,6 +217,22 @@ class DatasetInput:
         cli_default=None,
         parse=lambda paths: tuple(Path(p) for p in paths or ()),
     )
+    against: tuple[str, ...] = option(
+        (),
+        help=(
+            "A validation set (list, CSV, ImageFolder or object-storage URL, repeatable): training samples whose"
+            " files are in it are leakage:exact errors, near duplicates leakage:near warnings. Hashed, not checked."
+        ),
+        cli_type=list[str] | None,
+        cli_default=None,
+        parse=lambda sources: tuple(str(s) for s in sources or ()),
+    )
+
+    def references(self) -> tuple[Dataset, ...]:
+        """The validation sets (`against`), each opened as a dataset of its own kind (a list or CSV
+        relative to its own folder), in object storage with this input's storage options."""
+        sources = (self.against,) if isinstance(self.against, (str, Path)) else self.against
+        return tuple(DatasetInput(source=source, storage_options=self.storage_options).open() for source in sources)
 
     def _open_objects(self, task: str | None) -> Dataset:
         from sanitize.datasets import objects, webdataset

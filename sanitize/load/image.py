@@ -27,6 +27,7 @@ from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
 from sanitize.load.concealed import concealed_finding, concealed_step
+from sanitize.load.fingerprint import describe_bytes
 from sanitize.load.jpeg import multi_picture_index_at, scan_count, without_header_junk
 from sanitize.load.npy import load_npy
 from sanitize.load.refused import Refused
@@ -347,6 +348,7 @@ def load(
 def decode(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
     """Decode a file's bytes (whose format loaded.info holds, sniffed from them) into `loaded`: what
     a file and a container's member (datasets.lmdbfile, datasets.webdataset) have in common."""
+    describe_bytes(data, loaded)
     if not data:
         loaded.findings.append(error("decode", "empty", "zero-byte file"))
     elif is_image_format(loaded.info.format) or loaded.info.format is None:

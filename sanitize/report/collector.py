@@ -55,7 +55,9 @@ class Collector:
     #: (math.fsum), so the mean does not depend on the order the batches arrived in.
     _ROW = np.dtype([("index", np.int64), ("stats", np.int64, (4,)), ("loss", np.float64)])
 
-    def __init__(self, dataset: Dataset, config: ScanConfig, info: DatasetInfo) -> None:
+    def __init__(
+        self, dataset: Dataset, config: ScanConfig, info: DatasetInfo, against: tuple[Dataset, ...] = ()
+    ) -> None:
         self.dataset = dataset
         self.config = config
         self.info = info
@@ -67,7 +69,7 @@ class Collector:
         self.formats: Counter[str] = Counter()
         self.decoders: Counter[str] = Counter()
         self.sizes = np.zeros((SIZE_BINS, SIZE_BINS), dtype=np.int64)
-        self.dataset_checks = [check(config) for check in DATASET_CHECKS if check.applies(config)]
+        self.dataset_checks = [check(config, against) for check in DATASET_CHECKS if check.applies(config)]
 
     def add(self, batch: BatchResult) -> None:
         """Fold in one task's results."""
@@ -130,11 +132,16 @@ class Collector:
         names = self.dataset.class_names or []
         return names[index] if index < len(names) else str(index)
 
-    def _verdicts(self) -> dict[int, list[Finding]]:
+    def _verdicts(self, listed: Iterable[Sample]) -> dict[int, list[Finding]]:
         """Every dataset-wide finding, by sample index (in the order of DATASET_CHECKS)."""
+
+        def samples_of(indices: Collection[int]) -> dict[int, Sample]:
+            wanted = set(indices)
+            return {sample.index: sample for sample in listed if sample.index in wanted} if wanted else {}
+
         found: dict[int, list[Finding]] = {}
         for check in self.dataset_checks:
-            for index, finding in check.verdict().items():
+            for index, finding in check.verdict(samples_of).items():
                 found.setdefault(index, []).append(finding)
         return found
 
@@ -170,7 +177,7 @@ class Collector:
         """The Report on the `listed` samples (re-iterable, in order), once every one was added."""
         if self.scanned != len(listed):
             raise RuntimeError(f"scanned {self.scanned} samples of {len(listed)} listed")
-        verdicts = self._verdicts()
+        verdicts = self._verdicts(listed)
         self.flagged.update(self._newly_flagged(listed, set(verdicts) - set(self.flagged)))
         for index, findings in verdicts.items():
             self.flagged[index].findings.extend(findings)
@@ -250,6 +257,9 @@ class Collector:
                 empty=[self._class_name(i) for i in np.flatnonzero(self.class_counts == 0).tolist()],
             ),
             masks=sections.get("masks"),
+            modes=sections["modes"],
+            duplicates=sections["duplicates"],
+            leakage=sections.get("leakage"),
             formats=dict(self.formats.most_common()),
             decoders=dict(self.decoders.most_common()),
             image_sizes=SizeGrid(

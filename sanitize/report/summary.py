@@ -147,7 +147,7 @@ class RunnerInfo:
 
 @dataclass
 class Summary:
-    """summary.json. `masks` is there for segmentation only."""
+    """summary.json. `masks` is there for segmentation only, `leakage` with --against only."""
 
     dataset: DatasetInfo
     samples: SampleCounts
@@ -155,6 +155,9 @@ class Summary:
     by_check: dict[str, int]
     classes: ClassCounts
     masks: dict[str, Any] | None
+    modes: dict[str, Any]
+    duplicates: dict[str, Any]
+    leakage: dict[str, Any] | None
     formats: dict[str, int]
     decoders: dict[str, int]
     image_sizes: SizeGrid
@@ -167,8 +170,9 @@ class Summary:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if self.masks is None:
-            del data["masks"]
+        for optional in ("masks", "leakage"):
+            if data[optional] is None:
+                del data[optional]
         if self.runner.audit is None:
             del data["runner"]["audit"]
         return data

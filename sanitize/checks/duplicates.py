@@ -1,0 +1,200 @@
+"""duplicate (dataset-wide): the same image under two entries, or nearly the same under two labels.
+
+Every sample carries back the digest of its file's bytes and the perceptual hash of its pixels
+(load.fingerprint). Entries with the same bytes are exact duplicates: a warning when they agree
+(wasted compute, a class weighted twice), an error when their labels do not (for segmentation:
+when their masks' class maps differ), for the net is then taught both. Images whose perceptual
+hashes are at most NEAR_DISTANCE bits apart are the same picture re-encoded, resized or
+recompressed: a warning when their labels disagree (two labels for one picture are a labelling
+error more often than not; near duplicates that agree are only counted). Web-scraped sets are
+full of both (Barz and Denzler, "Do We Train on Test Data? Purging CIFAR of Near-Duplicates",
+2020, found 3.3% of CIFAR-10's test images in its training set).
+
+Memory: 32 bytes a sample on disk until the verdict; then the digests (8 bytes a sample, sorted
+in place) and the perceptual hashes with their index (checks.hashindex) for a moment each.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from sanitize.checks.hashindex import near_pairs, repeated
+from sanitize.checks.kinds import DatasetCheck, SamplesOf
+from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
+from sanitize.findings import Finding, error, warning
+from sanitize.model import CleanColumns, Sample, SampleResult
+from sanitize.storage import Spill
+
+#: Perceptual hashes at most this many bits apart are near duplicates (the index finds every such
+#: pair: checks.hashindex). Measured on the shared corpus's photos: a JPEG re-encoded at quality
+#: 60 moves 0-6 bits, halved in size 2-6, resized to 3/4 2-10 (pHash's bits flip in pairs:
+#: a coefficient crossing the median swaps sides with another); unrelated pictures are 12 or more
+#: apart (22 or more among photos). So re-encodes are found, most resizes too; crops often move more.
+NEAR_DISTANCE = 5
+#: How many of the other entries a message names.
+SHOWN = 3
+
+
+class HashedSamples(DatasetCheck):
+    """State: (sample index, digest, perceptual hash, label key) of every sample, spilled to a
+    temporary file (32 bytes a sample on disk, none in memory). The label key is the class + 1 for
+    classification, the mask's class-map digest for segmentation; 0: none (never in conflict)."""
+
+    _ROW = np.dtype([("index", np.int64), ("digest", np.int64), ("phash", np.int64), ("key", np.int64)])
+
+    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
+        super().__init__(config, against)
+        self._spill = Spill(self._ROW)
+
+    def add(self, results: list[SampleResult]) -> None:
+        segmentation = self.config.task == "segmentation"
+        rows = np.empty(len(results), dtype=self._ROW)
+        rows["index"] = [r.index for r in results]
+        rows["digest"] = [r.digest for r in results]
+        rows["phash"] = [r.phash for r in results]
+        rows["key"] = [
+            r.mask_digest if segmentation else (0 if r.label_index is None else r.label_index + 1) for r in results
+        ]
+        self._spill.append(rows)
+
+    def add_columns(self, clean: CleanColumns) -> None:
+        rows = np.empty(len(clean), dtype=self._ROW)
+        rows["index"], rows["digest"], rows["phash"] = clean.indices, clean.digests, clean.phashes
+        rows["key"] = clean.class_index + 1  # a clean sample has no mask
+        self._spill.append(rows)
+
+    def column(self, name: str) -> np.ndarray:
+        """One column of every row, in the order the rows came (a row's position)."""
+        values = np.empty(self._spill.rows, dtype=np.int64)
+        filled = 0
+        for rows in self._spill.chunks():
+            values[filled : filled + len(rows)] = rows[name]
+            filled += len(rows)
+        return values
+
+    def rows_where(self, wanted: np.ndarray, name: str = "digest") -> tuple[np.ndarray, np.ndarray]:
+        """(positions, rows) of the rows whose `name` is in `wanted` (sorted), or whose position is
+        when `name` is "position"."""
+        positions, found, start = [], [], 0
+        for rows in self._spill.chunks():
+            values = np.arange(start, start + len(rows)) if name == "position" else rows[name]
+            hit = np.isin(values, wanted)
+            positions.append(np.flatnonzero(hit) + start)
+            found.append(rows[hit])
+            start += len(rows)
+        if not found:
+            return np.zeros(0, np.int64), np.zeros(0, self._ROW)
+        return np.concatenate(positions), np.concatenate(found)
+
+
+def conflicting(keys: np.ndarray) -> bool:
+    """Whether the label keys of entries with one image disagree (0, no label, agrees with any)."""
+    return len(np.unique(keys[keys != 0])) > 1
+
+
+def named(sample: Sample | None, segmentation: bool) -> str:
+    if sample is None:
+        return "?"
+    if segmentation:
+        return f"{sample.path} (mask {sample.mask})"
+    return f"{sample.path} ({'no label' if sample.label is None else f'label {sample.label}'})"
+
+
+class Duplicates(HashedSamples):
+    code = "duplicate:exact"
+    section = "duplicates"
+
+    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
+        super().__init__(config, against)
+        self.counts: dict[str, Any] = {}
+
+    @classmethod
+    def applies(cls, config: ScanConfig) -> bool:
+        return True
+
+    def _near(self, skipped: np.ndarray) -> tuple[list[tuple[int, int, int]], dict[int, set[int]]]:
+        """The samples with a near duplicate: (index, label key, hash value number) of each, and the
+        numbers of the hash values near each value (equal values are near too). The samples at the
+        positions `skipped` (all but one of each exact group) take no part. Equal hashes are folded
+        first, so a picture saved a thousand times costs one entry of the index, not 500,000 pairs."""
+        phashes = self.column("phash")
+        phashes[skipped] = 0
+        values, inverse = np.unique(phashes, return_inverse=True)
+        del phashes
+        pairs = near_pairs(values, NEAR_DISTANCE)
+        linked = np.bincount(inverse, minlength=len(values)) > 1
+        linked[pairs.ravel()] = True
+        linked[values == 0] = False
+        positions = np.flatnonzero(linked[inverse])
+        numbers = inverse[positions].tolist()
+        del inverse
+        _, rows = self.rows_where(positions, "position")
+        near: dict[int, set[int]] = {number: {number} for number in set(numbers)}
+        for a, b in pairs.tolist():
+            near[a].add(b)
+            near[b].add(a)
+        found = [(int(i), int(k), n) for i, k, n in zip(rows["index"], rows["key"], numbers, strict=True)]
+        return found, near
+
+    def verdict(self, samples_of: SamplesOf) -> dict[int, Finding]:
+        segmentation = self.config.task == "segmentation"
+        twice = repeated(self.column("digest"))
+        positions, members = self.rows_where(twice)
+        _, first = np.unique(members["digest"], return_index=True)
+        near, neighbours = self._near(np.delete(positions, first))
+        holders: dict[int, dict[int, int]] = {}  # per hash value: one sample of each label key
+        for index, key, number in near:
+            if key:
+                holders.setdefault(number, {}).setdefault(key, index)
+        near_conflicts: dict[int, int] = {}  # sample -> a near duplicate of it with another label
+        for index, key, number in near:
+            for other in neighbours[number]:
+                clash = next((i for k, i in holders.get(other, {}).items() if key and k != key), None)
+                if clash is not None:
+                    near_conflicts[index] = clash
+                    break
+        members = members[np.argsort(members["digest"], kind="stable")]
+        groups = np.split(members, np.flatnonzero(np.diff(members["digest"])) + 1) if len(members) else []
+        samples = samples_of({int(i) for i in members["index"]} | {*near_conflicts, *near_conflicts.values()})
+        findings: dict[int, Finding] = {}
+        conflicts = 0
+        for group in groups:
+            indices = group["index"].tolist()
+            clash = conflicting(group["key"])
+            conflicts += clash
+            for index in indices:
+                others = [i for i in indices if i != index]
+                shown = ", ".join(named(samples.get(i), segmentation) for i in others[:SHOWN])
+                more = f" and {len(others) - SHOWN} more" if len(others) > SHOWN else ""
+                if clash:
+                    what = "masks" if segmentation else "labels"
+                    findings[index] = error(
+                        "duplicate", "label_conflict", f"the same bytes as {shown}{more}, with other {what}"
+                    )
+                else:
+                    findings[index] = warning("duplicate", "exact", f"the same bytes as {shown}{more}")
+        for index, other in near_conflicts.items():
+            findings.setdefault(
+                index,
+                warning(
+                    "duplicate",
+                    "near_label_conflict",
+                    f"looks like {named(samples.get(other), segmentation)}, which has another"
+                    f" {'mask' if segmentation else 'label'} (perceptual hashes at most {NEAR_DISTANCE} bits apart)",
+                ),
+            )
+        self.counts = {
+            "exact_groups": len(groups),
+            "exact_samples": len(members),
+            "exact_conflicting_groups": int(conflicts),
+            "near_samples": len(near),
+            "near_conflicting_samples": len(near_conflicts),
+            "near_distance": NEAR_DISTANCE,
+        }
+        return findings
+
+    def summary(self, class_names: list[str] | None) -> dict[str, Any]:
+        return self.counts

@@ -1,0 +1,190 @@
+"""leakage (dataset-wide): training samples that are in a validation set (`--against VAL`).
+
+A validation score only measures generalisation on images the net never trained on; a training
+image whose bytes are in the validation set is an error, one that is a near duplicate of a
+validation image (re-encoded, resized: perceptual hashes at most NEAR_DISTANCE bits apart) a
+warning. Such leaks are common in scraped data (Barz and Denzler 2020: 3.3% of CIFAR-10's test
+images, 10% of CIFAR-100's, have a duplicate in the training set).
+
+The validation sets are hashed, not checked: each file is read and decoded once on the client,
+by a few threads, at the verdict (load.fingerprint), and kept as 16 bytes a file (digest and
+perceptual hash); a file the paths check would refuse is not read. To check a validation set
+too, scan it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from sanitize.checks.duplicates import NEAR_DISTANCE, HashedSamples
+from sanitize.checks.hashindex import bits_apart, near_pairs
+from sanitize.checks.kinds import SamplesOf
+from sanitize.checks.paths import PathGuard
+from sanitize.config import ScanConfig
+from sanitize.datasets import Dataset
+from sanitize.findings import Finding, error, warning
+from sanitize.load.fingerprint import describe_pixels
+from sanitize.model import CleanColumns, Sample, SampleResult
+from sanitize.remote import ObjectRoot, normalized
+
+#: Validation files hashed per round of the thread pool.
+ROUND = 1024
+
+
+class Reference(NamedTuple):
+    """The validation files, one entry each: digest, perceptual hash (0: none), which --against it
+    came from and its index there."""
+
+    digests: np.ndarray
+    phashes: np.ndarray
+    origin: np.ndarray
+    index: np.ndarray
+
+
+def _hash_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> tuple[int, int]:
+    from sanitize.load.image import load  # the decoders, only when there is a validation set
+
+    if guard.image(sample):
+        return 0, 0  # unsafe, missing, unreadable: never read
+    loaded = load(sample, config, guard.objects, guard.store)
+    try:
+        describe_pixels(loaded)
+    except Exception:  # noqa: BLE001 - an image that cannot be hashed is only compared by its bytes
+        loaded.phash = 0
+    return loaded.digest, loaded.phash
+
+
+def _hashed(dataset: Dataset, config: ScanConfig) -> Iterator[tuple[int, int, int]]:
+    """(index, digest, perceptual hash) of each of the dataset's files, hashed by a few threads."""
+    root = dataset.root
+    guard = PathGuard(
+        ObjectRoot(normalized(str(root)), dataset.store) if dataset.store else Path(os.path.realpath(root))
+    )
+    samples = iter(dataset)
+    with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+        while batch := list(islice(samples, ROUND)):
+            hashes = pool.map(lambda sample: _hash_one(sample, guard, config), batch)
+            for sample, (digest, phash) in zip(batch, hashes, strict=True):
+                yield sample.index, digest, phash
+
+
+def reference(datasets: tuple[Dataset, ...], config: ScanConfig) -> Reference:
+    """Every file of the validation sets, hashed."""
+    from sanitize.load.image import pillow_limits
+
+    found = []
+    with pillow_limits(config):
+        for origin, dataset in enumerate(datasets):
+            rows = np.array(list(_hashed(dataset, config)), dtype=np.int64).reshape(-1, 3)
+            found.append((rows, np.full(len(rows), origin, dtype=np.int64)))
+    rows = np.concatenate([rows for rows, _ in found]) if found else np.zeros((0, 3), np.int64)
+    origin = np.concatenate([origin for _, origin in found]) if found else np.zeros(0, np.int64)
+    return Reference(rows[:, 1].copy(), rows[:, 2].copy(), origin, rows[:, 0].copy())
+
+
+class Leakage(HashedSamples):
+    code = "leakage:exact"
+    section = "leakage"
+
+    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
+        super().__init__(config, against)
+        self.counts: dict[str, Any] = {}
+
+    @classmethod
+    def applies(cls, config: ScanConfig) -> bool:
+        return True  # whether there is a validation set is the input's: without one, nothing is kept
+
+    def add(self, results: list[SampleResult]) -> None:
+        if self.against:
+            super().add(results)
+
+    def add_columns(self, clean: CleanColumns) -> None:
+        if self.against:
+            super().add_columns(clean)
+
+    def _paths(self, ref: Reference, positions: set[int]) -> dict[int, str]:
+        """The source and path of the validation files at these positions of `ref`."""
+        wanted: dict[tuple[int, int], int] = {(int(ref.origin[p]), int(ref.index[p])): p for p in positions}
+        paths = {}
+        for origin, dataset in enumerate(self.against):
+            for sample in dataset:
+                position = wanted.get((origin, sample.index))
+                if position is not None:
+                    paths[position] = f"{dataset.source}: {sample.path}"
+        return paths
+
+    @staticmethod
+    def _near(trained: np.ndarray, validation: np.ndarray) -> dict[int, tuple[int, int]]:
+        """{position of a training hash: (position of the closest validation hash, bits apart)}
+        for the training hashes within NEAR_DISTANCE bits of a validation hash. Equal hashes are
+        folded first (checks.duplicates does the same), so the index holds each value once."""
+        values, inverse = np.unique(np.concatenate([trained, validation]), return_inverse=True)
+        pairs = near_pairs(values, NEAR_DISTANCE)
+        in_validation = np.zeros(len(values), dtype=bool)
+        in_validation[inverse[len(trained) :]] = True
+        closest: dict[int, tuple[int, int]] = {}  # value number -> (validation value number, bits apart)
+        for number in np.flatnonzero(in_validation & (values != 0)).tolist():
+            closest[number] = (number, 0)
+        for a, b in pairs.tolist():
+            for this, other in ((a, b), (b, a)):
+                distance = bits_apart(int(values[this]), int(values[other]))
+                if in_validation[other] and distance < closest.get(this, (0, NEAR_DISTANCE + 1))[1]:
+                    closest[this] = (other, distance)
+        first_of = {}  # validation value number -> its first validation file
+        for position, number in enumerate(inverse[len(trained) :].tolist()):
+            first_of.setdefault(number, position)
+        trained_numbers = inverse[: len(trained)]
+        hit = np.isin(trained_numbers, np.fromiter(closest, dtype=np.int64, count=len(closest)))
+        return {
+            position: (first_of[closest[number][0]], closest[number][1])
+            for position, number in zip(np.flatnonzero(hit).tolist(), trained_numbers[hit].tolist(), strict=True)
+        }
+
+    def verdict(self, samples_of: SamplesOf | None = None) -> dict[int, Finding]:
+        if not self.against:
+            return {}
+        ref = reference(self.against, self.config)
+        known = ref.digests != 0
+        order = np.argsort(ref.digests[known])
+        sorted_digests = ref.digests[known][order]
+        digests = self.column("digest")
+        slots = np.searchsorted(sorted_digests, digests).clip(max=max(len(sorted_digests) - 1, 0))
+        exact = np.zeros(len(digests), dtype=bool)
+        if len(sorted_digests):
+            exact = (digests != 0) & (sorted_digests[slots] == digests)
+        exact_ref = np.flatnonzero(known)[order][slots[exact]] if exact.any() else np.zeros(0, np.int64)
+        del digests
+        phashes = self.column("phash")
+        phashes[exact] = 0
+        near = self._near(phashes, ref.phashes)
+        del phashes
+        exact_positions = np.flatnonzero(exact)
+        paths = self._paths(ref, {*exact_ref.tolist(), *(other for other, _ in near.values())})
+        _, rows = self.rows_where(np.array(sorted({*exact_positions.tolist(), *near}), dtype=np.int64), "position")
+        index_at = dict(zip(sorted({*exact_positions.tolist(), *near}), rows["index"].tolist(), strict=True))
+        findings: dict[int, Finding] = {}
+        for position, other in zip(exact_positions.tolist(), exact_ref.tolist(), strict=True):
+            findings[index_at[position]] = error("leakage", "exact", f"the same bytes as {paths[other]}")
+        for position, (other, distance) in near.items():
+            findings[index_at[position]] = warning(
+                "leakage", "near", f"looks like {paths[other]} (perceptual hashes {distance} bits apart)"
+            )
+        self.counts = {
+            "against": [str(dataset.source) for dataset in self.against],
+            "validation_files": len(ref.digests),
+            "validation_unread": int(np.count_nonzero(ref.digests == 0)),
+            "exact": len(exact_positions),
+            "near": len(near),
+            "near_distance": NEAR_DISTANCE,
+        }
+        return findings
+
+    def summary(self, class_names: list[str] | None) -> dict[str, Any] | None:
+        return self.counts or None
