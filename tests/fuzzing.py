@@ -252,12 +252,13 @@ class Dataset:
 
 
 def write_dataset(root: Path, batch: list[Case]) -> Dataset:
-    """Write the cases under `root`: images in two classes, each mask paired with a valid image."""
-    image_png = _saved(Image.fromarray(_photo(*MASK_SIZE, 1)), "PNG")
+    """Write the cases under `root`: images in two classes, each mask paired with a valid image of
+    its own (one image under many masks would be a duplicate:label_conflict)."""
     images, pairs = [], []
     for i, case in enumerate(batch):
         if case.mask:
             pair = (f"img/{i:05d}.png", f"mask/{case.name}")
+            image_png = _saved(Image.fromarray(_photo(*MASK_SIZE, i)), "PNG")
             for part, data in zip(pair, (image_png, case.data), strict=True):
                 (root / "pairs" / part).parent.mkdir(parents=True, exist_ok=True)
                 (root / "pairs" / part).write_bytes(data)

@@ -28,7 +28,7 @@ def pools():
     ]
 
 
-def test_the_seeds_cover_every_accepted_format_and_are_all_clean(pools, tmp_path):
+def test_the_seeds_cover_every_accepted_format_and_none_is_an_error(pools, tmp_path):
     images, _, masks = (files for files, _ in pools)
     assert {EXTENSION_FORMATS[name[name.rfind(".") :]] for name in images} == set(EXTENSION_FORMATS.values())
     seeds = [Case(name, data) for name, data in images.items()] + [Case(n, d, True) for n, d in masks.items()]
@@ -36,7 +36,12 @@ def test_the_seeds_cover_every_accepted_format_and_are_all_clean(pools, tmp_path
     verdicts, problems = fuzzing.scan_twice(dataset, timeout=120)
     assert problems == []
     assert len(verdicts) == len(seeds)
-    assert {file.name: verdict for file, verdict in verdicts.items() if verdict} == {}
+    # the seeds are one picture in every format and mode, each under its own label: what is said of them
+    # is only what is true of such a set (near duplicates under other labels, CMYK, animation, a minority
+    # mode), never an error
+    said = {finding for verdict in verdicts.values() for finding in verdict}
+    assert said and all(finding.endswith(":warning") for finding in said), said
+    assert {finding.split(":")[0] for finding in said} <= {"duplicate", "mode"}, said
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
