@@ -1,8 +1,10 @@
 """Tiny images at scale: `sanitize scan` of a long list against a single-process Pillow loop.
 
-Generates --files distinct tiny images (32x32 and 8x8, PNG and JPEG) and a Caffe list file of
---lines lines over them (LAION-style lists name millions of small files; repeating a few
-thousand keeps the set-up cheap while every line is a sample of its own). Then, in the same run:
+Generates distinct tiny images (32x32 and 8x8, PNG and JPEG), one per line of the longest list
+(LAION-style lists name millions of small files; a list naming a few thousand files again and
+again is now, rightly, a list of duplicates: every line but the first of each file is flagged,
+which is not the clean path this measures), and a Caffe list file of --lines lines over them,
+each file under one label. Then, in the same run:
   (a) a single-process Pillow open()+load() loop over every line (the baseline),
   (b) `sanitize.scan` of the list with every check and the probe, default runner, each in a
       fresh process (as a training job's gate runs it), for each size in --sizes;
@@ -24,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
@@ -50,20 +53,25 @@ print(json.dumps({
 """
 
 
+def make_file(args: tuple[Path, int]) -> str:
+    """Tiny image number i: 32x32 or 8x8 noise, PNG or JPEG."""
+    root, i = args
+    side = 8 if i % 4 == 3 else 32
+    pixels = np.random.default_rng(i).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    kind, suffix = ("PNG", "png") if i % 2 else ("JPEG", "jpg")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=kind)
+    name = f"img/{i // 10_000:03d}/{i:07d}.{suffix}"
+    (root / name).write_bytes(buffer.getvalue())
+    return name
+
+
 def make_files(root: Path, count: int) -> list[str]:
-    """`count` distinct tiny images: 32x32 and 8x8, alternately PNG and JPEG."""
-    names = []
-    (root / "img").mkdir(parents=True)
-    for i in range(count):
-        side = 8 if i % 4 == 3 else 32
-        pixels = np.random.default_rng(i).integers(0, 256, (side, side, 3), dtype=np.uint8)
-        kind, suffix = ("PNG", "png") if i % 2 else ("JPEG", "jpg")
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, format=kind)
-        name = f"img/{i:06d}.{suffix}"
-        (root / name).write_bytes(buffer.getvalue())
-        names.append(name)
-    return names
+    """`count` distinct tiny images, in folders of 10,000, made on every core."""
+    for folder in range(-(-count // 10_000)):
+        (root / "img" / f"{folder:03d}").mkdir(parents=True)
+    with Pool() as pool:
+        return pool.map(make_file, [(root, i) for i in range(count)], chunksize=2048)
 
 
 def write_list(root: Path, names: list[str], lines: int) -> Path:
@@ -100,15 +108,14 @@ def scan_in_child(listfile: Path, lines: int, out: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=300_000, help="list lines the ratio is measured on")
-    parser.add_argument("--files", type=int, default=4000, help="distinct tiny image files")
     parser.add_argument("--sizes", default="", help="more list lengths to scan for peak RSS, comma-separated")
     args = parser.parse_args()
     sizes = sorted({args.lines, *(int(s) for s in args.sizes.split(",") if s)})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        names = make_files(root, args.files)
+        names = make_files(root, max(sizes))
         baseline = pillow_loop(root, names, args.lines)
-        print(f"lines: {args.lines:,} over {args.files:,} tiny files (32x32 and 8x8, PNG and JPEG)")
+        print(f"lines: {args.lines:,}, a distinct tiny file each (32x32 and 8x8, PNG and JPEG)")
         print(f"(a) Pillow open+load, 1 process: {baseline:8.0f} samples/s")
         for lines in sizes:
             listfile = write_list(root, names, lines)

@@ -41,8 +41,22 @@ def _check_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> Loaded:
         load_mask(loaded, config, guard.objects, guard.store)
     for check in CHECKS:
         loaded.findings.extend(check(loaded, config))
-    describe_pixels(loaded)
     return loaded
+
+
+def _describe_isolating_failures(batch: list[Loaded]) -> None:
+    """The batch's perceptual hashes and mask digests (load.fingerprint), taken together; if that
+    fails (a bug, MemoryError), each sample alone, and one that still fails gets an error."""
+    try:
+        describe_pixels(batch)
+        return
+    except Exception:  # noqa: BLE001 - isolate the sample responsible below
+        pass
+    for loaded in batch:
+        try:
+            describe_pixels([loaded])
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the scan
+            loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
 
 
 def _probe_isolating_failures(batch: list[Loaded], config: ScanConfig) -> list[ProbeResult]:
@@ -76,6 +90,7 @@ def check_batch(samples: list[Sample], real_root: Path, config: ScanConfig) -> B
                 loaded.findings.append(error("internal", "check_failed", f"{type(exc).__name__}: {exc}"))
             loaded_batch.append(loaded)
         between_samples()
+    _describe_isolating_failures(loaded_batch)
     probe_results = _probe_isolating_failures(loaded_batch, config)
     results = []
     for loaded, (magnitude, loss, probe_findings) in zip(loaded_batch, probe_results, strict=True):

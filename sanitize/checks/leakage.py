@@ -55,7 +55,7 @@ def _hash_one(sample: Sample, guard: PathGuard, config: ScanConfig) -> tuple[int
         return 0, 0  # unsafe, missing, unreadable: never read
     loaded = load(sample, config, guard.objects, guard.store)
     try:
-        describe_pixels(loaded)
+        describe_pixels([loaded])
     except Exception:  # noqa: BLE001 - an image that cannot be hashed is only compared by its bytes
         loaded.phash = 0
     return loaded.digest, loaded.phash

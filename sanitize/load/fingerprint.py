@@ -70,33 +70,60 @@ def _blocks(n: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.append(starts, n)).clip(min=1).astype(np.float64)
 
 
-def _grey_grid(array: np.ndarray) -> np.ndarray:
-    """An HWC array's grey levels (the mean of its first three channels) averaged to GRID x GRID.
-    Sides over MAX_SIDE are subsampled first (a 32 x 32 grid of means needs no more: each cell
-    still averages 64 pixels or more), so the cost stays under a millisecond whatever the size."""
-    height, width = array.shape[:2]
-    array = array[:: -(-height // MAX_SIDE), :: -(-width // MAX_SIDE), :3]
-    rows, row_counts = _blocks(array.shape[0])
-    cols, col_counts = _blocks(array.shape[1])
-    sums = np.add.reduceat(np.add.reduceat(array, rows, axis=0, dtype=np.float64), cols, axis=1)
-    return sums.mean(axis=2) / row_counts[:, None] / col_counts[None, :]
+def _grey_grids(stack: np.ndarray) -> np.ndarray:
+    """The grey levels (the mean of the first three channels) of a stack of HWC arrays of one shape,
+    averaged to GRID x GRID each. Sides over MAX_SIDE are subsampled first (a 32 x 32 grid of means
+    needs no more: each cell still averages 64 pixels or more), so the cost stays under a
+    millisecond an image whatever its size."""
+    height, width = stack.shape[1:3]
+    stack = stack[:, :: -(-height // MAX_SIDE), :: -(-width // MAX_SIDE), :3]
+    rows, row_counts = _blocks(stack.shape[1])
+    cols, col_counts = _blocks(stack.shape[2])
+    sums = stack.astype(np.float64)
+    for axis, starts, side in ((1, rows, stack.shape[1]), (2, cols, stack.shape[2])):
+        if side != GRID:  # a side of GRID pixels is its own blocks (most tiny images): nothing to add
+            sums = np.add.reduceat(sums, starts, axis=axis)
+    grey = sums[..., 0].copy()
+    for channel in range(1, sums.shape[3]):  # the channels' mean as np.mean sums them, without its strided reduce
+        grey += sums[..., channel]
+    return grey / sums.shape[3] / row_counts[:, None] / col_counts[None, :]
+
+
+def _hashes_of_one_shape(stack: np.ndarray) -> list[int]:
+    """The pHash of each HWC array of a stack (see perceptual_hashes)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        grids = _grey_grids(stack)
+    low, high = grids.min(axis=(1, 2)), grids.max(axis=(1, 2))
+    flat = ~(np.isfinite(low) & np.isfinite(high)) | (
+        high - low <= FLAT * np.maximum(np.maximum(abs(high), abs(low)), 1.0)
+    )
+    dct = _dct_matrix()
+    coefficients = (dct @ np.nan_to_num(grids) @ dct.T).reshape(len(stack), KEPT * KEPT)
+    bits = coefficients > np.median(coefficients[:, 1:], axis=1)[:, None]
+    values = np.packbits(bits, axis=1, bitorder="little").view("<i8")[:, 0]
+    return [0 if skip else int(value) or 1 for skip, value in zip(flat.tolist(), values.tolist(), strict=True)]
+
+
+def perceptual_hashes(arrays: list[np.ndarray | None]) -> list[int]:
+    """The pHash of each array of decoded pixels as a signed 64-bit integer; 0 for none (no pixels,
+    a flat or non-finite image). Arrays of one shape and dtype (most of a batch) are hashed
+    together: per image, numpy's fixed costs outweighed the arithmetic on a small one."""
+    hashes = [0] * len(arrays)
+    groups: dict[tuple, list[int]] = {}
+    for position, array in enumerate(arrays):
+        if array is not None and array.size and array.dtype.kind in "biuf":
+            hwc = as_hwc(array)
+            groups.setdefault((hwc.shape, hwc.dtype.str), []).append(position)
+    for positions in groups.values():
+        stack = np.stack([as_hwc(arrays[position]) for position in positions])
+        for position, value in zip(positions, _hashes_of_one_shape(stack), strict=True):
+            hashes[position] = value
+    return hashes
 
 
 def perceptual_hash(pixels: np.ndarray | None) -> int:
-    """The pHash of decoded pixels as a signed 64-bit integer; 0 for none (no pixels, a flat or
-    non-finite image)."""
-    if pixels is None or pixels.size == 0 or pixels.dtype.kind not in "biuf":
-        return 0
-    with np.errstate(invalid="ignore", over="ignore"):
-        grid = _grey_grid(as_hwc(pixels))
-    low, high = grid.min(), grid.max()
-    if not (np.isfinite(low) and np.isfinite(high)) or high - low <= FLAT * max(abs(high), abs(low), 1.0):
-        return 0
-    dct = _dct_matrix()
-    coefficients = (dct @ grid @ dct.T).ravel()
-    bits = coefficients > np.median(coefficients[1:])
-    value = int(np.packbits(bits, bitorder="little").view("<i8")[0])
-    return value or 1
+    """The pHash of one array of decoded pixels (see perceptual_hashes)."""
+    return perceptual_hashes([pixels])[0]
 
 
 #: JPEG start-of-frame markers (every coding process; not DHT 0xC4, JPG 0xC8, DAC 0xCC).
@@ -134,10 +161,11 @@ def _orientation(block: bytes) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def describe_pixels(loaded: Loaded) -> None:
-    """Record the perceptual hash of a loaded image (not of a .npy array: its axes need not be an
-    image's) and the digest of its mask's class-index map."""
-    if loaded.info.decoder != "numpy":
-        loaded.phash = perceptual_hash(loaded.pixels)
-    if loaded.mask is not None and loaded.mask.index_map is not None:
-        loaded.mask.digest = content_digest(np.ascontiguousarray(loaded.mask.index_map).data)
+def describe_pixels(batch: list[Loaded]) -> None:
+    """Record the perceptual hash of each loaded image (not of a .npy array: its axes need not be an
+    image's), hashed together, and the digest of its mask's class-index map."""
+    hashes = perceptual_hashes([None if loaded.info.decoder == "numpy" else loaded.pixels for loaded in batch])
+    for loaded, value in zip(batch, hashes, strict=True):
+        loaded.phash = value
+        if loaded.mask is not None and loaded.mask.index_map is not None:
+            loaded.mask.digest = content_digest(np.ascontiguousarray(loaded.mask.index_map).data)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from sanitize.checks.hashindex import bits_apart, chunks, near_pairs, repeated
-from sanitize.load.fingerprint import content_digest, perceptual_hash
+from sanitize.load.fingerprint import content_digest, perceptual_hash, perceptual_hashes
 from tests.conftest import textured_photo
 
 
@@ -72,3 +72,20 @@ def test_the_perceptual_hash_survives_recompression_and_tells_pictures_apart():
     assert perceptual_hash(np.full((32, 32, 3), 7, np.uint8)) == 0  # flat: no hash
     assert perceptual_hash(None) == 0
     assert perceptual_hash(np.full((8, 8), np.nan, np.float32)) == 0
+
+
+def test_a_batch_is_hashed_as_each_image_alone():
+    """Images of one shape and dtype are hashed together (per image, numpy's fixed costs outweighed the
+    arithmetic on small ones): every hash must be the one the image gets alone, flat and NaN ones too."""
+    rng = np.random.default_rng(0)
+    arrays: list[np.ndarray | None] = [None, np.zeros((0, 3), np.uint8)]
+    for shape, dtype in itertools.product([(32, 32, 3), (8, 8), (375, 500, 3), (4, 40, 40)], [np.uint8, np.float32]):
+        for _ in range(3):
+            arrays.append((rng.random(shape) * 255).astype(dtype))
+        arrays.append(np.full(shape, 7, dtype))  # flat: no hash
+    arrays[-2] = arrays[-2].copy()
+    arrays[-2].flat[0] = np.nan  # not finite: no hash
+    hashes = perceptual_hashes(arrays)
+    assert hashes == [perceptual_hash(array) for array in arrays]
+    assert hashes[:2] == [0, 0] and hashes[-2:] == [0, 0] and all(hashes[2:5])
+    assert len({h for h in hashes if h}) == len([h for h in hashes if h])  # random images: all distinct
