@@ -63,30 +63,29 @@ def _dct_matrix() -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=512)
-def _blocks(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start and length of each of GRID near-equal blocks over n (each at least one: a block
-    repeats the last one's pixel when n < GRID)."""
+def _averaging(n: int) -> np.ndarray:
+    """The GRID x n matrix that averages n values into GRID near-equal blocks (each of at least one
+    value: when n < GRID, blocks repeat the last one's)."""
     starts = np.minimum(np.linspace(0, n, GRID + 1).astype(np.int64)[:-1], n - 1)
-    return starts, np.diff(np.append(starts, n)).clip(min=1).astype(np.float64)
+    counts = np.diff(np.append(starts, n)).clip(min=1)
+    matrix = np.zeros((GRID, n))
+    for block, (start, count) in enumerate(zip(starts.tolist(), counts.tolist(), strict=True)):
+        matrix[block, start : start + count] = 1 / count
+    return matrix
 
 
 def _grey_grids(stack: np.ndarray) -> np.ndarray:
     """The grey levels (the mean of the first three channels) of a stack of HWC arrays of one shape,
-    averaged to GRID x GRID each. Sides over MAX_SIDE are subsampled first (a 32 x 32 grid of means
-    needs no more: each cell still averages 64 pixels or more), so the cost stays under a
-    millisecond an image whatever its size."""
+    averaged to GRID x GRID each by two matrix products. Sides over MAX_SIDE are subsampled first
+    (a 32 x 32 grid of means needs no more: each cell still averages 64 pixels or more), so the
+    cost stays well under a millisecond an image whatever its size."""
     height, width = stack.shape[1:3]
     stack = stack[:, :: -(-height // MAX_SIDE), :: -(-width // MAX_SIDE), :3]
-    rows, row_counts = _blocks(stack.shape[1])
-    cols, col_counts = _blocks(stack.shape[2])
-    sums = stack.astype(np.float64)
-    for axis, starts, side in ((1, rows, stack.shape[1]), (2, cols, stack.shape[2])):
-        if side != GRID:  # a side of GRID pixels is its own blocks (most tiny images): nothing to add
-            sums = np.add.reduceat(sums, starts, axis=axis)
-    grey = sums[..., 0].copy()
-    for channel in range(1, sums.shape[3]):  # the channels' mean as np.mean sums them, without its strided reduce
-        grey += sums[..., channel]
-    return grey / sums.shape[3] / row_counts[:, None] / col_counts[None, :]
+    grey = stack[..., 0].astype(np.float64)
+    for channel in range(1, stack.shape[3]):  # without np.mean's slow reduce over a strided axis
+        grey += stack[..., channel]
+    grey /= stack.shape[3]
+    return _averaging(stack.shape[1]) @ grey @ _averaging(stack.shape[2]).T
 
 
 def _hashes_of_one_shape(stack: np.ndarray) -> list[int]:
