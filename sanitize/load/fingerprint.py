@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import warnings
 
 import numpy as np
 
@@ -152,9 +153,11 @@ def _orientation(block: bytes) -> int | None:
     from PIL import Image
 
     try:
-        exif = Image.Exif()
-        exif.load(block)
-        value = exif.get(0x0112)
+        with warnings.catch_warnings():  # a truncated block: Pillow's TIFF reader warns, the value is none
+            warnings.simplefilter("ignore")
+            exif = Image.Exif()
+            exif.load(block)
+            value = exif.get(0x0112)
     except Exception:  # noqa: BLE001 - a broken EXIF block is none
         return None
     return value if isinstance(value, int) else None

@@ -4,6 +4,7 @@ classification set; each on files made here, read by the real loader."""
 from __future__ import annotations
 
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -60,3 +61,16 @@ def test_jpeg_header_reads_orientation_and_components_and_survives_damage():
     assert jpeg_header(bytes(broken))[0] is None
     assert jpeg_header(b"\xff\xd8\xff") == (None, None)  # cut inside the header
     assert np.asarray(Image.open(io.BytesIO(_jpeg(orientation=6)))).shape == (96, 128, 3)
+
+
+def test_a_truncated_exif_value_is_read_without_a_warning():
+    """An EXIF tag whose value runs past its block (Pillow's jfif_unit_cm.jpg): Pillow's TIFF reader
+    warns "Truncated File Read", which would land in every worker's log."""
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x0e\x00\x02\x00\x00\x00\x0c\x00\x00\x00\x1a\x00\x00\x00\x00"
+    block = b"Exif\x00\x00" + tiff + b"first"  # ImageDescription: 12 bytes at 0x1a, 5 there
+    data = _jpeg()
+    data = data[:2] + b"\xff\xe1" + (len(block) + 2).to_bytes(2, "big") + block + data[2:]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert jpeg_header(data) == (None, 3)
+    assert [str(w.message) for w in caught] == []
