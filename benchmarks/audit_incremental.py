@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing import Pool
 from pathlib import Path
 from subprocess import PIPE
 
@@ -41,35 +42,40 @@ from PIL import Image
 import sanitize
 
 CLASSES = 4
-VARIANTS = 256
 RUNNERS = ["local", "scheduler", "synchronous"]
 
 
-def images(side: int) -> list[tuple[str, bytes]]:
-    """VARIANTS distinct side x side photo-like images, alternately PNG and JPEG."""
-    found = []
-    for seed in range(VARIANTS):
-        rng = np.random.default_rng(seed)
-        y, x = np.mgrid[0:side, 0:side]
-        base = np.stack([x * 255 / side, y * 255 / side, (x + y) * 127 / side], axis=-1)
-        buffer = io.BytesIO()
-        kind = ("PNG", ".png") if seed % 2 == 0 else ("JPEG", ".jpg")
-        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
-        Image.fromarray(pixels).save(buffer, format=kind[0])
-        found.append((kind[1], buffer.getvalue()))
-    return found
+def image(args: tuple[int, int]) -> tuple[str, bytes]:
+    """Photo-like picture number `seed` (PNG for even seeds, JPEG for odd ones): a gradient, noise and a
+    few soft shapes of its own, so no two are duplicates or near duplicates (a set of a few
+    hundred pictures repeated was, rightly, all duplicates to the scan: not the path measured)."""
+    seed, side = args
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:side, 0:side]
+    base = np.stack([x * 127 / side, y * 127 / side, (x + y) * 63 / side], axis=-1)
+    axis = np.arange(float(side))
+    for _ in range(5):
+        row, column, radius = [*rng.uniform(0, side, 2).tolist(), rng.uniform(side / 12, side / 3)]
+        shape = np.outer(
+            np.exp(-((axis - row) ** 2) / (2 * radius**2)), np.exp(-((axis - column) ** 2) / (2 * radius**2))
+        )
+        base += shape[..., None] * rng.uniform(-120, 120, 3)
+    buffer = io.BytesIO()
+    kind = ("PNG", ".png") if seed % 2 == 0 else ("JPEG", ".jpg")
+    pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(buffer, format=kind[0])
+    return kind[1], buffer.getvalue()
 
 
 def make_dataset(root: Path, n: int, side: int) -> list[Path]:
-    variants = images(side)
     for k in range(CLASSES):
         (root / f"class{k}").mkdir(parents=True)
     paths = []
-    for i in range(n):
-        suffix, data = variants[i % VARIANTS]
-        path = root / f"class{i % CLASSES}" / f"{i:06d}{suffix}"
-        path.write_bytes(data)
-        paths.append(path)
+    with Pool() as pool:
+        for i, (suffix, data) in enumerate(pool.imap(image, [(i, side) for i in range(n)], chunksize=64)):
+            path = root / f"class{i % CLASSES}" / f"{i:06d}{suffix}"
+            path.write_bytes(data)
+            paths.append(path)
     return paths
 
 
