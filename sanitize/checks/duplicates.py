@@ -48,6 +48,11 @@ class HashedSamples(DatasetCheck):
     def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
         super().__init__(config, against)
         self._spill = Spill(self._ROW)
+        self.counts: dict[str, Any] = {}  # the summary section the verdict fills
+
+    @classmethod
+    def applies(cls, config: ScanConfig) -> bool:
+        return True
 
     def add(self, results: list[SampleResult]) -> None:
         segmentation = self.config.task == "segmentation"
@@ -106,14 +111,6 @@ def named(sample: Sample | None, segmentation: bool) -> str:
 class Duplicates(HashedSamples):
     code = "duplicate:exact"
     section = "duplicates"
-
-    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
-        super().__init__(config, against)
-        self.counts: dict[str, Any] = {}
-
-    @classmethod
-    def applies(cls, config: ScanConfig) -> bool:
-        return True
 
     def _near(self, skipped: np.ndarray) -> tuple[list[tuple[int, int, int]], dict[int, set[int]]]:
         """The samples with a near duplicate: (index, label key, hash value number) of each, and the

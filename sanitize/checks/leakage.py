@@ -93,14 +93,7 @@ class Leakage(HashedSamples):
     code = "leakage:exact"
     section = "leakage"
 
-    def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
-        super().__init__(config, against)
-        self.counts: dict[str, Any] = {}
-
-    @classmethod
-    def applies(cls, config: ScanConfig) -> bool:
-        return True  # whether there is a validation set is the input's: without one, nothing is kept
-
+    # It always applies: whether there is a validation set is the input's; without one, nothing is kept.
     def add(self, results: list[SampleResult]) -> None:
         if self.against:
             super().add(results)
