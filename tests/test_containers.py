@@ -63,6 +63,17 @@ def test_lmdb_scan_finds_every_bad_record_by_its_key(caffe_lmdb: Path) -> None:
     assert report.summary.classes.counts == {"0": 2, "1": 3, "2": 3}  # the Datums' labels
 
 
+def test_an_lmdb_record_over_max_file_bytes_is_not_read(tmp_path: Path) -> None:
+    """A record is held to --max-file-bytes as a file is, judged on its mapped length before a copy."""
+    big = encode_datum(3, 20, 24, image_bytes("PNG", size=(200, 200), seed=1), 1, encoded=True)
+    small = encode_datum(3, 20, 24, JPEG, 1, encoded=True)
+    folder = write_lmdb(tmp_path / "lmdb", {b"big": big, b"small": small})
+    report = sanitize.scan(folder, num_classes=3, max_file_bytes=len(big) - 1, scheduler="synchronous")
+    assert _codes(report) == {"big": {"decode:too_large"}}
+    (flagged,) = report.flagged
+    assert f"{len(big):,} bytes" in flagged.findings[0].message
+
+
 def test_lmdb_is_read_without_a_lock_file_on_a_read_only_folder(caffe_lmdb: Path, tmp_path: Path) -> None:
     folder = tmp_path / "ro"
     folder.mkdir()

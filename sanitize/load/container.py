@@ -37,11 +37,15 @@ def _load_record(loaded: Loaded, config: ScanConfig) -> None:
     sample, info = loaded.sample, loaded.info
     with open(sample.file, "rb") as handle:
         record_stat(handle, info)
-    with open_lmdb(sample.file).begin(buffers=False) as txn:
-        value = txn.get(sample.member.key.encode("latin-1"))
-    if value is None:
-        loaded.findings.append(error("container", "missing_record", "no such key in the database any more"))
-        return
+    with open_lmdb(sample.file).begin(buffers=True) as txn:
+        view = txn.get(sample.member.key.encode("latin-1"))  # the mapped record: nothing copied yet
+        if view is None:
+            loaded.findings.append(error("container", "missing_record", "no such key in the database any more"))
+            return
+        if reason := oversized(ImageInfo(size=len(view)), config):  # as a file's, before it is read
+            loaded.findings.append(error("decode", "too_large", f"record of {reason}"))
+            return
+        value = bytes(view)
     try:
         datum = parse_datum(value)
     except NotADatum as exc:
