@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from sanitize.arrays import as_hwc
+from sanitize.load.jpeg import APP1, EOI, SOS, jpeg_segments
 from sanitize.model import Loaded
 
 #: The side of the grey grid the hash is taken from, and of the block of frequencies it keeps.
@@ -132,20 +133,17 @@ _START_OF_FRAME = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0
 
 def jpeg_header(data: bytes) -> tuple[int | None, int | None]:
     """A JPEG's (EXIF orientation tag 1-8, component count: 4 for CMYK or YCCK), None for either
-    not found. Only the header segments are walked, up to the first scan; a damaged EXIF block is
-    read as no orientation."""
+    not found. Only the header segments are walked (load.jpeg's walk, junk skipped as libjpeg
+    skips it), up to the first scan; a damaged EXIF block is read as no orientation."""
     orientation = components = None
-    position = 2
-    while position + 4 <= len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker in (0xDA, 0xD9):  # start of scan, end of image: the header is over
+    for segment in jpeg_segments(data):
+        if segment.marker in (SOS, EOI):  # the header is over
             break
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker in _START_OF_FRAME and position + 9 < len(data):
-            components = data[position + 9]
-        elif marker == 0xE1 and orientation is None and data[position + 4 : position + 10] == b"Exif\0\0":
-            orientation = _orientation(data[position + 4 : position + 2 + length])
-        position += 2 + length
+        body = data[segment.start + 4 : segment.end]
+        if segment.marker in _START_OF_FRAME and len(body) > 5:
+            components = body[5]
+        elif segment.marker == APP1 and orientation is None and body.startswith(b"Exif\0\0"):
+            orientation = _orientation(body)
     return orientation, components
 
 

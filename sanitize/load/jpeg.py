@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-SOI, EOI, SOS, APP2 = 0xD8, 0xD9, 0xDA, 0xE2
+SOI, EOI, SOS, APP1, APP2 = 0xD8, 0xD9, 0xDA, 0xE1, 0xE2
 #: Markers with no length: TEM, RST0-7, SOI, EOI (T.81 table B.1).
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8), SOI, EOI})
 #: What may precede the MPF index: SOI, application segments APP0-APP15, comments, junk.
