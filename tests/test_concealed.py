@@ -112,6 +112,18 @@ def _banded(grid: np.ndarray) -> np.ndarray:
     return grid
 
 
+def _steep(grid: np.ndarray) -> np.ndarray:
+    grid = grid.copy()
+    grid[..., 0] += 12 * np.arange(grid.shape[0], dtype=np.float32)[:, None]  # a strong vertical gradient
+    return grid
+
+
+def _patch(grid: np.ndarray) -> np.ndarray:
+    grid = grid.copy()
+    grid[6, 20:, 0] += 80  # a bright patch ending at an MCU boundary: a stronger coarse start than a shift
+    return grid
+
+
 def _horizon(grid: np.ndarray) -> np.ndarray:
     grid = grid.copy()
     grid[12:, :, 0] -= 70  # a horizon along a whole MCU boundary
@@ -124,11 +136,22 @@ def _horizon(grid: np.ndarray) -> np.ndarray:
         (lambda g: _shifted(g, 7, 11, 0, 25.0), (7, 11, 0, 25.0)),
         (lambda g: _shifted(g, 3, 25, 2, -18.0), (3, 25, 2, -18.0)),
         (lambda g: _shifted(_shifted(g, 14, 4, 0, 30.0), 14, 4, 1, -12.0), (14, 4, 0, 30.0)),
+        (lambda g: _shifted(_steep(g), 7, 11, 0, 25.0), (7, 11, 0, 25.0)),
+        (lambda g: _shifted(_patch(g), 12, 9, 0, 20.0), (12, 9, 0, 20.0)),
         (lambda g: g, None),
         (_banded, None),
         (_horizon, None),
     ],
-    ids=["luma-shift", "chroma-shift", "desync-shifts-two-planes", "clean", "text-line", "horizon"],
+    ids=[
+        "luma-shift",
+        "chroma-shift",
+        "desync-shifts-two-planes",
+        "shift-on-a-steep-gradient",
+        "shift-after-a-stronger-natural-edge",
+        "clean",
+        "text-line",
+        "horizon",
+    ],
 )
 def test_strongest_step_finds_a_dc_shift_where_it_starts_and_nothing_in_a_picture(make, expected):
     for seed in range(3):
@@ -168,9 +191,9 @@ def test_silent_flips_that_damage_a_tenth_of_a_photo_are_found_where_they_start(
             assert row * cols + column >= start[0] * cols + start[1] - 2, (findings[0].message, start)
         else:
             missed += 1
-        if found + missed == 6:
+        if found + missed == 12:
             break
-    assert found >= 2, (found, missed)
+    assert found >= 9, (found, missed)  # 2026-11-29: 11, 10 and 9 (before stage 2 searched freely: 8, 10 and 7)
 
 
 @pytest.mark.parametrize(("concealed", "severities"), [("error", [Severity.ERROR]), ("off", [])])
