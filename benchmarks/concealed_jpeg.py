@@ -23,6 +23,7 @@ import argparse
 import io
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from PIL import Image
 
 from sanitize.config import ScanConfig
 from sanitize.load import image
+from sanitize.load.concealed import components, read_frame
 from sanitize.load.image import load
 from sanitize.model import Sample
 
@@ -120,6 +122,50 @@ def damage(clean: bytes, flipped: bytes, visible: int) -> float:
     return float((np.abs(a - b).max(axis=-1) > visible).mean())
 
 
+def miss_classes(clean: bytes, flipped: bytes, progressive: bool, visible: int) -> list[str]:
+    """What kind of damage a flip does, for the breakdown of the misses in docs/checks.md: where it
+    starts (the first MCU in raster order a change of more than `visible` levels reaches), in which
+    planes, whether it is a DC step (a block's mean change dominates its spread) and persists (moves
+    at least half the MCUs after its start), on how large a grid, in how busy a picture (median
+    one-pixel luma gradient of 8 levels or more). Full-size decodes, without fancy upsampling."""
+    frame = read_frame(clean)
+    if frame is None:
+        return ["header not understood"]
+    one = len(frame.sampling) == 1
+    a, b = (
+        components(simplejpeg.decode_jpeg(data, colorspace="GRAY" if one else "RGB", fastupsample=True))
+        for data in (clean, flipped)
+    )
+    tall, wide = (1, 1) if one else (max(v for _, v in frame.sampling), max(h for h, _ in frame.sampling))
+    rows, cols = -(-a.shape[0] // (8 * tall)), -(-a.shape[1] // (8 * wide))
+    change = np.zeros((rows * 8 * tall, cols * 8 * wide, a.shape[2]), np.float32)
+    change[: a.shape[0], : a.shape[1]] = b - a
+    mcus = change.reshape(rows, 8 * tall, cols, 8 * wide, -1)
+    moved = np.abs(mcus).max(axis=(1, 3)) > visible  # (rows, cols, planes)
+    damaged = moved.any(axis=2).ravel()
+    if not damaged.any():
+        return ["no visible damage"]
+    start = int(np.argmax(damaged))
+    row, column = divmod(start, cols)
+    means, spreads = mcus.mean(axis=(1, 3)), mcus.std(axis=(1, 3))
+    changed = np.abs(means) + spreads > 4
+    return [
+        label
+        for label, true in (
+            ("progressive", progressive),
+            ("small grid (10 MCUs a side or fewer)", min(rows, cols) <= 10),
+            ("starts in the first MCU row", row == 0),
+            ("starts in the last two MCU rows", row >= rows - 2),
+            ("starts at a row's first MCU", column == 0 and row > 0),
+            ("chroma only", moved.shape[2] == 3 and not moved[..., 0].any()),
+            ("no DC step (garbage, AC damage)", (np.abs(means) > 2 * spreads)[changed].mean() < 0.5),
+            ("does not persist", damaged[start:].mean() < 0.5),
+            ("busy texture", np.median(np.abs(np.diff(a[..., 0], axis=1))) >= 8),
+        )
+        if true
+    ] or ["plain step (none of the above)"]
+
+
 def flagged(path: Path, data: bytes, config: ScanConfig) -> str | None:
     """The message of the scan loader's concealed-corruption finding on this file, or None."""
     path.write_bytes(data)
@@ -161,7 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     photos = photographs()
-    config = ScanConfig(num_classes=2)
+    config = ScanConfig(num_classes=2, concealed="warn")  # off by default: the detector would never run
     print(f"{len(photos)} source photographs; visible damage: a channel off by more than {args.visible} levels")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sample.jpg"
@@ -180,7 +226,7 @@ def main() -> None:
             on, off = loader_cost(Path(tmp), clean[: args.cost], config)
             cost = 100 * (on / off - 1)
             print(f"loader: {1e6 * on:.0f} us a file with the detector, {1e6 * off:.0f} without: {cost:+.1f}%")
-        results = []
+        results, misses = [], Counter()
         for index in range(args.flipped):
             name, pixels = photos[index % len(photos)]
             data, kind = make_variant(rng, pixels)
@@ -190,8 +236,11 @@ def main() -> None:
             hurt = damage(data, flipped, args.visible)
             message = flagged(path, flipped, config)
             results.append((hurt, message is not None))
-            if args.verbose and hurt > 0.01 and message is None:
-                print(f"  missed {name} {kind}: damage {100 * hurt:.1f}%")
+            if hurt > 0.01 and message is None:
+                classes = miss_classes(data, flipped, "progressive" in kind, args.visible)
+                misses.update(classes)
+                if args.verbose:
+                    print(f"  missed {name} {kind}: damage {100 * hurt:.1f}%: {', '.join(classes)}")
     print(f"flipped: {len(results)} of {args.flipped} files had a flip strict decoding accepts")
     hurts = np.array([h for h, _ in results])
     found = np.array([f for _, f in results])
@@ -205,6 +254,9 @@ def main() -> None:
         count = int(chosen.sum())
         rate = f"{100 * found[chosen].mean():5.1f}%" if count else "    -"
         print(f"  {label:18s} {count:4d} files, flagged {int(found[chosen].sum()):4d}  recall {rate}")
+    print("missed, damage > 1%, by kind (a miss may be of several):")
+    for label, count in misses.most_common():
+        print(f"  {count:4d}  {label}")
 
 
 if __name__ == "__main__":

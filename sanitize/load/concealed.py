@@ -15,9 +15,10 @@ block, its DC; so stage 1 works on those pixels: MCU means, the vertical differe
 consecutive MCU rows in raster order, and the signature of a step starting at MCU m: the `cols`
 differences from m on all carry one offset, the rest of the two row boundaries they straddle
 none. A picture's own edges seldom do that, but a DC grid is coarse, so only when stage 1 finds
-such a step is the file decoded again at full size, where stage 2 judges the same step at the
-MCU boundary itself, against the picture's one-pixel gradients. Measured recall and false
-positives: docs/checks.md, from benchmarks/concealed_jpeg.py.
+such a step is the file decoded again at full size, where stage 2 judges steps at the MCU
+boundaries themselves, against the picture's one-pixel gradients: near stage 1's and anywhere
+else. Measured recall, false positives and cost: docs/checks.md and docs/performance.md, from
+benchmarks/concealed_jpeg.py.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ _DRI, _SOS = 0xDD, 0xDA
 #: Grids smaller than this many MCUs are not judged: too few to tell a step from the picture.
 MIN_ROWS, MIN_COLS = 4, 6
 #: The coarse score (2 x window - both boundaries, in clipped units per MCU column, 0 to 4) a DC grid
-#: needs to be judged at all: 6 in 10 clean photographs stop there (0.6 let 4 in 10 stop, for
-#: about 1 flip found in 40 more, at twice the cost of stage 1 on small photographs).
+#: needs to be judged at all: about 2 clean photographs in 3 stop there. At 0.6, 4 in 10 stopped and
+#: twice as many clean files went on to stage 2, for no more flips found (benchmarks/concealed_jpeg.py's
+#: files, other seeds than those of docs/checks.md).
 COARSE_GATE = 0.8
 #: Starts judged robustly per plane: the best this many by the coarse score. The single best is often
-#: a natural edge's, not the damage's: 12 rather than 1 found 38% of the visible damage rather than
-#: 30% (benchmarks/concealed_jpeg.py's flips), with fewer clean files going to stage 2.
+#: a natural edge's, not the damage's: 12 starts rather than 1 (and stage 2's own search) raised the
+#: share of visibly damaging flips found from about 28% to 36-40%, with fewer clean files in stage 2.
 CANDIDATES = 12
 
 
@@ -94,7 +96,7 @@ _TO_YCBCR = np.array(
 PLANES = ("Y", "Cb", "Cr")
 
 
-def _components(pixels: np.ndarray) -> np.ndarray:
+def components(pixels: np.ndarray) -> np.ndarray:
     """(height, width, planes) float32: grey as it is, RGB back to YCbCr."""
     if pixels.ndim == 2:
         pixels = pixels[..., None]
@@ -137,7 +139,7 @@ def dc_steps(pixels: np.ndarray, frame: Frame) -> np.ndarray | None:
     if shape is None:
         return None
     rows, cols, mcu_h, mcu_w = shape
-    grid = _components(_sum_blocks(pixels, rows, cols, mcu_h, mcu_w) / (mcu_h * mcu_w))
+    grid = components(_sum_blocks(pixels, rows, cols, mcu_h, mcu_w) / (mcu_h * mcu_w))
     return grid[1:] - grid[:-1]
 
 
@@ -156,7 +158,7 @@ def edge_steps(pixels: np.ndarray, frame: Frame) -> np.ndarray | None:
     above, last, first, below = (around[:, k] for k in range(4))
     step = 1.5 * (first - last) - 0.5 * (below - above)  # (first - last) - ((last - above) + (below - first)) / 2
     # linear throughout: averaged along each MCU's width first, then turned to YCbCr (far fewer values)
-    return _components(step.reshape(rows - 1, cols, mcu_w, -1).mean(axis=2))
+    return components(step.reshape(rows - 1, cols, mcu_w, -1).mean(axis=2))
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,7 @@ def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
 
     Stage 1 looks for the step in the DC grid those pixels already are; only when one stands out
     is the file decoded again at full size (fast IDCT and upsampling, so that steps stay sharp),
-    where stage 2 judges the same step at the MCU boundaries themselves.
+    where stage 2 judges steps at the MCU boundaries themselves, near stage 1's and anywhere.
     """
     frame = read_frame(data)
     if frame is None or len(frame.sampling) not in (1, 3):
