@@ -24,6 +24,7 @@ benchmarks/concealed_jpeg.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import simplejpeg
@@ -38,10 +39,13 @@ _DRI, _SOS = 0xDD, 0xDA
 #: Grids smaller than this many MCUs are not judged: too few to tell a step from the picture.
 MIN_ROWS, MIN_COLS = 4, 6
 #: The coarse score (2 x window - both boundaries, in clipped units per MCU column, 0 to 4) a DC grid
-#: needs to be judged at all: about 2 clean photographs in 3 stop there. At 0.6, 4 in 10 stopped and
-#: twice as many clean files went on to stage 2, for no more flips found (benchmarks/concealed_jpeg.py's
-#: files, other seeds than those of docs/checks.md).
-COARSE_GATE = 0.8
+#: needs to be judged at all: first on its differences less each plane's median (the cheapest test: 4
+#: in 10 clean photographs stop there, and every photo-like JPEG of benchmarks/scan_throughput.py),
+#: then on its differences levelled boundary by boundary (about 2 in 3 stop by then). With the first gate alone, at
+#: 0.6, twice as many clean files went on to stage 2 for no more flips found; with the second alone,
+#: the levelling cost every file 40% more (benchmarks/concealed_jpeg.py's files, other seeds than
+#: those of docs/checks.md).
+RAW_GATE, COARSE_GATE = 0.6, 0.8
 #: Starts judged robustly per plane: the best this many by the coarse score. The single best is often
 #: a natural edge's, not the damage's: 12 starts rather than 1 (and stage 2's own search) raised the
 #: share of visibly damaging flips found from about 28% to 36-40%, with fewer clean files in stage 2.
@@ -100,7 +104,7 @@ def components(pixels: np.ndarray) -> np.ndarray:
     """(height, width, planes) float32: grey as it is, RGB back to YCbCr."""
     if pixels.ndim == 2:
         pixels = pixels[..., None]
-    values = pixels.astype(np.float32)
+    values = pixels.astype(np.float32, copy=False)
     return values @ _TO_YCBCR if values.shape[2] == 3 else values
 
 
@@ -174,11 +178,10 @@ class Step:
     shape: tuple[int, int]
 
 
-def _likely_starts(flat: np.ndarray, cols: int, gate: float) -> np.ndarray:
-    """Each plane's CANDIDATES most likely starts (as the index j of MCU j + cols), in one pass of
-    cumulative sums: the sum of a window against the rest of its two boundaries, each difference
-    clipped to a scale of its plane's own so that no single edge dominates, and a picture's gradient
-    cancels. None (an empty array) when even the best is under `gate`: most clean files stop here."""
+def _coarse(flat: np.ndarray, cols: int) -> np.ndarray:
+    """How likely each start is (as the index j of MCU j + cols), per plane, in one pass of cumulative
+    sums: the sum of a window against the rest of its two boundaries, each difference clipped to a
+    scale of its plane's own so that no single edge dominates, and a picture's gradient cancels."""
     length = flat.shape[1]
     scale = np.maximum(np.abs(flat).sum(axis=1, keepdims=True) * (1.5 / length), 1.0)
     sums = np.zeros((flat.shape[0], length + 1), dtype=np.float32)
@@ -187,10 +190,13 @@ def _likely_starts(flat: np.ndarray, cols: int, gate: float) -> np.ndarray:
     pair = np.repeat(sums[:, 2 * cols :: cols] - sums[:, : length + 1 - 2 * cols : cols], cols, axis=1)
     coarse = np.abs(2 * window - pair)
     coarse[:, ::cols] = 0.0
-    if coarse.max() < gate * cols:
-        return np.zeros(0, dtype=np.intp)
-    count = min(CANDIDATES, coarse.shape[1])
-    return np.argpartition(coarse, -count, axis=1)[:, -count:].ravel()
+    return coarse
+
+
+@cache
+def _nearby(boundaries: int) -> np.ndarray:
+    """For each boundary, its own index and its 3 neighbours' either side, the ends repeated."""
+    return np.clip(np.arange(boundaries)[:, None] + np.arange(-3, 4), 0, boundaries - 1)
 
 
 def _levelled(steps: np.ndarray) -> np.ndarray:
@@ -201,17 +207,14 @@ def _levelled(steps: np.ndarray) -> np.ndarray:
     flat = steps.reshape(-1, planes).T
     by_boundary = flat.reshape(planes, boundaries, cols)
     level = np.partition(by_boundary, cols // 2, axis=2)[..., cols // 2]
-    nearby = np.clip(np.arange(boundaries)[:, None] + np.arange(-3, 4), 0, boundaries - 1)  # ends repeated
-    smooth = np.partition(level[:, nearby], 3, axis=2)[..., 3]
+    smooth = np.partition(level[:, _nearby(boundaries)], 3, axis=2)[..., 3]
     return (by_boundary - smooth[..., None]).reshape(planes, -1)
 
 
-def strongest_step(
-    steps: np.ndarray, around: int, near: Step | None = None, gate: float = COARSE_GATE
-) -> Step | None:
+def strongest_step(steps: np.ndarray, around: int, near: Step | None = None, gated: bool = True) -> Step | None:
     """The most convincing step in (rows - 1, cols, planes) differences between MCU rows, within
-    `around` MCUs of each plane's most likely starts (none if their coarse score is under `gate`),
-    or of `near`'s (a step found on another grid).
+    `around` MCUs of each plane's CANDIDATES most likely starts (none if `gated` and their coarse
+    scores are under RAW_GATE or COARSE_GATE), or of `near`'s (a step found on another grid).
 
     A step starting at MCU m = (r, c) adds its offset to the `cols` differences from m on in raster
     order (row boundary r - 1 from column c, boundary r before it) and to nothing else on those
@@ -223,9 +226,20 @@ def strongest_step(
     carrying the offset. A step at a row's first MCU is a horizontal edge to this test and is not
     judged, nor one in the first or last MCU row.
     """
-    boundaries, cols = steps.shape[:2]
+    boundaries, cols, planes = steps.shape
+    if gated and near is None:  # the cheap gate: on the differences less each plane's median (a plain gradient)
+        raw, half = steps.reshape(-1, planes).T, boundaries * cols // 2
+        if _coarse(raw - np.partition(raw, half, axis=1)[:, half : half + 1], cols).max() < RAW_GATE * cols:
+            return None
     flat = _levelled(steps)  # flat[p, i]: MCU i + cols against the one above, less its boundary's level
-    centres = _likely_starts(flat, cols, gate) if near is None else np.array([near.row * cols + near.column - cols])
+    if near is None:
+        coarse = _coarse(flat, cols)
+        if gated and coarse.max() < COARSE_GATE * cols:
+            return None
+        count = min(CANDIDATES, coarse.shape[1])
+        centres = np.argpartition(coarse, -count, axis=1)[:, -count:].ravel()
+    else:
+        centres = np.array([near.row * cols + near.column - cols])
     starts = np.unique(np.clip(centres[:, None] + np.arange(-around, around + 1), 1, flat.shape[1] - cols - 1))
     starts = starts[starts % cols != 0]
     if starts.size == 0:
@@ -287,7 +301,7 @@ def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
         return None
     # near stage 1's step, and anywhere at all: the DC grid often places a step a few MCUs off, or
     # finds a natural edge stronger than the damage it still signals
-    found = (strongest_step(steps, around=2, near=first), strongest_step(steps, around=2, gate=0.0))
+    found = (strongest_step(steps, around=2, near=first), strongest_step(steps, around=0, gated=False))
     step = max((s for s in found if s is not None), key=lambda s: s.strength, default=None)
     return step if step is not None and step.strength >= CONCEALED else None
 
