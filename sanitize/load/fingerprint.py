@@ -127,6 +127,8 @@ def perceptual_hash(pixels: np.ndarray | None) -> int:
     return perceptual_hashes([pixels])[0]
 
 
+#: What an APP1 segment holding EXIF data starts with.
+EXIF = b"Exif\0\0"
 #: JPEG start-of-frame markers (every coding process; not DHT 0xC4, JPG 0xC8, DAC 0xCC).
 _START_OF_FRAME = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
@@ -139,11 +141,10 @@ def jpeg_header(data: bytes) -> tuple[int | None, int | None]:
     for segment in jpeg_segments(data):
         if segment.marker in (SOS, EOI):  # the header is over
             break
-        body = data[segment.start + 4 : segment.end]
-        if segment.marker in _START_OF_FRAME and len(body) > 5:
-            components = body[5]
-        elif segment.marker == APP1 and orientation is None and body.startswith(b"Exif\0\0"):
-            orientation = _orientation(body)
+        if segment.marker in _START_OF_FRAME and segment.end - segment.start > 9:
+            components = data[segment.start + 9]
+        elif orientation is None and segment.marker == APP1 and data.startswith(EXIF, segment.start + 4, segment.end):
+            orientation = _orientation(data[segment.start + 4 : segment.end])
     return orientation, components
 
 
