@@ -79,16 +79,28 @@ class Batches:
         self.size = max(1, min(MAX_BATCH, round(TARGET_SECONDS / self._seconds_per_sample)))
 
 
+def packed(batch: list[Sample]) -> bytes:
+    """A batch as one bytes object, for a task's spec (see run_on_client): pickled as columns of
+    plain values, for pickle spends about 1.6 us on each NamedTuple (its __reduce_ex__ runs in
+    Python), 3 ms of the calling process's time for a task of 2,000 samples; columns, 0.6 ms."""
+    return pickle.dumps(tuple(zip(*batch, strict=True)), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpacked(payload: bytes) -> list[Sample]:
+    """The batch `packed` made, as Sample tuples again (its own pickle, of values a dataset reader
+    listed, never a user's file)."""
+    return list(map(Sample._make, zip(*pickle.loads(payload), strict=True)))
+
+
 def timed_task(
     task: Task, batch: list[Sample] | bytes, real_root: Path, config: ScanConfig, deadline: Deadline | None = None
 ) -> tuple[BatchResult, float]:
     """Run `task` on a worker, each sample under `deadline` (see watchdog; None for no limit, and
     always in the calling process, which has no watchdog), and say how long it took there (what
-    Batches sizes tasks by). A batch may come pickled (see run_on_client); it is our own pickle,
-    made from Sample tuples a dataset reader built, never a user's file."""
+    Batches sizes tasks by). A batch may come `packed`."""
     started = time.perf_counter()
     watchdog.enforce(deadline)
-    samples = pickle.loads(batch) if isinstance(batch, bytes) else batch
+    samples = unpacked(batch) if isinstance(batch, bytes) else batch
     try:
         results = task(samples, real_root, config)
     finally:

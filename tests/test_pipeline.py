@@ -18,7 +18,7 @@ import pytest
 import sanitize
 from sanitize import batch, batching, pipeline
 from sanitize.config import ScanConfig
-from sanitize.model import Sample
+from sanitize.model import Member, Sample
 from tests.conftest import jpeg_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +75,26 @@ def test_batches_are_sized_by_the_time_a_sample_takes_and_shrink_at_the_end():
     small = _cut(batching.Batches(samples[:10], workers=2, total=10), seconds_per_sample=1e-3)
     assert len(small) >= 4 and max(map(len, small)) <= 2  # a small run still spreads over the workers
     assert batching.Batches([], workers=2, total=0).next() is None
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param([], id="empty"),
+        pytest.param([Sample(0, "a.jpg", "/d/a.jpg", "1")], id="one"),
+        pytest.param(
+            [
+                Sample(3, "x/é.png", "/d/x/é.png", None, "m.png", "/d/m.png"),
+                Sample(7, "k", "/d/s.tar", "2", member=Member("tar", "k", "k.jpg", 512, 99, ("corrupt", "why"))),
+            ],
+            id="masks, members, no label",
+        ),
+    ],
+)
+def test_a_packed_batch_unpacks_to_the_same_samples(batch):
+    samples = batching.unpacked(batching.packed(batch))
+    assert samples == batch and all(type(s) is Sample for s in samples)
+    assert [type(s.member) for s in samples] == [type(s.member) for s in batch]
 
 
 def test_batches_draw_samples_only_as_they_are_cut():
@@ -193,7 +213,7 @@ import json
 from pathlib import Path
 from sanitize import pipeline
 from sanitize.config import ScanConfig
-from sanitize.model import Sample
+from sanitize.model import Member, Sample
 from tests.test_pipeline import check_or_die, codes_by_path
 
 samples = [Sample.under({str(tmp_path)!r}, i, name, "0") for i, name in enumerate({names!r})]
@@ -227,7 +247,7 @@ import os, signal, sys, time
 from pathlib import Path
 from sanitize import batching, pipeline
 from sanitize.config import ScanConfig
-from sanitize.model import Sample
+from sanitize.model import Member, Sample
 
 HERE = Path(sys.argv[1])
 
