@@ -112,6 +112,7 @@ EOI = b"\xff\xd9"
         ),
         pytest.param(b"\xff\xd8" + DQT[:30], [(0xD8, 0, 2), (0xDB, 2, 32)], id="truncated in a segment"),
         pytest.param(b"\xff\xd8" + APP0 + b"\x01\x02", [(0xD8, 0, 2), (0xE0, 2, 11), (None, 11, 13)], id="junk at end"),
+        pytest.param(b"\xff\xd8" + DQT + b"\xff", [(0xD8, 0, 2), (0xDB, 2, 71), (None, 71, 72)], id="an FF at the end"),
         pytest.param(b"\x89PNG\r\n\x1a\n", [], id="not a JPEG"),
     ],
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ import pytest
 import sanitize
 from sanitize import batch, batching, pipeline
 from sanitize.config import ScanConfig
-from sanitize.model import Sample
+from sanitize.model import Member, Sample
 from tests.conftest import jpeg_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,13 +69,41 @@ def test_batches_are_sized_by_the_time_a_sample_takes_and_shrink_at_the_end():
     samples = [Sample(i, f"{i}.jpg", f"{i}.jpg", "0") for i in range(100_000)]
     tiny = _cut(batching.Batches(samples, workers=2, total=len(samples)), seconds_per_sample=50e-6)
     assert [s for part in tiny for s in part] == samples  # every sample once, in order
-    assert len(tiny[0]) == batching.FIRST_BATCH and max(map(len, tiny)) == batching.TARGET_SECONDS / 50e-6
-    assert len(tiny[-1]) == 1  # the last batches shrink, so the workers finish together
+    assert len(tiny[0]) == batching.FIRST_BATCH and max(map(len, tiny)) == batching.MAX_BATCH
+    # the last batches shrink, so the workers finish together, to one sample; but below TAIL_SECONDS
+    # of work they only halve (a share for each worker), for a task has a fixed cost: 11 tasks, not 27
+    floor = batching.TAIL_SECONDS / 50e-6
+    assert len(tiny[-1]) == 1 and sum(len(batch) < floor for batch in tiny[1:]) <= math.log2(floor) + 2
     photos = _cut(batching.Batches(samples[:5000], workers=2, total=5000), seconds_per_sample=2e-3)
     assert max(map(len, photos)) == batching.TARGET_SECONDS / 2e-3
-    small = _cut(batching.Batches(samples[:10], workers=2, total=10), seconds_per_sample=1e-3)
-    assert len(small) >= 4 and max(map(len, small)) <= 2  # a small run still spreads over the workers
+    floor = batching.TAIL_SECONDS / 2e-3
+    assert len(photos[-1]) == 1 and sum(len(batch) < floor for batch in photos[1:]) <= math.log2(floor) + 2
+    small = batching.Batches(samples[:10], workers=2, total=10)
+    first = [small.next() for _ in range(2 * batching.IN_FLIGHT_PER_WORKER)]  # in flight before any is timed
+    assert max(map(len, first)) <= 2  # a small run still spreads over the workers
+    small.timed(2, 2e-3)
+    assert [len(small.next()), len(small.next())] == [2, 1]  # the 3 left go to both workers, however short
     assert batching.Batches([], workers=2, total=0).next() is None
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param([], id="empty"),
+        pytest.param([Sample(0, "a.jpg", "/d/a.jpg", "1")], id="one"),
+        pytest.param(
+            [
+                Sample(3, "x/é.png", "/d/x/é.png", None, "m.png", "/d/m.png"),
+                Sample(7, "k", "/d/s.tar", "2", member=Member("tar", "k", "k.jpg", 512, 99, ("corrupt", "why"))),
+            ],
+            id="masks, members, no label",
+        ),
+    ],
+)
+def test_a_packed_batch_unpacks_to_the_same_samples(batch):
+    samples = batching.unpacked(batching.packed(batch))
+    assert samples == batch and all(type(s) is Sample for s in samples)
+    assert [type(s.member) for s in samples] == [type(s.member) for s in batch]
 
 
 def test_batches_draw_samples_only_as_they_are_cut():
@@ -193,7 +222,7 @@ import json
 from pathlib import Path
 from sanitize import pipeline
 from sanitize.config import ScanConfig
-from sanitize.model import Sample
+from sanitize.model import Member, Sample
 from tests.test_pipeline import check_or_die, codes_by_path
 
 samples = [Sample.under({str(tmp_path)!r}, i, name, "0") for i, name in enumerate({names!r})]
@@ -227,7 +256,7 @@ import os, signal, sys, time
 from pathlib import Path
 from sanitize import batching, pipeline
 from sanitize.config import ScanConfig
-from sanitize.model import Sample
+from sanitize.model import Member, Sample
 
 HERE = Path(sys.argv[1])
 

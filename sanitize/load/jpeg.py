@@ -27,6 +27,8 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8), SOI, EOI})
 _HEAD = frozenset({SOI, *range(0xE0, 0xF0), 0xFE, None})
 #: A marker: FF, any fill bytes, a code; FF 00 is not one (libjpeg skips it as junk).
 _MARKER = re.compile(rb"\xff+[^\x00\xff]")
+#: What may follow an FF without it being a marker's: stuffing, fill, or the end of the data.
+_NO_CODE = frozenset({b"\x00", b"\xff", b""})
 #: The end of entropy-coded data: FF followed by anything but a stuffed 00 or a restart marker.
 _END_OF_ENTROPY_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 #: An APP2 segment holding (a chunk of) an ICC profile (ICC.1, annex B.4); libjpeg reads it,
@@ -53,13 +55,16 @@ def jpeg_segments(data: bytes) -> Iterator[Segment]:
     yield Segment(SOI, 0, 2)
     size, position = len(data), 2
     while position < size:
-        found = _MARKER.search(data, position)
-        if found is None:
-            yield Segment(None, position, size)
-            return
-        if found.start() > position:
-            yield Segment(None, position, found.start())
-        start, after = found.end() - 2, found.end()  # a segment starts at the FF before its code
+        if data[position] == 0xFF and data[position + 1 : position + 2] not in _NO_CODE:
+            start, after = position, position + 2  # a marker right here, as in nearly every file
+        else:
+            found = _MARKER.search(data, position)
+            if found is None:
+                yield Segment(None, position, size)
+                return
+            if found.start() > position:
+                yield Segment(None, position, found.start())
+            start, after = found.end() - 2, found.end()  # a segment starts at the FF before its code
         marker = data[after - 1]
         if marker in _STANDALONE:
             yield Segment(marker, start, after)

@@ -55,17 +55,21 @@ def run_probe(batch: list[Loaded], config: ScanConfig) -> list[ProbeResult]:
     if not rows:
         return results
     with np.errstate(invalid="ignore", over="ignore"):
-        logits = np.stack(inputs) @ weights(config.probe_grid, config.num_classes, config.probe_seed)
+        stacked = np.stack(inputs)
+        logits = stacked @ weights(config.probe_grid, config.num_classes, config.probe_seed)
     log_p = stable_log_softmax(logits)
     has_label = np.array([label is not None for label in labels])
     label_idx = np.array([0 if label is None else label for label in labels])  # 0: a placeholder, unused
     stable = -log_p[np.arange(len(rows)), label_idx]
     naive = naive_softmax_loss(logits, label_idx)
-    grad_sq = gradient_norm_sq(np.stack(inputs), log_p, label_idx) * has_label
-    for i, row in enumerate(rows):
-        loss = float(stable[i]) if has_label[i] else None
+    grad_sq = gradient_norm_sq(stacked, log_p, label_idx) * has_label
+    # judged as whole columns: per sample, numpy's scalar calls cost more than the probe's arithmetic
+    finite = (np.isfinite(logits).all(axis=1) & np.isfinite(stable) & np.isfinite(grad_sq)).tolist()
+    saturated = (has_label & ~(naive < CAFFE_STUCK_LOSS * (1 - 1e-6))).tolist()
+    for i, (row, labelled, loss) in enumerate(zip(rows, has_label.tolist(), stable.tolist(), strict=True)):
+        loss = loss if labelled else None
         findings: list[Finding] = []
-        if not (np.isfinite(logits[i]).all() and np.isfinite(stable[i]) and np.isfinite(grad_sq[i])):
+        if not finite[i]:
             findings.append(
                 error(
                     "probe",
@@ -75,7 +79,7 @@ def run_probe(batch: list[Loaded], config: ScanConfig) -> list[ProbeResult]:
                 )
             )
             loss = None
-        elif loss is not None and not naive[i] < CAFFE_STUCK_LOSS * (1 - 1e-6):
+        elif saturated[i]:
             findings.append(
                 warning(
                     "probe",
