@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from sanitize.checks.hashindex import repeated
-from sanitize.checks.hashparts import ValueRanges, by_value, distinct, folded, spilled_near_pairs
+from sanitize.checks.hashparts import ValueRanges, by_value, distinct, folded, marked, spilled_near_pairs, within
 from sanitize.checks.kinds import DatasetCheck, SamplesOf
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
@@ -135,7 +135,8 @@ class Duplicates(HashedSamples):
 
         def without_skipped(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
             for rows in chunks:
-                rows["phash"][np.isin(rows["position"], skipped)] = 0
+                start = int(rows["position"][0])  # a chunk is never empty
+                rows["phash"][within(skipped, start, start + len(rows))] = 0
                 yield rows
 
         parts, _ = self.partitions(without_skipped(self.placed()), "phash")
@@ -143,7 +144,7 @@ class Duplicates(HashedSamples):
         paired = np.unique(pairs)
         linked_rows, linked_numbers = [], []
         for fold in folded(parts, "phash"):
-            linked = (fold.counts > 1) | np.isin(np.arange(fold.first, fold.first + len(fold.values)), paired)
+            linked = (fold.counts > 1) | marked(fold, paired)
             linked[fold.values == 0] = False
             hit = linked[fold.numbers - fold.first]
             linked_rows.append(fold.rows[hit])

@@ -112,6 +112,19 @@ def folded(parts: list[Spill], field: str, extra: list[np.ndarray] | None = None
         first += len(values)
 
 
+def within(wanted: np.ndarray, start: int, end: int) -> np.ndarray:
+    """The values of `wanted` (sorted) in [start, end), minus start: a partition's share of them
+    found by bisection (np.isin would sort them all again for every partition or chunk)."""
+    return wanted[np.searchsorted(wanted, start) : np.searchsorted(wanted, end)] - start
+
+
+def marked(fold: Fold, numbers: np.ndarray) -> np.ndarray:
+    """A mask over the fold's distinct values: those whose number is in `numbers` (sorted)."""
+    mask = np.zeros(len(fold.values), dtype=bool)
+    mask[within(numbers, fold.first, fold.first + len(fold.values))] = True
+    return mask
+
+
 def distinct(parts: list[Spill], field: str, extra: list[np.ndarray] | None = None) -> Spill:
     """Every distinct value of `field` (and of `extra`) in the partitions, sorted, to a new spill."""
     values = Spill(np.dtype(np.int64))

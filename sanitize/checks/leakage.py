@@ -29,7 +29,7 @@ import numpy as np
 
 from sanitize.checks.duplicates import NEAR_DISTANCE, HashedSamples
 from sanitize.checks.hashindex import bits_apart
-from sanitize.checks.hashparts import ValueRanges, distinct, folded, spilled_near_pairs, values_at
+from sanitize.checks.hashparts import ValueRanges, distinct, folded, marked, spilled_near_pairs, values_at
 from sanitize.checks.kinds import SamplesOf
 from sanitize.checks.paths import PathGuard
 from sanitize.config import ScanConfig
@@ -146,11 +146,11 @@ class Leakage(HashedSamples):
         first_of: dict[int, int] = {}  # validation value number -> its first validation file
         for position, number in enumerate(validation_numbers.tolist()):
             first_of.setdefault(number, position)
-        wanted = np.fromiter(closest, dtype=np.int64, count=len(closest))
+        wanted = np.sort(np.fromiter(closest, dtype=np.int64, count=len(closest)))
         hits = []
         for fold in folded(parts, "phash", extra):
             trained = fold.numbers[: len(fold.rows)]
-            hit = np.isin(trained, wanted)
+            hit = marked(fold, wanted)[trained - fold.first]
             rows = fold.rows[hit]
             hits.extend(zip(rows["position"].tolist(), rows["index"].tolist(), trained[hit].tolist(), strict=True))
         return [(index, first_of[closest[n][0]], closest[n][1]) for _, index, n in sorted(hits)]
