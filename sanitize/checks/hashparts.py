@@ -25,7 +25,8 @@ Results are those of the whole-column functions, findings and messages alike
 partition at a time (65,536 rows, ~10 MB with np.unique's sort) and the spill's chunks, plus what
 the verdict reports (the duplicates and their pairs): a million samples' verdict peaked 16 MB
 above the scan, 30,000 samples' 4 MB. At most MAX_PARTS partition files are open at once per
-split, so beyond MAX_PARTS x PARTITION_ROWS rows (16.8M) partitions grow (~40 MB at 100M).
+split, so beyond MAX_PARTS x PARTITION_ROWS rows (16.8M) partitions grow (an estimated 40 MB
+at 100M).
 """
 
 from __future__ import annotations
