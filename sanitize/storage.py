@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,32 @@ class Spill:
         self._file.seek(0)
         for _ in range(0, self.rows, rows):
             yield np.fromfile(self._file, dtype=self.dtype, count=rows)
+
+    def read(self) -> np.ndarray:
+        """Every row appended so far, in one array: for a spill known to be small (a partition)."""
+        self._file.flush()
+        self._file.seek(0)
+        return np.fromfile(self._file, dtype=self.dtype, count=self.rows)
+
+
+def partitioned(
+    chunks: Iterable[np.ndarray], dtype: np.dtype, count: int, part: Callable[[np.ndarray], np.ndarray]
+) -> list[Spill]:
+    """The rows of `chunks` split into `count` spills in one pass, by `part(rows)`, each row's
+    partition number; each partition keeps the rows' order. How a dataset-wide verdict that must
+    see rows together (equal hashes) works on one partition at a time, in memory that does not
+    grow with the dataset (checks.hashparts)."""
+    parts = [Spill(dtype) for _ in range(count)]
+    for rows in chunks:
+        if count == 1:
+            parts[0].append(rows)
+            continue
+        numbers = part(rows)
+        order = np.argsort(numbers, kind="stable")
+        edges = np.searchsorted(numbers[order], np.arange(count + 1))
+        for spill, start, end in zip(parts, edges[:-1], edges[1:], strict=True):
+            spill.append(rows[order[start:end]])
+    return parts
 
 
 #: LMDB environments open in this process, by data.mdb path: the lmdb binding refuses to open one

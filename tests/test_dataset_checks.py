@@ -13,11 +13,20 @@ import pytest
 from PIL import Image
 
 import sanitize
+from sanitize.checks import hashparts
 from tests.conftest import jpeg_bytes, png_bytes, run_cli, textured_photo
 from tests.segmentation_helpers import square_mask, write_pair
 
 SYNC = {"scheduler": "synchronous"}
 NEW_CHECKS = ("duplicate", "leakage", "mode")
+
+
+@pytest.fixture(params=[None, 1], ids=["one partition", "a partition a row"])
+def partitions(request, monkeypatch):
+    """The duplicate and leakage verdicts as they run on a few samples, and as they run on millions
+    (hashes split into partition files, judged one at a time: checks.hashparts), forced here."""
+    if request.param:
+        monkeypatch.setattr(hashparts, "PARTITION_ROWS", request.param)
 
 
 def _photos(root: Path, count: int, start: int = 0) -> list[str]:
@@ -57,7 +66,7 @@ def test_unique_photos_are_never_flagged(tmp_path):
     assert "leakage" not in report.summary.to_dict()  # no --against
 
 
-def test_exact_duplicates_warn_when_labels_agree_and_fail_when_they_do_not(tmp_path):
+def test_exact_duplicates_warn_when_labels_agree_and_fail_when_they_do_not(tmp_path, partitions):
     names = _photos(tmp_path, 6)
     shutil.copy(tmp_path / names[0], tmp_path / "img" / "again.jpg")
     shutil.copy(tmp_path / names[1], tmp_path / "img" / "relabelled.jpg")
@@ -82,7 +91,7 @@ def test_exact_duplicates_warn_when_labels_agree_and_fail_when_they_do_not(tmp_p
     }
 
 
-def test_a_near_duplicate_under_another_label_is_a_warning_and_a_similar_picture_is_not(tmp_path):
+def test_a_near_duplicate_under_another_label_is_a_warning_and_a_similar_picture_is_not(tmp_path, partitions):
     names = _photos(tmp_path, 4)
     picture, other = textured_photo(0), textured_photo(1)
     edited = other.copy()
@@ -100,7 +109,7 @@ def test_a_near_duplicate_under_another_label_is_a_warning_and_a_similar_picture
     assert report.summary.duplicates["near_samples"] == 4  # 0 and its re-encode, 2 and its re-encode
 
 
-def test_segmentation_the_same_image_with_other_masks_is_an_error(tmp_path):
+def test_segmentation_the_same_image_with_other_masks_is_an_error(tmp_path, partitions):
     image = textured_photo(5, 48, 64)
     lines = [
         write_pair(tmp_path, "a", square_mask(value=1), image=image),
@@ -147,7 +156,7 @@ def _validation(tmp_path: Path, train: Path) -> tuple[Path, Path]:
     return folder, listed / "val.txt"
 
 
-def test_training_samples_in_a_validation_folder_or_list_are_leakage(tmp_path):
+def test_training_samples_in_a_validation_folder_or_list_are_leakage(tmp_path, partitions):
     train = tmp_path / "train"
     listing = _listing(train, [f"{n} 0" for n in _photos(train, 6)])
     folder, val_list = _validation(tmp_path, train)

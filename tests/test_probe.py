@@ -22,7 +22,7 @@ from tests.conftest import float_tiff_bytes, jpeg_bytes, png_bytes
 
 def scale_outliers(magnitudes: np.ndarray) -> tuple[np.ndarray, float, float]:
     """(mask of outliers, median magnitude, allowed factor), as the check judges a dataset."""
-    found = reference(magnitudes)
+    found = reference(lambda: [magnitudes])
     if found is None:
         return np.zeros(len(magnitudes), dtype=bool), float("nan"), float("nan")
     return found.outliers(magnitudes), 10**found.median, 10**found.above

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sanitize.storage import Spill, atomic_write_text
+from sanitize.storage import Spill, atomic_write_text, partitioned
 
 ROW = np.dtype([("index", np.int64), ("value", np.float64)])
 
@@ -30,6 +30,15 @@ def test_rows_come_back_in_order_in_chunks_and_appends_after_a_read_land_at_the_
     back = np.concatenate(list(spill.chunks()))
     assert back["index"].tolist() == list(range(13)) and back["value"][12] == 6.0
     assert list(Spill(ROW).chunks()) == []
+
+
+def test_rows_split_into_partitions_keep_their_order_and_a_spill_reads_back_whole():
+    rows = _rows(0, 50)
+    parts = partitioned([rows[:20], rows[20:20], rows[20:]], ROW, 3, lambda chunk: chunk["index"] % 3)
+    assert [part.read()["index"].tolist() for part in parts] == [list(range(r, 50, 3)) for r in range(3)]
+    assert [part.rows for part in parts] == [17, 17, 16]
+    single = partitioned([rows[:7]], ROW, 1, lambda chunk: chunk["index"] // 0)  # one: never asked
+    assert single[0].read()["index"].tolist() == list(range(7)) and len(Spill(ROW).read()) == 0
 
 
 def test_an_atomic_write_replaces_the_target_whole_with_the_mode_asked_for(tmp_path):

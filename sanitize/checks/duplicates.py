@@ -10,17 +10,22 @@ error more often than not; near duplicates that agree are only counted). Web-scr
 full of both (Barz and Denzler, "Do We Train on Test Data? Purging CIFAR of Near-Duplicates",
 2020, found 3.3% of CIFAR-10's test images in its training set).
 
-Memory: 32 bytes a sample on disk until the verdict; then the digests (8 bytes a sample, sorted
-in place) and the perceptual hashes with their index (checks.hashindex) for a moment each.
+Memory: 32 bytes a sample on disk until the verdict, and while it is made about 100 more on disk
+(the rows with their positions split into partition files, then the distinct hashes, six times),
+but in memory one partition at a time (checks.hashparts): a few MB, whatever the dataset's length,
+besides the duplicates found.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from sanitize.checks.hashindex import near_pairs, repeated
+from sanitize.checks.hashindex import repeated
+from sanitize.checks.hashparts import ValueRanges, by_value, distinct, folded, marked, spilled_near_pairs, within
 from sanitize.checks.kinds import DatasetCheck, SamplesOf
 from sanitize.config import ScanConfig
 from sanitize.datasets import Dataset
@@ -44,6 +49,7 @@ class HashedSamples(DatasetCheck):
     classification, the mask's class-map digest for segmentation; 0: none (never in conflict)."""
 
     _ROW = np.dtype([("index", np.int64), ("digest", np.int64), ("phash", np.int64), ("key", np.int64)])
+    _PLACED = np.dtype([("position", np.int64), *_ROW.descr])
 
     def __init__(self, config: ScanConfig, against: tuple[Dataset, ...] = ()) -> None:
         super().__init__(config, against)
@@ -71,28 +77,26 @@ class HashedSamples(DatasetCheck):
         rows["key"] = clean.class_index + 1  # a clean sample has no mask
         self._spill.append(rows)
 
-    def column(self, name: str) -> np.ndarray:
-        """One column of every row, in the order the rows came (a row's position)."""
-        values = np.empty(self._spill.rows, dtype=np.int64)
-        filled = 0
+    def placed(self) -> Iterator[np.ndarray]:
+        """Every row with its position (the order the rows came in), chunk by chunk."""
+        start = 0
         for rows in self._spill.chunks():
-            values[filled : filled + len(rows)] = rows[name]
-            filled += len(rows)
-        return values
-
-    def rows_where(self, wanted: np.ndarray, name: str = "digest") -> tuple[np.ndarray, np.ndarray]:
-        """(positions, rows) of the rows whose `name` is in `wanted` (sorted), or whose position is
-        when `name` is "position"."""
-        positions, found, start = [], [], 0
-        for rows in self._spill.chunks():
-            values = np.arange(start, start + len(rows)) if name == "position" else rows[name]
-            hit = np.isin(values, wanted)
-            positions.append(np.flatnonzero(hit) + start)
-            found.append(rows[hit])
+            placed = np.empty(len(rows), dtype=self._PLACED)
+            placed["position"] = np.arange(start, start + len(rows))
+            for name in self._ROW.names:
+                placed[name] = rows[name]
+            yield placed
             start += len(rows)
-        if not found:
-            return np.zeros(0, np.int64), np.zeros(0, self._ROW)
-        return np.concatenate(positions), np.concatenate(found)
+
+    def partitions(
+        self, rows: Iterable[np.ndarray], field: str, extra: np.ndarray | None = None
+    ) -> tuple[list[Spill], ValueRanges]:
+        """The placed `rows` in partition files on ranges of `field`'s values (checks.hashparts),
+        the ranges balanced over the spilled values and `extra` (values that will join them)."""
+        extra = np.zeros(0, np.int64) if extra is None else extra
+        columns = itertools.chain((chunk[field] for chunk in self._spill.chunks()), [extra])
+        ranges = ValueRanges(columns, self._spill.rows + len(extra))
+        return by_value(rows, self._PLACED, field, ranges), ranges
 
 
 def conflicting(keys: np.ndarray) -> bool:
@@ -112,23 +116,42 @@ class Duplicates(HashedSamples):
     code = "duplicate:exact"
     section = "duplicates"
 
+    def _exact(self) -> np.ndarray:
+        """The rows (placed) whose digest another row has too, in the order they came: found
+        partition by partition, for equal digests share one."""
+        members = []
+        for part in self.partitions(self.placed(), "digest")[0]:
+            rows = part.read()
+            members.append(rows[np.isin(rows["digest"], repeated(rows["digest"].copy()))])
+        members = np.concatenate(members)
+        return members[np.argsort(members["position"])]
+
     def _near(self, skipped: np.ndarray) -> tuple[list[tuple[int, int, int]], dict[int, set[int]]]:
         """The samples with a near duplicate: (index, label key, hash value number) of each, and the
         numbers of the hash values near each value (equal values are near too). The samples at the
         positions `skipped` (all but one of each exact group) take no part. Equal hashes are folded
-        first, so a picture saved a thousand times costs one entry of the index, not 500,000 pairs."""
-        phashes = self.column("phash")
-        phashes[skipped] = 0
-        values, inverse = np.unique(phashes, return_inverse=True)
-        del phashes
-        pairs = near_pairs(values, NEAR_DISTANCE)
-        linked = np.bincount(inverse, minlength=len(values)) > 1
-        linked[pairs.ravel()] = True
-        linked[values == 0] = False
-        positions = np.flatnonzero(linked[inverse])
-        numbers = inverse[positions].tolist()
-        del inverse
-        _, rows = self.rows_where(positions, "position")
+        first, so a picture saved a thousand times costs one entry of the index, not 500,000 pairs.
+        Partition by partition (checks.hashparts): the numbers are np.unique's over every hash."""
+
+        def without_skipped(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            for rows in chunks:
+                start = int(rows["position"][0])  # a chunk is never empty
+                rows["phash"][within(skipped, start, start + len(rows))] = 0
+                yield rows
+
+        parts, _ = self.partitions(without_skipped(self.placed()), "phash")
+        pairs = spilled_near_pairs(distinct(parts, "phash"), NEAR_DISTANCE)
+        paired = np.unique(pairs)
+        linked_rows, linked_numbers = [], []
+        for fold in folded(parts, "phash"):
+            linked = (fold.counts > 1) | marked(fold, paired)
+            linked[fold.values == 0] = False
+            hit = linked[fold.numbers - fold.first]
+            linked_rows.append(fold.rows[hit])
+            linked_numbers.append(fold.numbers[hit])
+        rows, numbers = np.concatenate(linked_rows), np.concatenate(linked_numbers)
+        order = np.argsort(rows["position"])
+        rows, numbers = rows[order], numbers[order].tolist()
         near: dict[int, set[int]] = {number: {number} for number in set(numbers)}
         for a, b in pairs.tolist():
             near[a].add(b)
@@ -138,10 +161,9 @@ class Duplicates(HashedSamples):
 
     def verdict(self, samples_of: SamplesOf) -> dict[int, Finding]:
         segmentation = self.config.task == "segmentation"
-        twice = repeated(self.column("digest"))
-        positions, members = self.rows_where(twice)
+        members = self._exact()
         _, first = np.unique(members["digest"], return_index=True)
-        near, neighbours = self._near(np.delete(positions, first))
+        near, neighbours = self._near(np.delete(members["position"], first))
         holders: dict[int, dict[int, int]] = {}  # per hash value: one sample of each label key
         for index, key, number in near:
             if key:

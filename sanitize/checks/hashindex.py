@@ -11,13 +11,15 @@ nothing is missed, and with 21-bit chunks (d = 4 or 5) a run holds about 2n / 2^
 handful for ten million. The cost is the 64 sorts, O(n log n); everything is numpy, run length
 by run length ("lag"), with no Python loop per sample or per run. Memory, besides the hashes
 (8 bytes each): while one key is sorted, the key, its order and the hashes in that order (24
-bytes each); see docs/checks.md for the figures measured.
+bytes each); see docs/checks.md for the figures measured. The checks run it one partition of the
+hashes at a time (checks.hashparts), so that those hashes are never all in memory at once.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -59,6 +61,16 @@ def _runs_pairs(keys: np.ndarray, bits: np.ndarray, distance: int) -> list[np.nd
     return found
 
 
+def key_pairs(bits: np.ndarray, distance: int, shift: int, width: int, cleared: Iterable[int]) -> list[np.ndarray]:
+    """The pairs (positions in `bits`, uint64) at most `distance` bits apart whose chunk (`shift`,
+    `width`) is equal once one of the `cleared` bits is cleared in both: one key sorted per bit."""
+    chunk = ((bits >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
+    found = []
+    for bit in cleared:
+        found.extend(_runs_pairs(chunk & np.uint32(~(1 << bit) & 0xFFFFFFFF), bits, distance))
+    return found
+
+
 def near_pairs(hashes: np.ndarray, distance: int) -> np.ndarray:
     """Every pair (i, j), i < j, of positions in `hashes` (int64; 0: none, never paired) whose
     hashes differ in at most `distance` bits, as an (n, 2) int64 array, sorted and unique."""
@@ -66,9 +78,7 @@ def near_pairs(hashes: np.ndarray, distance: int) -> np.ndarray:
     bits = hashes[positions].view(np.uint64)
     found: list[np.ndarray] = []
     for shift, width in chunks(distance):
-        chunk = ((bits >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
-        for bit in range(width):
-            found.extend(_runs_pairs(chunk & np.uint32(~(1 << bit) & 0xFFFFFFFF), bits, distance))
+        found.extend(key_pairs(bits, distance, shift, width, range(width)))
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     return positions[np.unique(np.concatenate(found), axis=0)]

@@ -10,12 +10,16 @@ The validation sets are hashed, not checked: each file is read and decoded once 
 by a few threads, at the verdict (load.fingerprint), and kept as 16 bytes a file (digest and
 perceptual hash); a file the paths check would refuse is not read. To check a validation set
 too, scan it.
+
+Memory: the training samples' hashes wait on disk and are compared with the validation files'
+one partition at a time (checks.hashparts), so it does not grow with the training set; the
+validation files' hashes (16 bytes a file, and their numbers while the verdict is made) are held.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -24,7 +28,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from sanitize.checks.duplicates import NEAR_DISTANCE, HashedSamples
-from sanitize.checks.hashindex import bits_apart, near_pairs
+from sanitize.checks.hashindex import bits_apart
+from sanitize.checks.hashparts import ValueRanges, distinct, folded, marked, spilled_near_pairs, values_at
 from sanitize.checks.kinds import SamplesOf
 from sanitize.checks.paths import PathGuard
 from sanitize.config import ScanConfig
@@ -33,6 +38,7 @@ from sanitize.findings import Finding, error, warning
 from sanitize.load.fingerprint import describe_pixels
 from sanitize.model import CleanColumns, Sample, SampleResult
 from sanitize.remote import ObjectRoot, normalized
+from sanitize.storage import Spill
 
 #: Validation files hashed per round of the thread pool.
 ROUND = 1024
@@ -114,66 +120,74 @@ class Leakage(HashedSamples):
         return paths
 
     @staticmethod
-    def _near(trained: np.ndarray, validation: np.ndarray) -> dict[int, tuple[int, int]]:
-        """{position of a training hash: (position of the closest validation hash, bits apart)}
-        for the training hashes within NEAR_DISTANCE bits of a validation hash. Equal hashes are
-        folded first (checks.duplicates does the same), so the index holds each value once."""
-        values, inverse = np.unique(np.concatenate([trained, validation]), return_inverse=True)
-        pairs = near_pairs(values, NEAR_DISTANCE)
-        in_validation = np.zeros(len(values), dtype=bool)
-        in_validation[inverse[len(trained) :]] = True
-        closest: dict[int, tuple[int, int]] = {}  # value number -> (validation value number, bits apart)
-        for number in np.flatnonzero(in_validation & (values != 0)).tolist():
-            closest[number] = (number, 0)
-        for a, b in pairs.tolist():
+    def _near(parts: list[Spill], ranges: ValueRanges, validation: np.ndarray) -> list[tuple[int, int, int]]:
+        """(sample index, position of the closest validation hash, bits apart) of the training
+        samples within NEAR_DISTANCE bits of a validation hash, in the order they came. Equal hashes
+        are folded first (checks.duplicates does the same), so the index holds each value once; the
+        training rows come in `parts` (checks.hashparts), the validation hashes join their partition."""
+        part_of = ranges(validation)
+        by_part = np.argsort(part_of, kind="stable")
+        split = np.split(by_part, np.searchsorted(part_of[by_part], np.arange(1, len(parts))))
+        extra = [validation[positions] for positions in split]
+        values = distinct(parts, "phash", extra)
+        pairs = spilled_near_pairs(values, NEAR_DISTANCE)
+        validation_numbers = np.empty(len(validation), dtype=np.int64)
+        for fold, positions in zip(folded(parts, "phash", extra), split, strict=True):
+            validation_numbers[positions] = fold.numbers[len(fold.rows) :]
+        in_validation = np.unique(validation_numbers)
+        value_of = values_at(values, np.concatenate([in_validation, pairs.ravel()]))
+        closest = {number: (number, 0) for number in in_validation.tolist() if value_of[number]}
+        validated = set(in_validation.tolist())
+        for a, b in pairs.tolist():  # (value number, validation value number, bits apart)
             for this, other in ((a, b), (b, a)):
-                distance = bits_apart(int(values[this]), int(values[other]))
-                if in_validation[other] and distance < closest.get(this, (0, NEAR_DISTANCE + 1))[1]:
+                distance = bits_apart(value_of[this], value_of[other])
+                if other in validated and distance < closest.get(this, (0, NEAR_DISTANCE + 1))[1]:
                     closest[this] = (other, distance)
-        first_of = {}  # validation value number -> its first validation file
-        for position, number in enumerate(inverse[len(trained) :].tolist()):
+        first_of: dict[int, int] = {}  # validation value number -> its first validation file
+        for position, number in enumerate(validation_numbers.tolist()):
             first_of.setdefault(number, position)
-        trained_numbers = inverse[: len(trained)]
-        hit = np.isin(trained_numbers, np.fromiter(closest, dtype=np.int64, count=len(closest)))
-        return {
-            position: (first_of[closest[number][0]], closest[number][1])
-            for position, number in zip(np.flatnonzero(hit).tolist(), trained_numbers[hit].tolist(), strict=True)
-        }
+        wanted = np.sort(np.fromiter(closest, dtype=np.int64, count=len(closest)))
+        hits = []
+        for fold in folded(parts, "phash", extra):
+            trained = fold.numbers[: len(fold.rows)]
+            hit = marked(fold, wanted)[trained - fold.first]
+            rows = fold.rows[hit]
+            hits.extend(zip(rows["position"].tolist(), rows["index"].tolist(), trained[hit].tolist(), strict=True))
+        return [(index, first_of[closest[n][0]], closest[n][1]) for _, index, n in sorted(hits)]
 
     def verdict(self, samples_of: SamplesOf | None = None) -> dict[int, Finding]:
         if not self.against:
             return {}
         ref = reference(self.against, self.config)
-        known = ref.digests != 0
-        order = np.argsort(ref.digests[known])
-        sorted_digests = ref.digests[known][order]
-        digests = self.column("digest")
-        slots = np.searchsorted(sorted_digests, digests).clip(max=max(len(sorted_digests) - 1, 0))
-        exact = np.zeros(len(digests), dtype=bool)
-        if len(sorted_digests):
-            exact = (digests != 0) & (sorted_digests[slots] == digests)
-        exact_ref = np.flatnonzero(known)[order][slots[exact]] if exact.any() else np.zeros(0, np.int64)
-        del digests
-        phashes = self.column("phash")
-        phashes[exact] = 0
-        near = self._near(phashes, ref.phashes)
-        del phashes
-        exact_positions = np.flatnonzero(exact)
-        paths = self._paths(ref, {*exact_ref.tolist(), *(other for other, _ in near.values())})
-        _, rows = self.rows_where(np.array(sorted({*exact_positions.tolist(), *near}), dtype=np.int64), "position")
-        index_at = dict(zip(sorted({*exact_positions.tolist(), *near}), rows["index"].tolist(), strict=True))
+        known = np.flatnonzero(ref.digests != 0)
+        known = known[np.argsort(ref.digests[known])]
+        sorted_digests = ref.digests[known]
+        exact: list[tuple[int, int]] = []  # (sample index, validation position), in the order they came
+
+        def judged(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            """The rows, those whose bytes are in a validation set noted and their hash left out."""
+            for rows in chunks:
+                if len(sorted_digests):
+                    slots = np.searchsorted(sorted_digests, rows["digest"]).clip(max=len(sorted_digests) - 1)
+                    same = (rows["digest"] != 0) & (sorted_digests[slots] == rows["digest"])
+                    exact.extend(zip(rows["index"][same].tolist(), known[slots[same]].tolist(), strict=True))
+                    rows["phash"][same] = 0
+                yield rows
+
+        near = self._near(*self.partitions(judged(self.placed()), "phash", ref.phashes), ref.phashes)
+        paths = self._paths(ref, {other for _, other in exact} | {other for _, other, _ in near})
         findings: dict[int, Finding] = {}
-        for position, other in zip(exact_positions.tolist(), exact_ref.tolist(), strict=True):
-            findings[index_at[position]] = error("leakage", "exact", f"the same bytes as {paths[other]}")
-        for position, (other, distance) in near.items():
-            findings[index_at[position]] = warning(
+        for index, other in exact:
+            findings[index] = error("leakage", "exact", f"the same bytes as {paths[other]}")
+        for index, other, distance in near:
+            findings[index] = warning(
                 "leakage", "near", f"looks like {paths[other]} (perceptual hashes {distance} bits apart)"
             )
         self.counts = {
             "against": [str(dataset.source) for dataset in self.against],
             "validation_files": len(ref.digests),
             "validation_unread": int(np.count_nonzero(ref.digests == 0)),
-            "exact": len(exact_positions),
+            "exact": len(exact),
             "near": len(near),
             "near_distance": NEAR_DISTANCE,
         }

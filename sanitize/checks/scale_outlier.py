@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -28,6 +29,8 @@ OUTLIER_FACTOR = 16.0
 #: Below the median only a much larger factor counts (a [0,1] image among [0,255] ones is 255x),
 #: so that dark images are not flagged; an all-zero image has no scale at all and never is.
 LOW_OUTLIER_FACTOR = 128.0
+#: A column of values read chunk by chunk, each call from the start (a spill, or an array's pieces).
+Columns = Callable[[], Iterable[np.ndarray]]
 
 
 class Reference(NamedTuple):
@@ -46,20 +49,71 @@ class Reference(NamedTuple):
         return mask
 
 
-def reference(magnitudes: np.ndarray) -> Reference | None:
-    """The dataset's scale, or None with fewer than 8 finite magnitudes.
+#: Values a selection gathers into memory once it knows they hold the one it looks for.
+GATHER = 1 << 16
+_SIGN = np.uint64(1 << 63)
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """float64 values as uint64 keys in the same order (the IEEE 754 bits, negatives reversed)."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+
+
+def _value(key: int) -> float:
+    bits = key & ~(1 << 63) if key >> 63 else ~key & 0xFFFF_FFFF_FFFF_FFFF
+    return float(np.array(bits, dtype=np.uint64).view(np.float64))
+
+
+def kth_smallest(columns: Columns, k: int) -> float:
+    """The k-th smallest (from 0) of the float64 values `columns()` yields (not NaN), exactly, in
+    memory that does not depend on their number: a radix selection on their bits, 16 at a time
+    (a pass of counts in 65,536 bins finds the bin that holds it), until its bin holds at most
+    GATHER values, which are then gathered and partitioned (or all 64 bits are known: ties)."""
+    prefix, known = 0, 0  # the top `known` bits of the value's key
+    while known < 64:
+        counts = np.zeros(1 << 16, dtype=np.int64)
+        for values in columns():
+            keys = _keys(values)
+            keys = keys[keys >> np.uint64(64 - known) == prefix] if known else keys
+            counts += np.bincount(
+                (keys >> np.uint64(48 - known) & np.uint64(0xFFFF)).astype(np.intp), minlength=1 << 16
+            )
+        total = np.cumsum(counts)
+        digit = int(np.searchsorted(total, k, side="right"))
+        k -= int(total[digit - 1]) if digit else 0
+        prefix, known = prefix << 16 | digit, known + 16
+        if known < 64 and counts[digit] <= GATHER:
+            gathered = [keys[keys >> np.uint64(64 - known) == prefix] for keys in map(_keys, columns())]
+            return _value(int(np.partition(np.concatenate(gathered), k)[k]))
+    return _value(prefix)
+
+
+def median(columns: Columns, count: int) -> float:
+    """np.median of the `count` values `columns()` yields, bit for bit, without holding them."""
+    middle = kth_smallest(columns, count // 2)
+    return middle if count % 2 else (kth_smallest(columns, count // 2 - 1) + middle) / 2
+
+
+def reference(magnitudes: Columns) -> Reference | None:
+    """The dataset's scale from its magnitudes (`magnitudes()` yields them chunk by chunk), or None
+    with fewer than 8 finite ones.
 
     Robust: median and MAD of log10 magnitudes, so one 16-bit image among a million 8-bit ones
-    cannot move the reference. Works in one buffer of log magnitudes (8 bytes a sample, the
-    only memory that grows with the dataset, and only while the verdict is made).
+    cannot move the reference. Both are exact (np.median's) and found by selection over the
+    chunks, each read a few times (kth_smallest): memory does not grow with the dataset.
     """
-    logs = np.log10(magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)])
-    if len(logs) < 8:
+
+    def logs() -> Iterator[np.ndarray]:
+        for chunk in magnitudes():
+            yield np.log10(chunk[np.isfinite(chunk) & (chunk > 0)])
+
+    count = sum(len(chunk) for chunk in logs())
+    if count < 8:
         return None
-    median = float(np.median(logs, overwrite_input=True))
-    np.abs(np.subtract(logs, median, out=logs), out=logs)
-    spread = 5 * float(np.median(logs, overwrite_input=True)) * 1.4826
-    return Reference(median, max(spread, math.log10(OUTLIER_FACTOR)), max(spread, math.log10(LOW_OUTLIER_FACTOR)))
+    middle = median(logs, count)
+    spread = 5 * median(lambda: (np.abs(chunk - middle) for chunk in logs()), count) * 1.4826
+    return Reference(middle, max(spread, math.log10(OUTLIER_FACTOR)), max(spread, math.log10(LOW_OUTLIER_FACTOR)))
 
 
 class ScaleOutlier(DatasetCheck):
@@ -97,15 +151,9 @@ class ScaleOutlier(DatasetCheck):
     @functools.cached_property
     def _judged(self) -> tuple[np.ndarray, np.ndarray, float, float]:
         """(the outliers' indices, their magnitudes, the median magnitude, the allowed factor):
-        the magnitudes read back into one array for the reference, then chunk by chunk with
-        their indices for the outliers."""
-        magnitudes = np.empty(self._spill.rows, dtype=np.float64)
-        filled = 0
-        for rows in self._spill.chunks():
-            magnitudes[filled : filled + len(rows)] = rows["magnitude"]
-            filled += len(rows)
-        found = reference(magnitudes)
-        del magnitudes
+        the magnitudes read back chunk by chunk for the reference, then with their indices for
+        the outliers."""
+        found = reference(lambda: (rows["magnitude"] for rows in self._spill.chunks()))
         if found is None:
             return np.zeros(0, np.int64), np.zeros(0), float("nan"), float("nan")
         indices, outlying = [], []
