@@ -8,7 +8,8 @@ Generates N photo-like JPEGs (~500x375, quality 90), then in the same run times:
       forked): the fixed cost of starting and stopping the cluster,
 and prints samples/s, the ratios b/a and c/a end to end and with the fixed cost (d) taken
 out, the probe's cost, the calling process's CPU per image (resource.getrusage: what one client
-costs per sample, so how many workers it can feed), and peak RSS. With --workers 1 and then 2,
+costs per sample, so how many workers it can feed; with and without the cluster's start, the
+imports paid by a warm-up scan first), and peak RSS. With --workers 1 and then 2,
 the two runs give the efficiency from 1 to 2 workers.
 Machines are noisy: quote the ratios, not the absolute rates.
 
@@ -95,10 +96,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="local workers (default: one per core)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "photos"
         paths = make_dataset(root, args.n)
         for path in paths:  # warm the page cache for every contender alike
             path.read_bytes()
+        single = Path(tmp) / "single"
+        (single / "class0").mkdir(parents=True)
+        (single / "class0" / "one.jpg").write_bytes(paths[0].read_bytes())
+        # a one-image scan (a cluster, as the big scans) first pays the imports, once a process
+        imports_cpu = sanitize_scan(single, 1, workers=args.workers, scheduler="local")[1]
         baseline, with_probe, without_probe, cpu = [], [], [], []
         for _ in range(args.rounds):  # interleaved, medians: the machine's noise hits all alike
             baseline.append(pillow_loop(paths))
@@ -106,10 +112,7 @@ def main() -> None:
             with_probe.append(seconds)
             cpu.append(client_cpu)
             without_probe.append(sanitize_scan(root, args.n, workers=args.workers, probe=False)[0])
-        single = root / "single"
-        (single / "class0").mkdir(parents=True)
-        (single / "class0" / "one.jpg").write_bytes(paths[0].read_bytes())
-        fixed = sanitize_scan(single, 1, workers=args.workers, scheduler="local")[0]  # as the big scans: a cluster
+        fixed, fixed_cpu = sanitize_scan(single, 1, workers=args.workers, scheduler="local")
         base = float(np.median(baseline))
         with_probe, without_probe = float(np.median(with_probe)), float(np.median(without_probe))
         n = args.n
@@ -125,7 +128,12 @@ def main() -> None:
                 f"  | without the fixed start-up: {steady:7.0f} images/s  ratio {steady / base:.2f}"
             )
         print(f"(d) fixed cost of a scan (cluster start + stop): {fixed:.2f} s")
-        print(f"client CPU (b): {1e6 * float(np.median(cpu)) / n:.0f} us per image, cluster start included")
+        client = float(np.median(cpu))
+        print(
+            f"client CPU (b): {1e6 * client / n:.0f} us per image, cluster start included"
+            f"  | without it ({1e3 * fixed_cpu:.0f} ms): {1e6 * (client - fixed_cpu) / n:.0f} us"
+            f"  | imports, once a process: {1e3 * (imports_cpu - fixed_cpu):.0f} ms"
+        )
         print(f"probe cost: {100 * (with_probe / without_probe - 1):+.1f}% time")
         print(
             f"peak RSS: client {peak_rss_mb(resource.RUSAGE_SELF):.0f} MB,"
