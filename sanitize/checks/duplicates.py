@@ -120,7 +120,10 @@ class Duplicates(HashedSamples):
         """The rows (placed) whose digest another row has too, in the order they came: found
         partition by partition, for equal digests share one."""
         members = []
-        for part in self.partitions(self.placed(), "digest")[0]:
+        # 0 is no digest (a file never read): never a duplicate, and left out so that a million
+        # unread files do not fill one partition
+        hashed = (rows[rows["digest"] != 0] for rows in self.placed())
+        for part in self.partitions(hashed, "digest")[0]:
             rows = part.read()
             members.append(rows[np.isin(rows["digest"], repeated(rows["digest"].copy()))])
         members = np.concatenate(members)
@@ -131,13 +134,15 @@ class Duplicates(HashedSamples):
         numbers of the hash values near each value (equal values are near too). The samples at the
         positions `skipped` (all but one of each exact group) take no part. Equal hashes are folded
         first, so a picture saved a thousand times costs one entry of the index, not 500,000 pairs.
-        Partition by partition (checks.hashparts): the numbers are np.unique's over every hash."""
+        Partition by partition (checks.hashparts): the numbers are np.unique's over every nonzero hash."""
 
         def without_skipped(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            """The rows with a hash, but those skipped: 0 is no hash (never linked), and left out so
+            that a million undecoded or skipped samples do not fill one partition."""
             for rows in chunks:
                 start = int(rows["position"][0])  # a chunk is never empty
                 rows["phash"][within(skipped, start, start + len(rows))] = 0
-                yield rows
+                yield rows[rows["phash"] != 0]
 
         parts, _ = self.partitions(without_skipped(self.placed()), "phash")
         pairs = spilled_near_pairs(distinct(parts, "phash"), NEAR_DISTANCE)
@@ -145,7 +150,6 @@ class Duplicates(HashedSamples):
         linked_rows, linked_numbers = [], []
         for fold in folded(parts, "phash"):
             linked = (fold.counts > 1) | marked(fold, paired)
-            linked[fold.values == 0] = False
             hit = linked[fold.numbers - fold.first]
             linked_rows.append(fold.rows[hit])
             linked_numbers.append(fold.numbers[hit])

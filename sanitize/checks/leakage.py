@@ -165,14 +165,15 @@ class Leakage(HashedSamples):
         exact: list[tuple[int, int]] = []  # (sample index, validation position), in the order they came
 
         def judged(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-            """The rows, those whose bytes are in a validation set noted and their hash left out."""
+            """The rows with a perceptual hash, those whose bytes are in a validation set noted and
+            left out (0 is no hash, never near: left out so that it does not fill one partition)."""
             for rows in chunks:
                 if len(sorted_digests):
                     slots = np.searchsorted(sorted_digests, rows["digest"]).clip(max=len(sorted_digests) - 1)
                     same = (rows["digest"] != 0) & (sorted_digests[slots] == rows["digest"])
                     exact.extend(zip(rows["index"][same].tolist(), known[slots[same]].tolist(), strict=True))
                     rows["phash"][same] = 0
-                yield rows
+                yield rows[rows["phash"] != 0]
 
         near = self._near(*self.partitions(judged(self.placed()), "phash", ref.phashes), ref.phashes)
         paths = self._paths(ref, {other for _, other in exact} | {other for _, other, _ in near})

@@ -86,15 +86,18 @@ def test_folding_partition_by_partition_numbers_the_values_as_np_unique(monkeypa
         assert np.array_equal(values[fold.numbers[len(fold.rows) :]], part_extra)
 
 
-def _duplicates(count: int, copies: int) -> Duplicates:
+def _duplicates(count: int, copies: int, unhashed: bool = False) -> Duplicates:
     """A duplicate check fed `count` samples: `copies` exact copies (under the same and other
-    labels), as many near copies, one picture many times, samples without a hash."""
+    labels), as many near copies, one picture many times, samples without a hash (`unhashed`:
+    all of them, neither digest nor perceptual hash, as for files never read)."""
     rng = np.random.default_rng(9)
     digests = rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64)
     phashes = _planted(rng, count, skewed=True)[:count] if copies else digests[::-1] * 3
     copies, sources = rng.integers(0, count, (2, copies))
     digests[copies], phashes[copies] = digests[sources], phashes[sources]
     phashes[rng.integers(0, count, 30)] = phashes[7]
+    if unhashed:
+        digests[:], phashes[:] = 0, 0
     check = Duplicates(ScanConfig(num_classes=10))
     for start in range(0, count, 4096):
         end = min(count, start + 4096)
@@ -131,12 +134,14 @@ def test_duplicate_findings_are_the_same_with_one_partition_or_hundreds(monkeypa
     assert parted.counts == whole.counts
 
 
-def test_the_duplicate_verdict_holds_a_partition_at_a_time_not_the_dataset(monkeypatch):
+@pytest.mark.parametrize("unhashed", [False, True])
+def test_the_duplicate_verdict_holds_a_partition_at_a_time_not_the_dataset(monkeypatch, unhashed):
     """600,000 samples: reading the columns whole held ~60 bytes a sample (36 MB here); partitions
     of 16,384 rows hold a few MB, and the spill's chunks of 65,536 rows a few more, whatever the
-    count (the findings themselves aside: few here)."""
+    count (the findings themselves aside: few here). Samples without a hash (0) are never linked:
+    they take no partition, or all of them would fill one (52 MB here, found by review)."""
     monkeypatch.setattr(hashparts, "PARTITION_ROWS", 1 << 14)
-    check = _duplicates(600_000, 0)
+    check = _duplicates(600_000, 0, unhashed)
     tracemalloc.start()
     try:
         check.verdict(_samples)
