@@ -275,6 +275,10 @@ def strongest_step(steps: np.ndarray, around: int, near: Step | None = None, gat
 #: real photographs (benchmarks/concealed_jpeg.py's, other seeds than its report's; docs/checks.md):
 #: about 1 clean file in 30 goes to stage 2, and no clean file of 2,400 reached 5.4 there.
 SUSPICIOUS, CONCEALED = 4.0, 7.0
+#: The smallest shift (levels of 255) stage 2 reports: a step of a level or two on a smooth gradient
+#: is the quantisation's own banding, not damage, however regular (a clean grey gradient reached
+#: strength 7.7 with a shift of 2 levels; found by review, 2026-11-29).
+MIN_SHIFT = 4.0
 
 
 def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
@@ -303,7 +307,7 @@ def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
     # finds a natural edge stronger than the damage it still signals
     found = (strongest_step(steps, around=2, near=first), strongest_step(steps, around=0, gated=False))
     step = max((s for s in found if s is not None), key=lambda s: s.strength, default=None)
-    return step if step is not None and step.strength >= CONCEALED else None
+    return step if step is not None and step.strength >= CONCEALED and abs(step.offset) >= MIN_SHIFT else None
 
 
 _PLANE_NAMES = ("luma (Y)", "blue chroma (Cb)", "red chroma (Cr)")
