@@ -140,8 +140,8 @@ def values_at(values: Spill, positions: np.ndarray) -> dict[int, int]:
     found: dict[int, int] = {}
     start = 0
     for chunk in values.chunks():
-        inside = wanted[(wanted >= start) & (wanted < start + len(chunk))]
-        found.update(zip(inside.tolist(), chunk[inside - start].tolist(), strict=True))
+        inside = within(wanted, start, start + len(chunk))
+        found.update(zip((inside + start).tolist(), chunk[inside].tolist(), strict=True))
         start += len(chunk)
     return found
 

@@ -5,6 +5,8 @@ balanced on skewed hashes; and the verdicts' memory bounded by a partition, not 
 from __future__ import annotations
 
 import itertools
+import os
+import resource
 import tracemalloc
 
 import numpy as np
@@ -15,6 +17,7 @@ from sanitize.checks.duplicates import Duplicates
 from sanitize.checks.hashindex import near_pairs
 from sanitize.checks.hashparts import ValueRanges, by_value, distinct, folded, spilled_near_pairs
 from sanitize.config import ScanConfig
+from sanitize.errors import SanitizeError
 from sanitize.model import CleanColumns, ImageInfo, Sample
 from sanitize.storage import Spill
 
@@ -149,3 +152,17 @@ def test_the_duplicate_verdict_holds_a_partition_at_a_time_not_the_dataset(monke
     finally:
         tracemalloc.stop()
     assert peak < 16 * (1 << 20), peak
+
+
+def test_too_many_open_files_is_one_line_naming_the_limit_not_the_disk(monkeypatch):
+    """A big dataset's verdict keeps a few hundred partition files open; under a low open-file
+    limit (256 on macOS by default) that is EMFILE, which must not be told as a full disk."""
+    monkeypatch.setattr(hashparts, "PARTITION_ROWS", 50)
+    check = _duplicates(20_000, 100)  # 256 partitions of each split
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 64, hard))
+    try:
+        with pytest.raises(SanitizeError, match=r"Too many open files \(raise the open-file limit"):
+            check.verdict(_samples)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
