@@ -158,7 +158,7 @@ def miss_classes(clean: bytes, flipped: bytes, progressive: bool, visible: int) 
             ("starts in the last two MCU rows", row >= rows - 2),
             ("starts at a row's first MCU", column == 0 and row > 0),
             ("chroma only", moved.shape[2] == 3 and not moved[..., 0].any()),
-            ("no DC step (garbage, AC damage)", (np.abs(means) > 2 * spreads)[changed].mean() < 0.5),
+            ("no DC step (garbage, AC damage)", changed.any() and (np.abs(means) > 2 * spreads)[changed].mean() < 0.5),
             ("does not persist", damaged[start:].mean() < 0.5),
             ("busy texture", np.median(np.abs(np.diff(a[..., 0], axis=1))) >= 8),
         )
