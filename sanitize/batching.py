@@ -39,6 +39,12 @@ FIRST_BATCH = 64
 MAX_BATCH = 8192
 #: Tasks in flight per worker: one running, one queued behind it, so no worker waits on this process.
 IN_FLIGHT_PER_WORKER = 2
+#: Samples in flight at most, whatever the cluster: 2 tasks for each of a big cluster's thousand
+#: threads, of up to MAX_BATCH tiny samples each, would hold millions of samples in this process
+#: (batches and their results: ~250 bytes a sample). It never limits the rate: these many samples
+#: are 0.5 s of work for 32+ threads, which this process cannot keep up with anyway (it handles
+#: about 75,000 tiny samples or 45,000 photos a second: docs/performance.md's projection).
+MAX_IN_FLIGHT = 1 << 18
 
 #: What a task runs on a batch (batch.check_batch, or a test's stand-in).
 Task = Callable[[list[Sample], Path, ScanConfig], BatchResult]

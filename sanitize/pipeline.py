@@ -36,7 +36,7 @@ from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 
-from sanitize.batching import IN_FLIGHT_PER_WORKER, Batches, Task, packed, timed_task
+from sanitize.batching import IN_FLIGHT_PER_WORKER, MAX_IN_FLIGHT, Batches, Task, packed, timed_task
 from sanitize.config import FORK_LIMIT, LOCAL, SYNCHRONOUS, ScanConfig
 from sanitize.errors import SanitizeError
 from sanitize.model import BatchResult, Sample
@@ -264,8 +264,10 @@ def run_on_client(
     on_results: OnResults,
     task: Task | None = None,
     sample_timeout: float | None = None,
+    max_in_flight: int = MAX_IN_FLIGHT,
 ) -> None:
-    """Check every batch as `task` on the client's cluster, a bounded number in flight; a batch whose
+    """Check every batch as `task` on the client's cluster, a bounded number in flight (two a
+    thread, and no more than `max_in_flight` samples once one is in flight); a batch whose
     worker died is split until the sample that kills a worker is isolated and reported, so the
     scan goes on. A sample still being checked after `sample_timeout` seconds ends its worker,
     whose watchdog says which sample it was: that one is reported, the rest of its batch re-run."""
@@ -279,6 +281,7 @@ def run_on_client(
     threads = sum(info.get("nthreads", 1) for info in client.scheduler_info().get("workers", {}).values())
     window = max(threads, batches.workers, 1) * IN_FLIGHT_PER_WORKER
     pending: dict[str, tuple[list[Sample], bool]] = {}
+    in_flight = 0  # samples in the pending tasks
     stream = as_completed()
 
     def submit(batch: list[Sample], bisected: bool = False) -> None:
@@ -287,18 +290,25 @@ def run_on_client(
         # cluster) unpickles and keeps each task's spec, so thousands of Sample tuples per task
         # cost CPU and memory here; a bytes object is neither walked nor unpickled on the way
         # (and `packed` makes it at a fifth of pickle's cost for the tuples themselves).
+        nonlocal in_flight
         future = client.submit(partial(timed_task, task, packed(batch), real_root, config, deadline), pure=False)
         pending[future.key] = (batch, bisected)
+        in_flight += len(batch)
         stream.add(future)
 
     def top_up() -> None:
-        while len(pending) < window and (batch := batches.next()):
+        while (
+            len(pending) < window
+            and (not pending or in_flight < max_in_flight)
+            and (batch := batches.next())
+        ):
             submit(batch)
 
     top_up()
     while pending:
         future = next(stream)
         batch, bisected = pending.pop(future.key)
+        in_flight -= len(batch)
         try:
             results, seconds = future.result()
         except Exception as exc:  # noqa: BLE001 - KilledWorker and friends: isolate the cause

@@ -387,3 +387,28 @@ def test_a_local_cluster_listens_on_loopback_only_and_leaves_the_dashboard_port_
             ]
     assert listening and set(listening) <= {"127.0.0.1", "::1"}
     assert not [w for w in caught if "8787" in str(w.message)]
+
+
+def test_samples_in_flight_are_bounded_whatever_the_cluster_size(tmp_path):
+    """Two tasks a thread of a big cluster could hold millions of samples in this process: no more
+    than max_in_flight samples are out at once (one task at least), and every sample is checked."""
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes())
+    samples = [Sample.under(tmp_path, i, "a.jpg", "0") for i in range(60)]
+    handed, completed, most = [0], [0], [0]
+
+    class Counted(batching.Batches):
+        def next(self) -> list[Sample] | None:
+            batch = super().next()
+            handed[0] += len(batch or ())
+            most[0] = max(most[0], handed[0] - completed[0])
+            return batch
+
+    def done(result) -> None:
+        completed[0] += len(checked_indices([result]))
+
+    batches = Counted([], workers=4, total=0)
+    batches.give_back(*[samples[i : i + 10] for i in range(0, 60, 10)])
+    with pipeline._client(None, 2) as client:
+        pipeline.run_on_client(batches, tmp_path, ScanConfig(num_classes=1), client, done, max_in_flight=15)
+    assert completed[0] == 60
+    assert most[0] <= 20  # one task of 10 beyond the bound at most: 15 reached, then no more
