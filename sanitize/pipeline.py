@@ -297,11 +297,7 @@ def run_on_client(
         stream.add(future)
 
     def top_up() -> None:
-        while (
-            len(pending) < window
-            and (not pending or in_flight < max_in_flight)
-            and (batch := batches.next())
-        ):
+        while len(pending) < window and (not pending or in_flight < max_in_flight) and (batch := batches.next()):
             submit(batch)
 
     top_up()
