@@ -287,14 +287,14 @@ def _peak_heap_kib(folder: Path, samples: int) -> int:
 
 def test_a_shard_set_streams_in_bounded_client_memory(tmp_path: Path) -> None:
     """The client (listing, batching, collecting; the checks run on a local cluster's workers) must
-    not hold the samples: from 20,000 to 60,000 samples its heap's peak grows by less than half of
-    what the 40,000 more listed Samples would take held in memory (about 22 MiB). Below 20,000 it
-    grows by design, up to constants: batches of up to batching.MAX_BATCH samples in flight, and
-    the dataset-wide verdicts' partitions of up to 65,536 rows (checks.hashparts). Measured
-    (2026-11-29): 47 and 51 MiB."""
+    not hold the samples. From 20,000 to 60,000 samples its heap's peak grows by about 7 MiB of
+    constants it reaches on the way (batches of up to batching.MAX_BATCH samples in flight, the
+    dataset-wide verdicts' partitions of up to 65,536 rows: checks.hashparts), measured 44-45 and
+    51 MiB (2026-11-29), and a little more on a busy machine, where batches are cut at other
+    sizes; the 40,000 more listed Samples held in memory would add about 22 MiB to that."""
     small = _peak_heap_kib(tmp_path / "small", 20_000)
     large = _peak_heap_kib(tmp_path / "large", 60_000)
-    assert large - small < 11 * 1024, (small, large)
+    assert large - small < 16 * 1024, (small, large)
 
 
 @pytest.mark.parametrize("container", ["lmdb", "shards"])
