@@ -87,8 +87,8 @@ class FlaggedResults(Sequence[SampleResult]):
     def add_findings(self, added: dict[int, list[Finding]]) -> None:
         """Findings given to flagged samples since they were appended (a dataset-wide verdict's),
         by sample index: put after theirs each time one is read. The file is never rewritten."""
-        for index, findings in added.items():
-            self._added.setdefault(index, []).extend(findings)
+        for index, findings in added.items():  # the lists are kept, not copied, and never changed
+            self._added[index] = self._added[index] + findings if index in self._added else findings
 
     def appended(self, indices: np.ndarray) -> np.ndarray:
         """Which of the sample `indices` have a result appended (before `seal`), as booleans."""
