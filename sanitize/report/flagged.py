@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import tempfile
 import threading
+import weakref
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -46,9 +47,13 @@ class FlaggedResults(Sequence[SampleResult]):
 
     def __init__(self) -> None:
         try:
-            self._file = tempfile.TemporaryFile(prefix="sanitize-flagged-")  # noqa: SIM115 - gone with it
+            self._file = tempfile.TemporaryFile(prefix="sanitize-flagged-")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise temporary_files_failed(exc) from None
+        # Closed when the results are collected, not left to the file's own collection, whose
+        # ResourceWarning can come at any time: inside a decode's catch_warnings, it was taken
+        # for a Pillow warning of whatever sample was being decoded (a decode:decoder_warning).
+        weakref.finalize(self, self._file.close)
         self._arrived_indices = array("q")
         self._arrived_offsets = array("q")
         self._end = 0
