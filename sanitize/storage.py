@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -148,9 +149,12 @@ class Spill:
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = np.dtype(dtype)
         try:
-            self._file = tempfile.TemporaryFile(prefix="sanitize-spill-")  # noqa: SIM115 - gone with the spill
+            self._file = tempfile.TemporaryFile(prefix="sanitize-spill-")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise temporary_files_failed(exc) from None
+        # Closed with the spill, not by the file's own collection, whose ResourceWarning can come
+        # inside a later decode's catch_warnings and be reported as that sample's decoder_warning.
+        weakref.finalize(self, self._file.close)
         self.rows = 0
 
     def append(self, rows: np.ndarray) -> None:

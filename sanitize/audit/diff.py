@@ -62,14 +62,14 @@ def diff_since(
     """The diff against the last completed audit, and each sample's error state (0/1) now."""
     new_error = np.zeros(len(samples), dtype=np.int8)
     new_error[list(report.error_indices)] = 1
-    flagged = {result.index: result for result in report.flagged}
     base = plan.base_error
+    newly_failing = set(np.flatnonzero((new_error == 1) & (base != 1)).tolist())
     paths = [s.path for s in samples]
     return AuditDiff(
         previous_run,
         added=[paths[i] for i in np.flatnonzero(base == -1)],
         removed=plan.removed,
-        newly_failing=[flagged[i] for i in np.flatnonzero((new_error == 1) & (base != 1))],
+        newly_failing=[result for result in report.flagged if result.index in newly_failing],
         fixed=[paths[i] for i in np.flatnonzero((base == 1) & (new_error == 0))],
         changed=[paths[i] for i in np.flatnonzero((base == 0) & (new_error == 0) & changed)],
     ), new_error

@@ -3,7 +3,7 @@ batches of results, written to the report folder (files) with a typed summary (s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,9 @@ class Report:
     #: The samples the report is about, in order, as the scan drew them (re-iterable).
     listed: Collection[Sample]
     config: ScanConfig
-    flagged: list[SampleResult]
+    #: The flagged samples' results in sample-index order (report.flagged.FlaggedResults reads
+    #: them back from a temporary file one at a time: a scan's client does not hold them).
+    flagged: Sequence[SampleResult]
     summary: Summary
     error_indices: set[int] = field(default_factory=set)
     #: Why report.html was not written by the last `write` (None: it was); the verdict never depends on it.

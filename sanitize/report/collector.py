@@ -1,10 +1,10 @@
 """The Collector folds streamed batches of results into a Report without holding clean samples.
 
-Per batch it keeps counts and the flagged samples' results; dataset-wide checks (checks.kinds)
-fold their per-sample statistics into their own state and give their verdict at the end. Its
-memory does not grow with the dataset: the files' size and mtime_ns, which a sample that only a
-dataset-wide check flags needs in the report (so that quarantine can tell whether it changed
-since), are spilled to a temporary file until then.
+Per batch it keeps counts; dataset-wide checks (checks.kinds) fold their per-sample statistics
+into their own state and give their verdict at the end. Its memory does not grow with the
+dataset: the flagged samples' results are spilled to a temporary file as they arrive (flagged),
+and so are the files' size and mtime_ns, which a sample that only a dataset-wide check flags
+needs in the report (so that quarantine can tell whether it changed since).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from sanitize.datasets import Dataset
 from sanitize.findings import Finding
 from sanitize.model import BatchResult, CleanColumns, ImageInfo, Sample, SampleResult
 from sanitize.report import Report
+from sanitize.report.flagged import FlaggedResults, FlaggedTally
 from sanitize.report.summary import (
     SIZE_BINS,
     ClassCounts,
-    CodeCount,
     DatasetInfo,
     Histogram,
     LossStats,
@@ -37,7 +37,6 @@ from sanitize.report.summary import (
 )
 from sanitize.storage import Spill
 
-EXAMPLES_PER_CODE = 3
 #: Bins of the probe loss histogram.
 LOSS_BINS = 30
 
@@ -61,7 +60,8 @@ class Collector:
         self.dataset = dataset
         self.config = config
         self.info = info
-        self.flagged: dict[int, SampleResult] = {}
+        self.flagged = FlaggedResults()
+        self.tally = FlaggedTally()
         self.rows = Spill(self._ROW)
         self.class_counts = np.zeros(config.num_classes, dtype=np.int64)
         self.ignored = 0
@@ -82,7 +82,8 @@ class Collector:
         for row, result in enumerate(results):
             self.scanned += 1
             if result.findings:
-                self.flagged[result.index] = result
+                self.flagged.append(result)
+                self.tally.add(result.index, result.path, result.findings)
             rows[row]["index"] = result.index
             rows[row]["loss"] = np.nan if result.loss is None else result.loss
             for column, info in ((0, result.info), (2, result.mask_info)):
@@ -178,14 +179,22 @@ class Collector:
         if self.scanned != len(listed):
             raise RuntimeError(f"scanned {self.scanned} samples of {len(listed)} listed")
         verdicts = self._verdicts(listed)
-        self.flagged.update(self._newly_flagged(listed, set(verdicts) - set(self.flagged)))
-        for index, findings in verdicts.items():
-            self.flagged[index].findings.extend(findings)
+        judged = np.fromiter(verdicts, dtype=np.int64, count=len(verdicts))
+        flagged_before = self.flagged.appended(judged)
+        for result in self._newly_flagged(listed, set(judged[~flagged_before].tolist())).values():
+            result.findings = verdicts[result.index]
+            self.flagged.append(result)
+            self.tally.add(result.index, result.path, result.findings)
+        self.flagged.seal()
+        added = {index: verdicts[index] for index in judged[flagged_before].tolist()}
+        for index, findings in added.items():
+            before = self.flagged.by_index(index)
+            self.tally.add(index, before.path, findings, before=before.findings)
+        self.flagged.add_findings(added)
         sections = {check.section: check.summary(self.dataset.class_names) for check in self.dataset_checks}
-        flagged = [self.flagged[i] for i in sorted(self.flagged)]
-        error_indices = {r.index for r in flagged if r.has_error}
-        summary = self._summary(flagged, len(listed), elapsed, runner, sections)
-        return Report(self.dataset, listed, self.config, flagged, summary, error_indices)
+        summary = self._summary(len(listed), elapsed, runner, sections)
+        error_indices = set(self.tally.error_indices.tolist())
+        return Report(self.dataset, listed, self.config, self.flagged, summary, error_indices)
 
     def _loss_stats(self) -> LossStats:
         """Count, mean, min and max of the finite losses, read back chunk by chunk. The sum is exact
@@ -220,34 +229,21 @@ class Collector:
         edges = np.linspace(low, high, LOSS_BINS + 1)
         return Histogram([round(float(edge), 6) for edge in edges], counts.tolist())
 
-    def _findings(self, flagged: list[SampleResult]) -> dict[str, CodeCount]:
-        """Samples per code, with examples; errors first, then by name."""
-        findings: dict[str, CodeCount] = {}
-        for result in flagged:
-            for finding in {f.name: f for f in reversed(result.findings)}.values():
-                entry = findings.setdefault(finding.name, CodeCount(finding.severity.value))
-                entry.samples += 1
-                if len(entry.examples) < EXAMPLES_PER_CODE:
-                    entry.examples.append(result.path)
-        return dict(sorted(findings.items(), key=lambda kv: (kv[1].severity, kv[0])))
-
-    def _summary(
-        self, flagged: list[SampleResult], n: int, elapsed: float, runner: RunnerInfo, sections: dict[str, dict]
-    ) -> Summary:
-        findings = self._findings(flagged)
+    def _summary(self, n: int, elapsed: float, runner: RunnerInfo, sections: dict[str, dict]) -> Summary:
+        findings = self.tally.findings()
         by_check: Counter[str] = Counter()
         for name, entry in findings.items():
             by_check[name.split(":")[0]] += entry.samples
-        with_errors = sum(r.has_error for r in flagged)
+        with_errors = self.tally.with_errors
         return Summary(
             dataset=self.info,
             samples=SampleCounts(
                 listed=n,
                 scanned=self.scanned,
-                clean=n - len(flagged),
+                clean=n - len(self.flagged),
                 without_errors=n - with_errors,
                 with_errors=with_errors,
-                with_warnings=sum(r.has_warning for r in flagged),
+                with_warnings=self.tally.with_warnings,
             ),
             findings=findings,
             by_check=dict(sorted(by_check.items())),

@@ -62,9 +62,14 @@ class ReportFolder:
         self.write_text(name, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
 
 
+def findings_line(result: SampleResult) -> str:
+    """The findings.jsonl line of a flagged sample (FindingsRecord reads it back)."""
+    return json.dumps(result.to_record(), ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def findings_lines(results: Iterable[SampleResult]) -> Iterator[str]:
     """findings.jsonl, a line per flagged sample."""
-    return (json.dumps(result.to_record(), ensure_ascii=False, allow_nan=False) + "\n" for result in results)
+    return map(findings_line, results)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,192 @@
+"""The flagged samples' results, spilled to a temporary file as they arrive, and what the summary
+counts of them, counted as they arrive.
+
+A dataset with 2% exact duplicates has 2M flagged samples at 100M: held as SampleResults until
+the end of the scan, they took about 1 KB each in the client (measured: docs/performance.md).
+Each is written instead as its findings.jsonl line (the report's own record, read back by the
+report's own reader, files.FindingsRecord: JSON, never a pickle), and only its sample index and
+the line's byte offset stay in memory, 16 bytes a sample. `FlaggedResults` is then a read-only
+Sequence in sample-index order that reads each result back when asked, so the report's writers
+stream them; `FlaggedTally` keeps the counts summary.json needs, bounded by the catalogue's size.
+"""
+
+from __future__ import annotations
+
+import bisect
+import tempfile
+import threading
+import weakref
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import overload
+
+import numpy as np
+
+from sanitize.errors import temporary_files_failed
+from sanitize.findings import Finding
+from sanitize.model import ImageInfo, SampleResult
+from sanitize.report.files import FindingsRecord, findings_line
+from sanitize.report.summary import CodeCount
+
+#: Example paths kept per code (summary.json's `findings`, the terminal table).
+EXAMPLES_PER_CODE = 3
+#: File names are str with lone surrogates where their bytes are not UTF-8 (os.fsdecode): the
+#: spill keeps them as they are, so that what is read back is what was written.
+_ENCODING = {"encoding": "utf-8", "errors": "surrogatepass"}
+
+
+class FlaggedResults(Sequence[SampleResult]):
+    """Flagged results appended in any order, one per sample, then (once `seal`ed) a read-only
+    Sequence of them in sample-index order, each read back from the temporary file when asked.
+
+    Read back, a result has what findings.jsonl records of it (path, label, findings, info, mask,
+    mask_info: None when nothing of it is known) and its index; the numbers only the summary and
+    the dataset-wide checks use (loss, magnitude, label_index, hashes, mask values) are not kept:
+    they were folded in when the result arrived."""
+
+    def __init__(self) -> None:
+        try:
+            self._file = tempfile.TemporaryFile(prefix="sanitize-flagged-")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise temporary_files_failed(exc) from None
+        # Closed when the results are collected, not left to the file's own collection, whose
+        # ResourceWarning can come at any time: inside a decode's catch_warnings, it was taken
+        # for a Pillow warning of whatever sample was being decoded (a decode:decoder_warning).
+        weakref.finalize(self, self._file.close)
+        self._arrived_indices = array("q")
+        self._arrived_offsets = array("q")
+        self._end = 0
+        self._indices = np.empty(0, dtype=np.int64)
+        self._offsets = np.empty(0, dtype=np.int64)
+        self._added: dict[int, list[Finding]] = {}
+        self._sealed = False
+        self._lock = threading.Lock()
+
+    def append(self, result: SampleResult) -> None:
+        """Write `result` at the end of the file (before `seal` only)."""
+        if self._sealed:
+            raise RuntimeError("results cannot be appended to sealed FlaggedResults")
+        line = findings_line(result).encode(**_ENCODING)
+        try:
+            self._file.write(line)
+        except OSError as exc:
+            raise temporary_files_failed(exc) from None
+        self._arrived_indices.append(result.index)
+        self._arrived_offsets.append(self._end)
+        self._end += len(line)
+
+    def seal(self) -> None:
+        """No more appends: order the results by sample index."""
+        try:
+            self._file.flush()
+        except OSError as exc:
+            raise temporary_files_failed(exc) from None
+        indices = np.frombuffer(self._arrived_indices, dtype=np.int64)
+        order = np.argsort(indices)
+        self._indices = indices[order]
+        self._offsets = np.frombuffer(self._arrived_offsets, dtype=np.int64)[order]
+        self._arrived_indices, self._arrived_offsets = array("q"), array("q")
+        self._sealed = True
+
+    def add_findings(self, added: dict[int, list[Finding]]) -> None:
+        """Findings given to flagged samples since they were appended (a dataset-wide verdict's),
+        by sample index: put after theirs each time one is read. The file is never rewritten."""
+        for index, findings in added.items():  # the lists are kept, not copied, and never changed
+            self._added[index] = self._added[index] + findings if index in self._added else findings
+
+    def appended(self, indices: np.ndarray) -> np.ndarray:
+        """Which of the sample `indices` have a result appended (before `seal`), as booleans."""
+        return np.isin(indices, np.frombuffer(self._arrived_indices, dtype=np.int64))
+
+    def by_index(self, index: int) -> SampleResult:
+        """The result of the sample whose index is `index` (KeyError when it was not flagged)."""
+        position = int(np.searchsorted(self._indices, index))
+        if position == len(self._indices) or self._indices[position] != index:
+            raise KeyError(index)
+        return self[position]
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    @overload
+    def __getitem__(self, position: int) -> SampleResult: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> list[SampleResult]: ...
+
+    def __getitem__(self, position: int | slice) -> SampleResult | list[SampleResult]:
+        if isinstance(position, slice):
+            return [self[p] for p in range(*position.indices(len(self)))]
+        if not self._sealed:
+            raise RuntimeError("FlaggedResults are read once sealed")
+        index = int(self._indices[position])  # IndexError past the end, as a list's
+        with self._lock:
+            self._file.seek(int(self._offsets[position]))
+            line = self._file.readline().decode(**_ENCODING)
+        return _result(index, FindingsRecord.from_json(line, position + 1), self._added.get(index, ()))
+
+    def __iter__(self) -> Iterator[SampleResult]:
+        return (self[position] for position in range(len(self)))
+
+
+def _result(index: int, record: FindingsRecord, added: Iterable[Finding]) -> SampleResult:
+    """A SampleResult from its findings.jsonl record, with the findings given to it since."""
+    return SampleResult(
+        index,
+        record.path,
+        record.label,
+        [*record.findings, *added],
+        ImageInfo(**record.info),
+        mask=record.mask,
+        mask_info=ImageInfo(**record.mask_info) if record.mask_info else None,
+    )
+
+
+@dataclass
+class _CodeTally:
+    """One code's samples, and the first few of them by sample index: (index, severity, path)."""
+
+    samples: int = 0
+    first: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+class FlaggedTally:
+    """What summary.json counts of the flagged samples, counted as each arrives, in any order:
+    samples with errors and with warnings, the error indices (clean.txt leaves them out), and per
+    code its samples, its severity in the first sample (by index) that has it, and example paths."""
+
+    def __init__(self) -> None:
+        self.with_errors = 0
+        self.with_warnings = 0
+        self.error_indices = array("q")
+        self._codes: dict[str, _CodeTally] = {}
+
+    def add(self, index: int, path: str, findings: Iterable[Finding], before: Iterable[Finding] = ()) -> None:
+        """Count `findings` of sample `index`, given after `before` (findings counted already)."""
+        before = list(before)
+        seen = {f.name for f in before}
+        had_error, had_warning = any(f.is_error for f in before), any(not f.is_error for f in before)
+        has_error, has_warning = had_error, had_warning
+        for finding in findings:
+            has_error |= finding.is_error
+            has_warning |= not finding.is_error
+            if finding.name in seen:
+                continue
+            seen.add(finding.name)
+            tally = self._codes.setdefault(finding.name, _CodeTally())
+            tally.samples += 1
+            bisect.insort(tally.first, (index, finding.severity.value, path))
+            del tally.first[EXAMPLES_PER_CODE:]
+        if has_error and not had_error:
+            self.with_errors += 1
+            self.error_indices.append(index)
+        self.with_warnings += has_warning and not had_warning
+
+    def findings(self) -> dict[str, CodeCount]:
+        """Samples per code, with examples; errors first, then by name."""
+        counts = {
+            name: CodeCount(tally.first[0][1], tally.samples, [path for _, _, path in tally.first])
+            for name, tally in self._codes.items()
+        }
+        return dict(sorted(counts.items(), key=lambda kv: (kv[1].severity, kv[0])))
