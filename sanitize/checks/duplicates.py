@@ -132,7 +132,7 @@ class Duplicates(HashedSamples):
     def _near(self, skipped: np.ndarray) -> tuple[list[tuple[int, int, int]], dict[int, set[int]]]:
         """The samples with a near duplicate: (index, label key, hash value number) of each, and the
         numbers of the hash values near each value (equal values are near too). The samples at the
-        positions `skipped` (all but one of each exact group) take no part. Equal hashes are folded
+        positions `skipped` (all but the lowest index of each exact group) take no part. Equal hashes are folded
         first, so a picture saved a thousand times costs one entry of the index, not 500,000 pairs.
         Partition by partition (checks.hashparts): the numbers are np.unique's over every nonzero hash."""
 
@@ -154,7 +154,7 @@ class Duplicates(HashedSamples):
             linked_rows.append(fold.rows[hit])
             linked_numbers.append(fold.numbers[hit])
         rows, numbers = np.concatenate(linked_rows), np.concatenate(linked_numbers)
-        order = np.argsort(rows["position"])
+        order = np.argsort(rows["index"], kind="stable")  # by index: the same messages whatever order batches came in
         rows, numbers = rows[order], numbers[order].tolist()
         near: dict[int, set[int]] = {number: {number} for number in set(numbers)}
         for a, b in pairs.tolist():
@@ -166,8 +166,9 @@ class Duplicates(HashedSamples):
     def verdict(self, samples_of: SamplesOf) -> dict[int, Finding]:
         segmentation = self.config.task == "segmentation"
         members = self._exact()
-        _, first = np.unique(members["digest"], return_index=True)
-        near, neighbours = self._near(np.delete(members["position"], first))
+        by_index = np.lexsort((members["index"], members["digest"]))  # each group's first: its lowest index
+        _, first = np.unique(members["digest"][by_index], return_index=True)
+        near, neighbours = self._near(np.sort(np.delete(members["position"], by_index[first])))
         holders: dict[int, dict[int, int]] = {}  # per hash value: one sample of each label key
         for index, key, number in near:
             if key:
@@ -185,7 +186,7 @@ class Duplicates(HashedSamples):
         findings: dict[int, Finding] = {}
         conflicts = 0
         for group in groups:
-            indices = group["index"].tolist()
+            indices = sorted(group["index"].tolist())  # by index, as above
             clash = conflicting(group["key"])
             conflicts += clash
             for index in indices:

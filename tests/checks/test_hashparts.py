@@ -166,3 +166,41 @@ def test_too_many_open_files_is_one_line_naming_the_limit_not_the_disk(monkeypat
             check.verdict(_samples)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_duplicate_messages_do_not_depend_on_the_order_batches_came_back_in():
+    """Batches come back in whatever order the workers finish: the copies a message names, and
+    the sample a near conflict names, are chosen by sample index, so two scans of one dataset
+    write the same findings (an audit's diff compares them)."""
+    rng = np.random.default_rng(5)
+    count = 3000
+    digests = rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64)
+    phashes = rng.integers(-(2**63), 2**63 - 1, count, dtype=np.int64)
+    sources, copies = rng.integers(0, count, (2, 400))
+    digests[copies], phashes[copies] = digests[sources], phashes[sources]
+    digests[copies[:12]], phashes[copies[:12]] = digests[5], phashes[5]  # one file, 13 entries
+    phashes[rng.integers(0, count, 200)] = phashes[11]  # one picture, many labels: near conflicts
+    labels = rng.integers(0, 10, count)
+    verdicts = []
+    for batches in (range(0, count, 100), reversed(range(0, count, 100))):
+        check = Duplicates(ScanConfig(num_classes=10))
+        for start in batches:
+            end = start + 100
+            check.add_columns(
+                CleanColumns(
+                    indices=np.arange(start, end, dtype=np.int64),
+                    class_index=labels[start:end],
+                    labelled=np.ones(100, bool),
+                    magnitudes=np.full(100, np.nan),
+                    losses=np.full(100, np.nan),
+                    file_stats=np.ones((100, 2), np.int64),
+                    infos=[ImageInfo()],
+                    info_index=np.zeros(100, np.int32),
+                    digests=digests[start:end],
+                    phashes=phashes[start:end],
+                )
+            )
+        verdicts.append(sorted((i, f.name, f.message) for i, f in check.verdict(_samples).items()))
+    assert any("more" in message for _, _, message in verdicts[0])  # groups larger than SHOWN
+    assert any(name == "duplicate:near_label_conflict" for _, name, _ in verdicts[0])
+    assert verdicts[0] == verdicts[1]
