@@ -618,3 +618,31 @@ def test_a_scale_outlier_warning_is_verified_and_moves_with_include_warnings(tmp
     result = sanitize.quarantine(tmp_path / "report", tmp_path / "q", include_warnings=True)
     assert [o.path for o in result.with_status(MOVED)] == ["a/deep.png"]
     assert not (root / "a" / "deep.png").exists()
+
+
+@pytest.mark.parametrize("command", ["quarantine", "restore"])
+def test_a_manifest_half_written_by_a_killed_run_is_cleared_by_the_next_one(folder, tmp_path, command):
+    """A run killed while writing manifest.jsonl leaves its temporary file (.manifest.jsonl.PID.tmp,
+    seen in tests/test_quarantine_kill.py): the next run under QDIR's lock removes it, for it is
+    never a quarantined file, and a dataset file of that name is refused, not moved over it."""
+    _, report = folder
+    qdir = tmp_path / "q"
+    assert sanitize.quarantine(report, qdir).exit_code == 0
+    stale = qdir / ".manifest.jsonl.4242.tmp"
+    stale.write_text('{"original": "half')
+    result = sanitize.quarantine(report, qdir) if command == "quarantine" else sanitize.restore(qdir)
+    assert result.exit_code == 0
+    assert not stale.exists()
+    held = [f"bad/{i:04d}.jpg" for i in range(4)] if command == "quarantine" else []
+    assert sorted(quarantined_files(qdir)) == held
+
+
+def test_a_dataset_file_named_like_the_manifests_temporary_file_is_refused(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / ".manifest.jsonl.17.tmp").write_bytes(b"<html>not an image</html>")
+    (root / "train.txt").write_text(".manifest.jsonl.17.tmp 0\n")
+    scan_to(root / "train.txt", tmp_path / "report", num_classes=1)
+    result = sanitize.quarantine(tmp_path / "report", tmp_path / "q")
+    assert [(o.path, o.status) for o in result.outcomes] == [(".manifest.jsonl.17.tmp", REFUSED)]
+    assert (root / ".manifest.jsonl.17.tmp").exists()

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sanitize.errors import SanitizeError
-from sanitize.quarantine.moves import JOURNAL, MANIFEST, inside, safe_relpath
+from sanitize.quarantine.moves import JOURNAL, MANIFEST, MANIFEST_TEMPORARY, inside, safe_relpath
 from sanitize.quarantine.outcomes import MISSING, MOVED, RESTORED, ROLLED_BACK, FileOutcome, Skip
 from sanitize.storage import atomic_write_text, fsync_dir, partial_name, sha256_of
 
@@ -118,8 +118,14 @@ class Journal:
                 os.close(fd)
 
     def write_manifest(self) -> None:
-        """QDIR/manifest.jsonl from the journal; if it cannot be written the journal still holds it all."""
+        """QDIR/manifest.jsonl from the journal; if it cannot be written the journal still holds it all.
+        A manifest half-written by a killed run is removed first: it is ours, never a quarantined
+        file (the name is reserved), and QDIR is locked, so no live run is writing it."""
         manifest = self.qdir / MANIFEST
+        for stale in self.qdir.glob(f".{MANIFEST}.*.tmp"):
+            if MANIFEST_TEMPORARY.fullmatch(stale.name):
+                with suppress(FileNotFoundError):
+                    stale.unlink()
         try:
             atomic_write_text(
                 manifest,

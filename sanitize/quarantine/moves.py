@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 from pathlib import Path, PurePosixPath
@@ -23,8 +24,11 @@ from sanitize.storage import PARTIAL_SUFFIX, fsync_dir, partial_name, sha256_of
 #: QDIR's own files, which journal.py writes at its top level.
 JOURNAL = "journal.jsonl"
 MANIFEST = "manifest.jsonl"
-#: Names QDIR keeps for itself at its top level (the manifest's temporary file included).
-RESERVED = {JOURNAL, MANIFEST, f".{MANIFEST}.tmp"}
+#: Names QDIR keeps for itself at its top level.
+RESERVED = {JOURNAL, MANIFEST}
+#: The manifest while it is written (storage.atomic_write_text's name: `.manifest.jsonl.PID.tmp`),
+#: reserved too, and left behind by a run killed while writing it.
+MANIFEST_TEMPORARY = re.compile(rf"\.{re.escape(MANIFEST)}\.\d+\.tmp")
 
 
 def source_sha256(path: Path) -> str:
@@ -103,7 +107,7 @@ def safe_relpath(path: str) -> str:
     relpath = os.path.normpath(path).replace(os.sep, "/")
     if relpath == "." or ".." in PurePosixPath(relpath).parts:
         raise Skip(REFUSED, "escapes the dataset root ('..'); never touched")
-    if relpath in RESERVED or relpath.endswith(PARTIAL_SUFFIX):
+    if relpath in RESERVED or MANIFEST_TEMPORARY.fullmatch(relpath) or relpath.endswith(PARTIAL_SUFFIX):
         raise Skip(REFUSED, "its name is reserved by the quarantine folder")
     return relpath
 
