@@ -140,6 +140,19 @@ def make_folder(folder: Path, what: str = "folder") -> None:
         raise SanitizeError(f"cannot create the {what} {folder}: {exc.strerror or exc}") from None
 
 
+def scratch_file(owner: object, prefix: str) -> Any:
+    """An anonymous binary temporary file in TMPDIR for state of `owner`'s that waits on disk, or a
+    one-line SanitizeError (a full disk, most likely). It is closed when `owner` is collected, not
+    by the file's own collection, whose ResourceWarning can come inside a later decode's
+    catch_warnings and be reported as that sample's decode:decoder_warning."""
+    try:
+        file = tempfile.TemporaryFile(prefix=prefix)  # noqa: SIM115 - closed with its owner
+    except OSError as exc:
+        raise temporary_files_failed(exc) from None
+    weakref.finalize(owner, file.close)
+    return file
+
+
 class Spill:
     """Rows of one numpy dtype appended batch by batch to an anonymous temporary file, read back in
     chunks at the end: per-sample state that a dataset-wide verdict needs at the end stays on disk
@@ -148,13 +161,7 @@ class Spill:
 
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = np.dtype(dtype)
-        try:
-            self._file = tempfile.TemporaryFile(prefix="sanitize-spill-")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise temporary_files_failed(exc) from None
-        # Closed with the spill, not by the file's own collection, whose ResourceWarning can come
-        # inside a later decode's catch_warnings and be reported as that sample's decoder_warning.
-        weakref.finalize(self, self._file.close)
+        self._file = scratch_file(self, "sanitize-spill-")
         self.rows = 0
 
     def append(self, rows: np.ndarray) -> None:

@@ -13,9 +13,7 @@ stream them; `FlaggedTally` keeps the counts summary.json needs, bounded by the 
 from __future__ import annotations
 
 import bisect
-import tempfile
 import threading
-import weakref
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from sanitize.findings import Finding
 from sanitize.model import ImageInfo, SampleResult
 from sanitize.report.files import FindingsRecord, findings_line
 from sanitize.report.summary import CodeCount
+from sanitize.storage import scratch_file
 
 #: Example paths kept per code (summary.json's `findings`, the terminal table).
 EXAMPLES_PER_CODE = 3
@@ -46,14 +45,7 @@ class FlaggedResults(Sequence[SampleResult]):
     they were folded in when the result arrived."""
 
     def __init__(self) -> None:
-        try:
-            self._file = tempfile.TemporaryFile(prefix="sanitize-flagged-")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise temporary_files_failed(exc) from None
-        # Closed when the results are collected, not left to the file's own collection, whose
-        # ResourceWarning can come at any time: inside a decode's catch_warnings, it was taken
-        # for a Pillow warning of whatever sample was being decoded (a decode:decoder_warning).
-        weakref.finalize(self, self._file.close)
+        self._file = scratch_file(self, "sanitize-flagged-")
         self._arrived_indices = array("q")
         self._arrived_offsets = array("q")
         self._end = 0
