@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -101,18 +101,16 @@ def reference(magnitudes: Columns) -> Reference | None:
 
     Robust: median and MAD of log10 magnitudes, so one 16-bit image among a million 8-bit ones
     cannot move the reference. Both are exact (np.median's) and found by selection over the
-    chunks, each read a few times (kth_smallest): memory does not grow with the dataset.
+    chunks, each read a few times (kth_smallest): memory does not grow with the dataset. The
+    logarithms are taken once, into a spill of their own, not again on every pass.
     """
-
-    def logs() -> Iterator[np.ndarray]:
-        for chunk in magnitudes():
-            yield np.log10(chunk[np.isfinite(chunk) & (chunk > 0)])
-
-    count = sum(len(chunk) for chunk in logs())
-    if count < 8:
+    logs = Spill(np.dtype(np.float64))
+    for chunk in magnitudes():
+        logs.append(np.log10(chunk[np.isfinite(chunk) & (chunk > 0)]))
+    if logs.rows < 8:
         return None
-    middle = median(logs, count)
-    spread = 5 * median(lambda: (np.abs(chunk - middle) for chunk in logs()), count) * 1.4826
+    middle = median(logs.chunks, logs.rows)
+    spread = 5 * median(lambda: (np.abs(chunk - middle) for chunk in logs.chunks()), logs.rows) * 1.4826
     return Reference(middle, max(spread, math.log10(OUTLIER_FACTOR)), max(spread, math.log10(LOW_OUTLIER_FACTOR)))
 
 
