@@ -89,6 +89,23 @@ def test_folding_partition_by_partition_numbers_the_values_as_np_unique(monkeypa
         assert np.array_equal(values[fold.numbers[len(fold.rows) :]], part_extra)
 
 
+def _clean(indices: np.ndarray, classes: np.ndarray, digests: np.ndarray, phashes: np.ndarray) -> CleanColumns:
+    """Clean samples' columns as a batch brings them, with these hashes and classes."""
+    n = len(indices)
+    return CleanColumns(
+        indices=indices,
+        class_index=classes,
+        labelled=np.ones(n, bool),
+        magnitudes=np.full(n, np.nan),
+        losses=np.full(n, np.nan),
+        file_stats=np.ones((n, 2), np.int64),
+        infos=[ImageInfo()],
+        info_index=np.zeros(n, np.int32),
+        digests=digests,
+        phashes=phashes,
+    )
+
+
 def _duplicates(count: int, copies: int, unhashed: bool = False) -> Duplicates:
     """A duplicate check fed `count` samples: `copies` exact copies (under the same and other
     labels), as many near copies, one picture many times, samples without a hash (`unhashed`:
@@ -104,20 +121,8 @@ def _duplicates(count: int, copies: int, unhashed: bool = False) -> Duplicates:
     check = Duplicates(ScanConfig(num_classes=10))
     for start in range(0, count, 4096):
         end = min(count, start + 4096)
-        check.add_columns(
-            CleanColumns(
-                indices=np.arange(start, end, dtype=np.int64)[::-1].copy(),  # indices are not positions
-                class_index=rng.integers(0, 10, end - start),
-                labelled=np.ones(end - start, bool),
-                magnitudes=np.full(end - start, np.nan),
-                losses=np.full(end - start, np.nan),
-                file_stats=np.ones((end - start, 2), np.int64),
-                infos=[ImageInfo()],
-                info_index=np.zeros(end - start, np.int32),
-                digests=digests[start:end],
-                phashes=phashes[start:end],
-            )
-        )
+        indices = np.arange(start, end, dtype=np.int64)[::-1].copy()  # indices are not positions
+        check.add_columns(_clean(indices, rng.integers(0, 10, end - start), digests[start:end], phashes[start:end]))
     return check
 
 
@@ -186,20 +191,8 @@ def test_duplicate_messages_do_not_depend_on_the_order_batches_came_back_in():
         check = Duplicates(ScanConfig(num_classes=10))
         for start in batches:
             end = start + 100
-            check.add_columns(
-                CleanColumns(
-                    indices=np.arange(start, end, dtype=np.int64),
-                    class_index=labels[start:end],
-                    labelled=np.ones(100, bool),
-                    magnitudes=np.full(100, np.nan),
-                    losses=np.full(100, np.nan),
-                    file_stats=np.ones((100, 2), np.int64),
-                    infos=[ImageInfo()],
-                    info_index=np.zeros(100, np.int32),
-                    digests=digests[start:end],
-                    phashes=phashes[start:end],
-                )
-            )
+            indices = np.arange(start, end, dtype=np.int64)
+            check.add_columns(_clean(indices, labels[start:end], digests[start:end], phashes[start:end]))
         verdicts.append(sorted((i, f.name, f.message) for i, f in check.verdict(_samples).items()))
     assert any("more" in message for _, _, message in verdicts[0])  # groups larger than SHOWN
     assert any(name == "duplicate:near_label_conflict" for _, name, _ in verdicts[0])
