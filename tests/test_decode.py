@@ -240,3 +240,46 @@ def test_unreadable_path_is_a_finding_not_a_crash(tmp_path, config):
 def test_a_bomb_pillow_refuses_at_open_is_reported_against_the_configured_limit(load_bytes):
     loaded = load_bytes(bomb_png(200_000, 200_000), "huge.png")
     assert loaded.findings[0].message.startswith("declares 40,000,000,000 pixels, over the limit of 89,478,485")
+
+
+@pytest.mark.parametrize("side", [8, 150, 400], ids=["read in one call", "just over one call", "head first"])
+def test_a_file_is_read_whole_whatever_its_size(tmp_path, side):
+    from sanitize.load.fingerprint import content_digest
+    from sanitize.load.image import WHOLE_READ
+
+    pixels = np.random.default_rng(side).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    assert (len(data) < WHOLE_READ) == (side == 8)
+    path = tmp_path / "a.png"
+    path.write_bytes(data)
+    loaded = load(Sample(0, "a.png", str(path), "0"), ScanConfig(num_classes=3))
+    assert loaded.findings == []
+    assert (loaded.digest, loaded.info.size) == (content_digest(data), len(data))
+    np.testing.assert_array_equal(loaded.pixels, pixels)
+
+
+def test_the_rest_of_a_file_is_read_until_a_read_returns_nothing():
+    """A read may return less than asked (a network file system; here a pipe fed in pieces) and a
+    file may grow after its size was taken: neither cuts the bytes that are judged."""
+    import os
+    import threading
+
+    from sanitize.load.image import _read_to_end
+
+    reader, writer = os.pipe()
+    pieces = [bytes([n]) * 1000 for n in range(50)]
+
+    def feed() -> None:
+        for piece in pieces:
+            os.write(writer, piece)
+        os.close(writer)
+
+    feeding = threading.Thread(target=feed)
+    feeding.start()
+    try:
+        assert _read_to_end(reader, b"head", size=10) == b"head" + b"".join(pieces)
+    finally:
+        feeding.join()
+        os.close(reader)

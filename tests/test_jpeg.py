@@ -14,8 +14,8 @@ from sanitize.config import ScanConfig
 from sanitize.load.jpeg import (
     SOS,
     Segment,
+    jpeg_head,
     jpeg_segments,
-    multi_picture_index_at,
     scan_count,
     without_header_junk,
 )
@@ -166,15 +166,15 @@ def test_without_header_junk_is_the_same_object_when_nothing_is_dropped():
         pytest.param(jpeg_bytes(), None, id="Pillow JPEG"),
     ],
 )
-def test_multi_picture_index_at(data, index_at):
-    assert multi_picture_index_at(data) == index_at
+def test_the_multi_picture_index_is_found_only_at_the_head(data, index_at):
+    assert jpeg_head(data).multi_picture_index_at == index_at
 
 
 def test_an_mpo_pillow_writes_has_its_index_where_pillow_finds_it():
     data = mpo_bytes()
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "MPO"
-        assert data.startswith(image.info["mp"][:8], multi_picture_index_at(data))
+        assert data.startswith(image.info["mp"][:8], jpeg_head(data).multi_picture_index_at)
 
 
 # --- a benign warning never ends the strict decode -----------------------------------------
@@ -273,3 +273,16 @@ def test_camera_mpos_are_clean_with_both_pictures(load_bytes, name):
     loaded = load_bytes((CORPUS / name).read_bytes(), "stereo.jpg")  # .mpo is not a sample extension
     assert loaded.findings == []
     assert loaded.info.frames == 2
+
+
+def test_jpeg_head_reads_the_header_once_for_every_reader():
+    exif = segment(0xE1, b"Exif\x00\x00MM")
+    mpf = segment(0xE2, b"MPF\x00II*\x00")
+    data = b"\xff\xd8" + exif + mpf + DQT + exif + SOS_HEADER + segment(0xE1, b"Exif\x00\x00after the scan")
+    head = jpeg_head(data)
+    first = data.index(b"Exif")
+    second = data.index(b"Exif", first + 1)
+    assert head.exif == ((first, first + 8), (second, second + 8))  # both before the scan, none after
+    assert head.multi_picture_index_at == data.index(b"MPF") + 4
+    assert jpeg_head(jpeg_bytes()).components == 3
+    assert jpeg_head(b"\x89PNG\r\n\x1a\n") == ((), None, None)

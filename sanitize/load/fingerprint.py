@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 from sanitize.arrays import as_hwc
-from sanitize.load.jpeg import APP1, EOI, SOS, jpeg_segments
+from sanitize.load.jpeg import JpegHead, jpeg_head
 from sanitize.model import Loaded
 
 #: The side of the grey grid the hash is taken from, and of the block of frequencies it keeps.
@@ -44,14 +44,14 @@ def content_digest(data: bytes | memoryview) -> int:
     return value or 1
 
 
-def describe_bytes(data: bytes, loaded: Loaded) -> None:
+def describe_bytes(data: bytes, loaded: Loaded, head: JpegHead | None = None) -> None:
     """Record what the checks need of a file's bytes on its loaded sample: their digest, and a
     JPEG's EXIF orientation and whether it holds CMYK or YCCK (libjpeg-turbo converts those to RGB
-    itself, so the decoded mode does not tell)."""
+    itself, so the decoded mode does not tell), from its `head` when it was read already."""
     if data:
         loaded.digest = content_digest(data)
     if loaded.info.format == "JPEG":
-        loaded.info.orientation, components = jpeg_header(data)
+        loaded.info.orientation, components = jpeg_header(data, head)
         loaded.cmyk = components == 4
 
 
@@ -136,25 +136,14 @@ def perceptual_hash(pixels: np.ndarray | None) -> int:
     return perceptual_hashes([pixels])[0]
 
 
-#: What an APP1 segment holding EXIF data starts with.
-EXIF = b"Exif\0\0"
-#: JPEG start-of-frame markers (every coding process; not DHT 0xC4, JPG 0xC8, DAC 0xCC).
-_START_OF_FRAME = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def jpeg_header(data: bytes) -> tuple[int | None, int | None]:
+def jpeg_header(data: bytes, head: JpegHead | None = None) -> tuple[int | None, int | None]:
     """A JPEG's (EXIF orientation tag 1-8, component count: 4 for CMYK or YCCK), None for either
-    not found. Only the header segments are walked (load.jpeg's walk, junk skipped as libjpeg
-    skips it), up to the first scan; a damaged EXIF block is read as no orientation."""
-    orientation = components = None
-    for segment in jpeg_segments(data):
-        if segment.marker in (SOS, EOI):  # the header is over
-            break
-        if segment.marker in _START_OF_FRAME and segment.end - segment.start > 9:
-            components = data[segment.start + 9]
-        elif orientation is None and segment.marker == APP1 and data.startswith(EXIF, segment.start + 4, segment.end):
-            orientation = _orientation(data[segment.start + 4 : segment.end])
-    return orientation, components
+    not found, from its header (load.jpeg.jpeg_head, read from `data` unless given); the first Exif
+    block that holds the tag gives it, and a damaged one is read as no orientation."""
+    head = jpeg_head(data) if head is None else head
+    orientations = (_orientation(data[start:end]) for start, end in head.exif)
+    orientation = next((value for value in orientations if value is not None), None)
+    return orientation, head.components
 
 
 def _orientation(block: bytes) -> int | None:

@@ -28,11 +28,14 @@ from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
 from sanitize.load.concealed import concealed_finding, concealed_step
 from sanitize.load.fingerprint import describe_bytes
-from sanitize.load.jpeg import multi_picture_index_at, scan_count, without_header_junk
+from sanitize.load.jpeg import JpegHead, jpeg_head, scan_count, without_header_junk
 from sanitize.load.npy import load_npy
 from sanitize.load.refused import Refused
 from sanitize.model import ImageInfo, Loaded, NonFinite, Sample
 from sanitize.remote import ObjectStore, object_stat
+
+#: Files smaller than this are read whole in one call, and sniffed from what was read.
+WHOLE_READ = 1 << 16
 
 #: JPEGs are decoded DCT-downscaled to no less than this many pixels a side (the probe grid).
 JPEG_MIN_SIDE = 16
@@ -85,9 +88,10 @@ def _check_bomb(width: int, height: int, config: ScanConfig) -> None:
         raise Refused(_bomb(width * height, config, size=f"{width}x{height} = "))
 
 
-def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
+def _decode_jpeg(data: bytes, head: JpegHead, loaded: Loaded, config: ScanConfig) -> None:
     """Strict libjpeg-turbo decode, DCT-downscaled, of the primary image and of every other
-    picture of an MPO; Pillow judges the file where libjpeg-turbo cannot."""
+    picture of an MPO (`head` says where its index is); Pillow judges the file where
+    libjpeg-turbo cannot."""
     info = loaded.info
     try:
         height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data, strict=False)
@@ -101,7 +105,7 @@ def _decode_jpeg(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
     if isinstance(decoded, str):
         _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {decoded}")
         return
-    index_at = multi_picture_index_at(data)
+    index_at = head.multi_picture_index_at
     pictures = [] if index_at is None else _other_pictures(data, index_at)
     for number, offset in enumerate(pictures, start=2):  # one copy of a picture's bytes at a time
         if isinstance(judged := _strict_picture(data[offset:], number, loaded, config), str):
@@ -304,17 +308,37 @@ def _read_object(loaded: Loaded, config: ScanConfig, store: ObjectStore, status:
 
 def _read_file(loaded: Loaded, config: ScanConfig) -> bytes | None:
     """A local file's bytes (None when it was handled as an array: memory-mapped, never read whole).
-    Unbuffered: the head is sniffed with a pread, then the file read whole in one buffer sized by its
-    status (head + rest, through a buffered reader, cost a copy of the file and 1-3 us more)."""
-    with open(loaded.sample.file, "rb", buffering=0) as handle:
-        record_stat(handle, loaded.info)
-        loaded.info.format = sniff(os.pread(handle.fileno(), HEAD_SIZE, 0))
-        if reason := oversized(loaded.info, config):
+    Read with the system calls alone, no file object: a small file in one read, its head sniffed
+    from the bytes read; a bigger one's head with a pread first, for it may be too big to read or a
+    .npy to map (a file object, buffered or not, cost three more calls: 4 us a tiny image)."""
+    info = loaded.info
+    fd = os.open(loaded.sample.file, os.O_RDONLY)
+    try:
+        status = os.fstat(fd)
+        info.size, info.mtime_ns = status.st_size, status.st_mtime_ns
+        small = status.st_size < WHOLE_READ
+        head = os.read(fd, status.st_size + 1) if small else os.pread(fd, HEAD_SIZE, 0)
+        info.format = sniff(head[:HEAD_SIZE])
+        if reason := oversized(info, config):
             raise Refused(error("decode", "too_large", reason))
-        if loaded.info.format == "NPY":
+        if info.format == "NPY":
             _load_array(loaded)
             return None
-        return handle.readall()
+        return _read_to_end(fd, head if small else b"", status.st_size)
+    finally:
+        os.close(fd)
+
+
+def _read_to_end(fd: int, data: bytes, size: int) -> bytes:
+    """`data`, the file's first bytes, and the rest of the file: read until a read returns nothing,
+    for the file may have grown since its `size` was taken, and a network file system may return
+    less than was asked."""
+    chunks = [data] if data else []
+    read = len(data)
+    while chunk := os.read(fd, max(size + 1 - read, 1 << 16)):
+        chunks.append(chunk)
+        read += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one chunk: no copy
 
 
 def _load_array(loaded: Loaded, data: bytes | None = None) -> None:
@@ -349,13 +373,14 @@ def load(
 def decode(data: bytes, loaded: Loaded, config: ScanConfig) -> None:
     """Decode a file's bytes (whose format loaded.info holds, sniffed from them) into `loaded`: what
     a file and a container's member (datasets.lmdbfile, datasets.webdataset) have in common."""
-    describe_bytes(data, loaded)
+    head = jpeg_head(data) if loaded.info.format == "JPEG" else None
+    describe_bytes(data, loaded, head)
     if not data:
         loaded.findings.append(error("decode", "empty", "zero-byte file"))
     elif is_image_format(loaded.info.format) or loaded.info.format is None:
         try:
-            if loaded.info.format == "JPEG":
-                _decode_jpeg(data, loaded, config)
+            if head is not None:
+                _decode_jpeg(data, head, loaded, config)
             else:
                 _decode_pillow(data, loaded, config)
         except Refused as refused:

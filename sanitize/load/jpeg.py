@@ -36,6 +36,10 @@ _END_OF_ENTROPY_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 _ICC_APP2 = b"ICC_PROFILE\x00"
 #: An APP2 segment holding the Multi-Picture Format index (CIPA DC-007): an MPO.
 _MPF_APP2 = b"MPF\x00"
+#: An APP1 segment holding EXIF metadata (EXIF 2.32, 4.5.4).
+_EXIF = b"Exif\x00\x00"
+#: Start-of-frame markers (every coding process; not DHT C4, JPG C8, DAC CC).
+_START_OF_FRAME = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 
 class Segment(NamedTuple):
@@ -55,7 +59,7 @@ def jpeg_segments(data: bytes) -> Iterator[Segment]:
     yield Segment(SOI, 0, 2)
     size, position = len(data), 2
     while position < size:
-        if data[position] == 0xFF and data[position + 1 : position + 2] not in _NO_CODE:
+        if data[position] == 0xFF and position + 1 < size and (marker := data[position + 1]) not in (0x00, 0xFF):
             start, after = position, position + 2  # a marker right here, as in nearly every file
         else:
             found = _MARKER.search(data, position)
@@ -65,14 +69,15 @@ def jpeg_segments(data: bytes) -> Iterator[Segment]:
             if found.start() > position:
                 yield Segment(None, position, found.start())
             start, after = found.end() - 2, found.end()  # a segment starts at the FF before its code
-        marker = data[after - 1]
+            marker = data[after - 1]
         if marker in _STANDALONE:
             yield Segment(marker, start, after)
             if marker == EOI:
                 return
             position = after
             continue
-        position = min(after + int.from_bytes(data[after : after + 2], "big"), size)
+        length = data[after] << 8 | data[after + 1] if after + 2 <= size else int.from_bytes(data[after:], "big")
+        position = min(after + length, size)
         yield Segment(marker, start, position)
         if marker == SOS:
             end = _END_OF_ENTROPY_DATA.search(data, position)
@@ -87,18 +92,39 @@ def scan_count(data: bytes) -> int:
     return sum(segment.marker == SOS for segment in jpeg_segments(data))
 
 
-def multi_picture_index_at(data: bytes) -> int | None:
-    """Where the Multi-Picture Format index of an MPO starts (the base of its pictures' offsets,
-    as Pillow reads it: the last MPF APP2 segment's); None for a plain JPEG. The index is an
-    application segment at the head of the file, right after the Exif APP1 (CIPA DC-007 5.2), so
-    the walk stops at the first segment that is not one: a plain JPEG costs two segments."""
-    found = None
+class JpegHead(NamedTuple):
+    """What the header of a JPEG's primary image (its segments before the first scan) says."""
+
+    #: The bodies of its Exif APP1 segments, in order, each as (start, end) in the data.
+    exif: tuple[tuple[int, int], ...] = ()
+    #: The component count of its (last) start-of-frame segment: 4 for CMYK or YCCK.
+    components: int | None = None
+    #: Where the Multi-Picture Format index of an MPO starts (the base of its pictures' offsets, as
+    #: Pillow reads it: the last MPF APP2 segment's); None for a plain JPEG. The index is an
+    #: application segment at the head of the file, right after the Exif APP1 (CIPA DC-007 5.2),
+    #: so only the segments before the first that is not one are looked at.
+    multi_picture_index_at: int | None = None
+
+
+def jpeg_head(data: bytes) -> JpegHead:
+    """The header of the JPEG `data`, read in one walk of its segments up to the first scan (junk
+    skipped as libjpeg skips it): every reader of the header shares it, for a tiny JPEG's header
+    walk costs as much as decoding it."""
+    exif: list[tuple[int, int]] = []
+    components = index_at = None
+    at_head = True
     for segment in jpeg_segments(data):
-        if segment.marker not in _HEAD:
-            return found
-        if segment.marker == APP2 and data.startswith(_MPF_APP2, segment.start + 4):
-            found = segment.start + 8
-    return found
+        marker = segment.marker
+        if marker in (SOS, EOI):  # the header is over
+            break
+        at_head = at_head and marker in _HEAD
+        if marker in _START_OF_FRAME and segment.end - segment.start > 9:
+            components = data[segment.start + 9]
+        elif marker == APP1 and data.startswith(_EXIF, segment.start + 4, segment.end):
+            exif.append((segment.start + 4, segment.end))
+        elif at_head and marker == APP2 and data.startswith(_MPF_APP2, segment.start + 4):
+            index_at = segment.start + 8
+    return JpegHead(tuple(exif), components, index_at)
 
 
 def without_header_junk(data: bytes) -> bytes:
