@@ -31,3 +31,15 @@ def _with(rows: np.ndarray, value: float, at: tuple[int, int] = (0, 5)) -> np.nd
 )
 def test_medians_are_np_medians(rows):
     assert np.array_equal(_medians(rows), np.median(rows, axis=1), equal_nan=True)
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (32, 64), (64, 32), (8, 8)])
+def test_a_side_of_the_grid_is_hashed_as_its_own_grid(shape):
+    """An image doubled in both directions averages back to itself: its hash is the same whether a
+    side skips the averaging product (a side of GRID) or goes through it (the doubled side)."""
+    from sanitize.load.fingerprint import perceptual_hashes
+
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    doubled = pixels.repeat(2, axis=0).repeat(2, axis=1)
+    small, large = perceptual_hashes([pixels, doubled])
+    assert small == large != 0
