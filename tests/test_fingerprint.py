@@ -43,3 +43,11 @@ def test_a_side_of_the_grid_is_hashed_as_its_own_grid(shape):
     doubled = pixels.repeat(2, axis=0).repeat(2, axis=1)
     small, large = perceptual_hashes([pixels, doubled])
     assert small == large != 0
+
+
+def test_images_hashed_together_in_runs_hash_as_each_alone():
+    from sanitize.load.fingerprint import perceptual_hash, perceptual_hashes
+
+    rng = np.random.default_rng(1)
+    arrays = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(200)]  # three runs
+    assert perceptual_hashes(arrays) == [perceptual_hash(array) for array in arrays]

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from sanitize.arrays import as_hwc
+from sanitize.arrays import as_hwc, stacks
 from sanitize.load.jpeg import JpegHead, jpeg_head
 from sanitize.model import Loaded
 
@@ -131,9 +131,10 @@ def perceptual_hashes(arrays: list[np.ndarray | None]) -> list[int]:
             hwc = as_hwc(array)
             groups.setdefault((hwc.shape, hwc.dtype.str), []).append(position)
     for positions in groups.values():
-        stack = np.stack([as_hwc(arrays[position]) for position in positions])
-        for position, value in zip(positions, _hashes_of_one_shape(stack), strict=True):
-            hashes[position] = value
+        for run in stacks(positions, arrays[positions[0]]):
+            stack = np.stack([as_hwc(arrays[position]) for position in run])
+            for position, value in zip(run, _hashes_of_one_shape(stack), strict=True):
+                hashes[position] = value
     return hashes
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sanitize.arrays import CHUNK, as_hwc
+from sanitize.arrays import CHUNK, as_hwc, stacks
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding
 
@@ -186,8 +186,9 @@ def preprocess_batch(arrays: list[np.ndarray], config: ScanConfig) -> list[tuple
         first = arrays[members[0]]
         height, width = as_hwc(first).shape[:2]
         if len(members) > 1 and first.ndim <= 3 and height * width <= MATMUL_MAX_PIXELS:
-            for position, done in zip(members, _preprocess_stacked([arrays[i] for i in members], config), strict=True):
-                found[position] = done
+            for run in stacks(members, first):
+                for position, done in zip(run, _preprocess_stacked([arrays[i] for i in run], config), strict=True):
+                    found[position] = done
             continue
         for position in members:
             try:
