@@ -131,3 +131,26 @@ def test_unreadable_list_and_csv_contents_are_one_line_errors(tmp_path):
     (tmp_path / "huge.csv").write_text("path,label\n" + "x" * 200_000 + ".jpg,1\n")
     with pytest.raises(SanitizeError, match=r"huge.csv line \d+ is not CSV the reader accepts: field larger"):
         open_dataset(tmp_path / "huge.csv")
+
+
+def test_the_record_of_drawn_samples_holds_exactly_what_was_drawn(tmp_path):
+    """Written in lines of ROWS samples: a partial last line, names JSON must escape (a newline, a
+    quote, non-ASCII), a missing label and a mask all come back as they were drawn, in order."""
+    from sanitize.datasets import ListedSamples
+    from sanitize.model import Sample
+
+    names = ['a b.jpg', 'new\nline.png', 'quote".jpg', "é/ü.png"]
+    drawn = [
+        Sample.under(tmp_path, i, names[i % 4], None if i % 5 == 0 else str(i % 7), "m.png" if i % 11 == 0 else None)
+        for i in range(ListedSamples.ROWS * 2 + 3)
+    ]
+    listed = ListedSamples(tmp_path)
+    passed = list(listed.record(iter(drawn)))
+    assert passed == drawn and len(listed) == len(drawn)
+    assert list(listed) == drawn
+    assert list(listed) == drawn  # every pass reads the record afresh
+
+    partly = ListedSamples(tmp_path)
+    stream = partly.record(iter(drawn))
+    first = [next(stream) for _ in range(ListedSamples.ROWS + 1)]
+    assert list(partly) == first  # a scan that stopped drawing: the record is what it drew

@@ -108,9 +108,15 @@ def open_dataset(
 
 class ListedSamples:
     """The samples a scan drew from its dataset, in order, recorded as they are drawn in a
-    temporary file (a JSON line each): the record of what was scanned. The report's clean.txt and
-    its samples come from here, not from listing the dataset again, which may have changed since
-    (a line appended or inserted, a file added) and would put samples never checked into clean.txt."""
+    temporary file: the record of what was scanned. The report's clean.txt and its samples come
+    from here, not from listing the dataset again, which may have changed since (a line appended
+    or inserted, a file added) and would put samples never checked into clean.txt.
+
+    Each line of the file is a JSON array of up to ROWS samples' [index, path, label, mask]: one
+    encoding per sample cost the client 3 us of its ~12 a sample, one per ROWS samples costs a
+    fraction of that. Rows drawn but not yet written are written before the record is read."""
+
+    ROWS = 1024
 
     def __init__(self, root: Path | str) -> None:
         self.root = os.fspath(root)
@@ -118,25 +124,34 @@ class ListedSamples:
             self._file = tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="sanitize-listed-")  # noqa: SIM115
         except OSError as exc:
             raise temporary_files_failed(exc) from None
+        self._rows: list[tuple[int, str, str | None, str | None]] = []
         self.count = 0
 
     def record(self, samples: Iterable[Sample]) -> Iterator[Sample]:
         """Pass `samples` through, recording each."""
-        write = self._file.write
+        rows = self._rows
         for sample in samples:
-            try:
-                write(json.dumps([sample.index, sample.path, sample.label, sample.mask], ensure_ascii=False) + "\n")
-            except OSError as exc:
-                raise temporary_files_failed(exc) from None
+            rows.append((sample.index, sample.path, sample.label, sample.mask))
+            if len(rows) >= self.ROWS:
+                self._write_rows()
             self.count += 1
             yield sample
 
+    def _write_rows(self) -> None:
+        try:
+            self._file.write(json.dumps(self._rows, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise temporary_files_failed(exc) from None
+        self._rows.clear()
+
     def __iter__(self) -> Iterator[Sample]:
+        if self._rows:
+            self._write_rows()
         self._file.flush()
         with open(self._file.name, encoding="utf-8") as reader:
             for line in reader:
-                index, path, label, mask = json.loads(line)
-                yield Sample.under(self.root, index, path, label, mask)
+                for index, path, label, mask in json.loads(line):
+                    yield Sample.under(self.root, index, path, label, mask)
 
     def __len__(self) -> int:
         return self.count

@@ -32,9 +32,9 @@ def parse_line(line: str) -> tuple[str, str | None]:
 
 def names_a_mask(path: str, last_field: str | None) -> bool:
     """Whether a line is `image mask` (both fields name sample files) rather than `image label`."""
-    return last_field is not None and all(
-        sample_suffix(field.rpartition("/")[2]) in EXTENSION_FORMATS for field in (path, last_field)
-    )
+    if last_field is None or last_field.isdigit():  # a label, as on nearly every line: no suffix
+        return False
+    return all(sample_suffix(field.rpartition("/")[2]) in EXTENSION_FORMATS for field in (path, last_field))
 
 
 def _entries(source: Path | str, fs: Any = None) -> Iterator[tuple[str, str | None]]:
