@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,10 @@ def read(
     fs = store.filesystem() if store is not None else None
     size = sum(1 for _ in _rows(source, path_column, label_column, fs))
 
+    under = os.fspath(root)  # a str once, not a Path made one for every sample
+
     def listing() -> Iterator[Sample]:
         for i, (path, label) in enumerate(_rows(source, path_column, label_column, fs)):
-            yield Sample.under(root, i, path, label)
+            yield Sample.under(under, i, path, label)
 
     return Dataset("csv", source, root, listing, size=size, store=store)

@@ -12,6 +12,7 @@ way). `--task` forces one reading. Its samples carry the mask path and no label.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,10 @@ def read(source: Path | str, root: Path | str, *, task: str | None = None, store
         task = "segmentation" if pairs * 2 > entries else "classification"  # most lines decide
     segmentation = task == "segmentation"
 
+    under = os.fspath(root)  # a str once, not a Path made one for every sample
+
     def listing() -> Iterator[Sample]:
         for i, (path, last) in enumerate(_entries(source, fs)):
-            yield Sample.under(root, i, path, mask=last) if segmentation else Sample.under(root, i, path, last)
+            yield Sample.under(under, i, path, mask=last) if segmentation else Sample.under(under, i, path, last)
 
     return Dataset("listfile", source, root, listing, size=entries, task=task, store=store)
