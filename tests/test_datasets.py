@@ -154,3 +154,13 @@ def test_the_record_of_drawn_samples_holds_exactly_what_was_drawn(tmp_path):
     stream = partly.record(iter(drawn))
     first = [next(stream) for _ in range(ListedSamples.ROWS + 1)]
     assert list(partly) == first  # a scan that stopped drawing: the record is what it drew
+
+
+def test_the_record_gives_its_rows_without_making_samples(tmp_path):
+    from sanitize.datasets import ListedSamples
+    from sanitize.model import Sample
+
+    drawn = [Sample.under(tmp_path, i, f"{i}.png", str(i % 3)) for i in range(ListedSamples.ROWS + 5)]
+    listed = ListedSamples(tmp_path)
+    list(listed.record(drawn))
+    assert [tuple(row) for row in listed.rows()] == [(s.index, s.path, s.label, s.mask) for s in drawn]

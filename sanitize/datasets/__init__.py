@@ -144,14 +144,20 @@ class ListedSamples:
             raise temporary_files_failed(exc) from None
         self._rows.clear()
 
-    def __iter__(self) -> Iterator[Sample]:
+    def rows(self) -> Iterator[list[Any]]:
+        """Each drawn sample's [index, path, label, mask], without making its Sample: all that
+        clean.txt needs (making 300,000 Samples took a quarter of a second of a scan's end)."""
         if self._rows:
             self._write_rows()
         self._file.flush()
         with open(self._file.name, encoding="utf-8") as reader:
             for line in reader:
-                for index, path, label, mask in json.loads(line):
-                    yield Sample.under(self.root, index, path, label, mask)
+                yield from json.loads(line)
+
+    def __iter__(self) -> Iterator[Sample]:
+        root = self.root
+        for index, path, label, mask in self.rows():
+            yield Sample.under(root, index, path, label, mask)
 
     def __len__(self) -> int:
         return self.count

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sanitize.config import ScanConfig
-from sanitize.datasets import Dataset
+from sanitize.datasets import Dataset, ListedSamples
 from sanitize.errors import SanitizeError
 from sanitize.model import Sample, SampleResult
 from sanitize.remote import ObjectStore
@@ -69,11 +69,18 @@ class Report:
 
     def clean_lines(self) -> Iterator[str]:
         """clean.txt in Caffe list format; labels normalised to plain integers."""
-        for sample in self.clean_samples():
-            if sample.mask is not None:
-                yield f"{sample.path} {sample.mask}\n"
+        listed = self.listed
+        rows = (
+            listed.rows() if isinstance(listed, ListedSamples) else ((s.index, s.path, s.label, s.mask) for s in listed)
+        )
+        errors = self.error_indices
+        for index, path, label, mask in rows:
+            if index in errors:
                 continue
-            yield f"{sample.path} {int(sample.label)}\n" if sample.label is not None else f"{sample.path}\n"
+            if mask is not None:
+                yield f"{path} {mask}\n"
+            else:
+                yield f"{path} {int(label)}\n" if label is not None else f"{path}\n"
 
     def write(self, out: Path | str, store: ObjectStore | None = None, also: dict[str, Any] | None = None) -> None:
         """findings.jsonl, clean.txt, the `also` JSON files (an audit's diff.json), report.html and,
