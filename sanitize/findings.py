@@ -362,8 +362,7 @@ CATALOGUE: tuple[Code, ...] = (
         "duplicate",
         "near_label_conflict",
         WARNING,
-        "a near duplicate (perceptual hashes at most 5 bits apart: re-encoded, resized) of an entry with another"
-        " label",
+        "a near duplicate (perceptual hashes at most 5 bits apart: re-encoded, resized) of an entry with another label",
         scope="dataset",
     ),
     Code(

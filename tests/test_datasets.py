@@ -139,7 +139,7 @@ def test_the_record_of_drawn_samples_holds_exactly_what_was_drawn(tmp_path):
     from sanitize.datasets import ListedSamples
     from sanitize.model import Sample
 
-    names = ['a b.jpg', 'new\nline.png', 'quote".jpg', "é/ü.png"]
+    names = ["a b.jpg", "new\nline.png", 'quote".jpg', "é/ü.png"]
     drawn = [
         Sample.under(tmp_path, i, names[i % 4], None if i % 5 == 0 else str(i % 7), "m.png" if i % 11 == 0 else None)
         for i in range(ListedSamples.ROWS * 2 + 3)
