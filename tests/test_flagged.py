@@ -7,6 +7,7 @@ import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sanitize.batch import check_batch
@@ -15,7 +16,7 @@ from sanitize.datasets import ListedSamples
 from sanitize.findings import error, warning
 from sanitize.model import BatchResult, ImageInfo, Sample, SampleResult
 from sanitize.report.files import findings_line, findings_lines
-from sanitize.report.flagged import FlaggedResults, FlaggedTally
+from sanitize.report.flagged import FlaggedResults, FlaggedTally, IndexSet
 from sanitize.scan import Scan
 from tests.conftest import png_bytes
 
@@ -187,3 +188,24 @@ def test_a_scan_with_many_flagged_samples_holds_them_on_disk_not_in_the_client(t
     tracemalloc.stop()
     assert len(held) == 10_000
     assert large - small < holding / 4, (small, large, holding)
+
+
+@pytest.mark.parametrize(
+    "indices",
+    [[], [0], [7, 8], [3, 1, 3, 200_000], list(range(0, 1_100_000, 997))],
+    ids=["none", "zero", "a byte's edge", "unsorted, repeated", "past one slice of bits"],
+)
+def test_the_error_indices_are_a_set_of_a_bit_a_sample(indices):
+
+    errors = IndexSet(np.array(indices, dtype=np.int64))
+    assert errors == set(indices) and len(errors) == len(set(indices))
+    assert list(errors) == sorted(set(indices))
+    probes = {-1, 0, 1, 6, 7, 8, 9, 200_000, 200_001, 1_099_999, 5_000_000}
+    assert {i for i in probes if i in errors} == probes & set(indices)
+    assert "7" not in errors and 7.0 not in errors  # indices are ints
+
+
+def test_a_negative_sample_index_is_refused():
+
+    with pytest.raises(ValueError, match="never negative"):
+        IndexSet(np.array([-3, 4]))

@@ -4,6 +4,7 @@ batches of results, written to the report folder (files) with a typed summary (s
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,8 @@ class Report:
     #: them back from a temporary file one at a time: a scan's client does not hold them).
     flagged: Sequence[SampleResult]
     summary: Summary
-    error_indices: set[int] = field(default_factory=set)
+    #: The samples with an error (report.flagged.IndexSet after a scan: a bit a sample).
+    error_indices: AbstractSet[int] = field(default_factory=frozenset)
     #: Why report.html was not written by the last `write` (None: it was); the verdict never depends on it.
     html_problem: str | None = None
 

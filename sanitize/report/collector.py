@@ -21,7 +21,7 @@ from sanitize.datasets import Dataset
 from sanitize.findings import Finding
 from sanitize.model import BatchResult, CleanColumns, ImageInfo, Sample, SampleResult
 from sanitize.report import Report
-from sanitize.report.flagged import FlaggedResults, FlaggedTally
+from sanitize.report.flagged import FlaggedResults, FlaggedTally, IndexSet
 from sanitize.report.summary import (
     SIZE_BINS,
     ClassCounts,
@@ -193,7 +193,7 @@ class Collector:
         self.flagged.add_findings(added)
         sections = {check.section: check.summary(self.dataset.class_names) for check in self.dataset_checks}
         summary = self._summary(len(listed), elapsed, runner, sections)
-        error_indices = set(self.tally.error_indices.tolist())
+        error_indices = IndexSet(np.frombuffer(self.tally.error_indices, dtype=np.int64))
         return Report(self.dataset, listed, self.config, self.flagged, summary, error_indices)
 
     def _loss_stats(self) -> LossStats:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import threading
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field
 from typing import overload
 
@@ -141,6 +141,43 @@ class _CodeTally:
 
     samples: int = 0
     first: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+class IndexSet(Set[int]):
+    """A set of sample indices as one bit each, up to the largest: what clean.txt leaves out.
+
+    A Python set of 2M error indices (2% of a 100M-sample scan) took about 130 MB; this takes a
+    bit per sample scanned (12.5 MB at 100M) and answers `in` as fast, for clean.txt asks it once
+    a sample."""
+
+    def __init__(self, indices: np.ndarray) -> None:
+        indices = np.unique(np.asarray(indices, dtype=np.int64))
+        if indices.size and indices[0] < 0:
+            raise ValueError(f"a sample index is never negative: {indices[0]}")
+        size = int(indices[-1]) + 1 if indices.size else 0
+        flags = np.zeros(size, dtype=bool)
+        flags[indices] = True
+        self._bits = np.packbits(flags, bitorder="little").tobytes()  # bytes: a Python index, no numpy scalar
+        self._size = size
+        self._count = int(indices.size)
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and 0 <= index < self._size and bool(self._bits[index >> 3] >> (index & 7) & 1)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        """The indices in increasing order, unpacked a slice at a time."""
+        step = 1 << 16  # bytes of bits a slice
+        for start in range(0, len(self._bits), step):
+            flags = np.unpackbits(
+                np.frombuffer(self._bits, np.uint8, min(step, len(self._bits) - start), start), bitorder="little"
+            )
+            yield from (np.flatnonzero(flags) + start * 8).tolist()
+
+    def __repr__(self) -> str:
+        return f"IndexSet({list(self)!r})" if self._count <= 20 else f"IndexSet(<{self._count:,} indices>)"
 
 
 class FlaggedTally:
