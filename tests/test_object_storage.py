@@ -30,14 +30,16 @@ RECORDING: dict[str, Path] = {}
 SECRET = "not-a-real-secret-7f3a"
 
 
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory) -> str:
-    """The endpoint of a moto S3 server on a free local port, with credentials in the environment."""
+def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    folder = tmp_path_factory.mktemp("moto")
-    log = folder / "server.log"
+        return probe.getsockname()[1]
+
+
+def _start_s3_server(folder: Path, log: Path) -> tuple[subprocess.Popen, str] | None:
+    """A moto S3 server on a free port and its endpoint, once it answers; None if it exited first
+    (the port, free when it was picked, was taken before the server bound it)."""
+    port = _free_port()
     with open(log, "w") as output:  # the recorder (started and stopped by a test) logs requests to a file
         server = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -45,18 +47,33 @@ def s3(tmp_path_factory) -> str:
             stderr=output,
             env={**os.environ, "MOTO_RECORDER_FILEPATH": str(folder / "requests.jsonl")},
         )
-    RECORDING["file"] = folder / "requests.jsonl"
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(endpoint, timeout=1)
-            break
+            return server, endpoint
         except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
+            if server.poll() is not None:
+                return None
+            if time.monotonic() > deadline:
                 server.kill()
                 raise RuntimeError(f"the S3 server did not start: {log.read_text()[-2000:]}") from None
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory) -> str:
+    """The endpoint of a moto S3 server on a free local port, with credentials in the environment."""
+    folder = tmp_path_factory.mktemp("moto")
+    log = folder / "server.log"
+    RECORDING["file"] = folder / "requests.jsonl"
+    for _ in range(3):
+        if started := _start_s3_server(folder, log):
+            break
+    else:
+        raise RuntimeError(f"the S3 server did not start: {log.read_text()[-2000:]}")
+    server, endpoint = started
     yield endpoint
     server.terminate()
     server.wait(timeout=10)
