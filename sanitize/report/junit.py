@@ -45,12 +45,31 @@ def xml_text(text: str) -> str:
 
 
 @dataclass
-class _Check:
-    """One check's samples with errors and with warnings, as `path: code: message` lines."""
+class _Samples:
+    """How many samples, and the first MAX_LISTED of them as `path: code: message` lines: a big
+    scan's flagged samples are never all held (2M flagged would be hundreds of MB of text)."""
 
-    errors: list[str] = field(default_factory=list)
+    count: int = 0
+    listed: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        self.count += 1
+        if len(self.listed) < MAX_LISTED:
+            self.listed.append(line)
+
+    def listing(self, what: str) -> str:
+        more = self.count - len(self.listed)
+        tail = [f"... and {more:,} more sample{'s' if more > 1 else ''} {what} (see findings.jsonl)"] if more else []
+        return xml_text("\n".join([*self.listed, *tail]))
+
+
+@dataclass
+class _Check:
+    """One check's samples with errors and with warnings, and its error codes."""
+
+    errors: _Samples = field(default_factory=_Samples)
     codes: dict[str, None] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    warnings: _Samples = field(default_factory=_Samples)
 
 
 def _lines(result: SampleResult, findings: list[Finding]) -> str:
@@ -64,22 +83,15 @@ def _by_check(flagged: Iterable[SampleResult]) -> dict[str, _Check]:
             mine = [f for f in result.findings if f.check == name]
             errors = [f for f in mine if f.is_error]
             if errors:
-                check.errors.append(_lines(result, errors))
+                check.errors.add(_lines(result, errors))
                 check.codes.update(dict.fromkeys(f.name for f in errors))
             if len(mine) > len(errors):
-                check.warnings.append(_lines(result, [f for f in mine if not f.is_error]))
+                check.warnings.add(_lines(result, [f for f in mine if not f.is_error]))
     return checks
 
 
 def _samples(count: int) -> str:
     return f"{count:,} sample{'' if count == 1 else 's'}"
-
-
-def _listing(samples: list[str], what: str) -> str:
-    shown = samples[:MAX_LISTED]
-    more = len(samples) - len(shown)
-    tail = [f"... and {more:,} more sample{'s' if more > 1 else ''} {what} (see findings.jsonl)"] if more else []
-    return xml_text("\n".join([*shown, *tail]))
 
 
 def junit_xml(report: Report, exit_code: int, verdict: str) -> str:
@@ -94,15 +106,15 @@ def junit_xml(report: Report, exit_code: int, verdict: str) -> str:
     failures = 0
     for name, check in checks.items():
         case = ET.SubElement(suite, "testcase", classname=f"sanitize.{name}", name=name)
-        if check.errors:
+        if check.errors.count:
             failures += 1
-            message = f"{_samples(len(check.errors))} with {name} errors: {', '.join(check.codes)}"
+            message = f"{_samples(check.errors.count)} with {name} errors: {', '.join(check.codes)}"
             failure = ET.SubElement(case, "failure", message=message, type=", ".join(check.codes))
-            failure.text = _listing(check.errors, f"with {name} errors")
-        if check.warnings:
+            failure.text = check.errors.listing(f"with {name} errors")
+        if check.warnings.count:
             out = ET.SubElement(case, "system-out")
-            out.text = f"{_samples(len(check.warnings))} with {name} warnings:\n" + _listing(
-                check.warnings, f"with {name} warnings"
+            out.text = f"{_samples(check.warnings.count)} with {name} warnings:\n" + check.warnings.listing(
+                f"with {name} warnings"
             )
     elapsed = f"{report.summary.elapsed_seconds:.3f}"
     case = ET.SubElement(suite, "testcase", classname="sanitize.verdict", name="verdict", time=elapsed)
