@@ -91,6 +91,22 @@ def test_exact_duplicates_warn_when_labels_agree_and_fail_when_they_do_not(tmp_p
     }
 
 
+def test_each_copy_of_a_big_group_names_three_others_and_counts_the_rest(tmp_path):
+    """A message names the SHOWN lowest-indexed other copies: only those samples are looked up."""
+    names = _photos(tmp_path, 2)
+    copies = [f"img/copy{i}.jpg" for i in range(6)]
+    for copy in copies:
+        shutil.copy(tmp_path / names[0], tmp_path / copy)
+    lines = [f"{names[1]} 0", *(f"{c} 0" for c in copies), f"{names[0]} 0"]
+    report = sanitize.scan(_listing(tmp_path, lines), num_classes=2, **SYNC)
+    messages = {r.path: r.findings[0].message for r in report.flagged}
+    group = [*copies, names[0]]
+    assert set(messages) == set(group)
+    for path in group:
+        shown = [other for other in group if other != path][:3]
+        assert messages[path] == "the same bytes as " + ", ".join(f"{o} (label 0)" for o in shown) + " and 3 more"
+
+
 def test_a_near_duplicate_under_another_label_is_a_warning_and_a_similar_picture_is_not(tmp_path, partitions):
     names = _photos(tmp_path, 4)
     picture, other = textured_photo(0), textured_photo(1)

@@ -182,7 +182,9 @@ class Duplicates(HashedSamples):
                     break
         members = members[np.argsort(members["digest"], kind="stable")]
         groups = np.split(members, np.flatnonzero(np.diff(members["digest"])) + 1) if len(members) else []
-        samples = samples_of({int(i) for i in members["index"]} | {*near_conflicts, *near_conflicts.values()})
+        # a message names at most SHOWN others of its group, always among the group's SHOWN + 1 lowest indices
+        named_ones = {i for group in groups for i in np.sort(group["index"])[: SHOWN + 1].tolist()}
+        samples = samples_of(named_ones | {*near_conflicts, *near_conflicts.values()})
         findings: dict[int, Finding] = {}
         conflicts = 0
         for group in groups:
