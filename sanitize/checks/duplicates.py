@@ -191,17 +191,24 @@ class Duplicates(HashedSamples):
             indices = sorted(group["index"].tolist())  # by index, as above
             clash = conflicting(group["key"])
             conflicts += clash
-            for index in indices:
-                others = [i for i in indices if i != index]
-                shown = ", ".join(named(samples.get(i), segmentation) for i in others[:SHOWN])
-                more = f" and {len(others) - SHOWN} more" if len(others) > SHOWN else ""
+            head = indices[: SHOWN + 1]  # a copy's message names the SHOWN lowest indices but its own
+            more = f" and {len(indices) - 1 - SHOWN} more" if len(indices) - 1 > SHOWN else ""
+            past_head = None  # the copies past the head all name the same SHOWN: one Finding serves them
+            for position, index in enumerate(indices):
+                if past_head is not None:
+                    findings[index] = past_head
+                    continue
+                shown = ", ".join(named(samples.get(i), segmentation) for i in [i for i in head if i != index][:SHOWN])
                 if clash:
                     what = "masks" if segmentation else "labels"
-                    findings[index] = error(
+                    finding = error(
                         "duplicate", "label_conflict", f"the same bytes as {shown}{more}, with other {what}"
                     )
                 else:
-                    findings[index] = warning("duplicate", "exact", f"the same bytes as {shown}{more}")
+                    finding = warning("duplicate", "exact", f"the same bytes as {shown}{more}")
+                findings[index] = finding
+                if position > SHOWN:
+                    past_head = finding
         for index, other in near_conflicts.items():
             findings.setdefault(
                 index,
