@@ -1,9 +1,9 @@
 """Would an entropy-level check catch the silent JPEG bit flips of issue 17? A feasibility measurement.
 
-An instrumented JPEG Huffman decoder in pure Python (baseline sequential and progressive, T.81
-annex F.2.2 and G.1.2, following libjpeg-turbo's jdhuff.c / jdphuff.c where the standard leaves the
-decoder's behaviour open) records, per file and component, events that a clean encoder never
-produces but that strict libjpeg-turbo decodes without a warning:
+The instrumented JPEG Huffman decoder of benchmarks/jpeg_entropy.py (pure Python, baseline
+sequential and progressive, T.81 annex F.2.2 and G.1.2, following libjpeg-turbo's jdhuff.c /
+jdphuff.c where the standard leaves the decoder's behaviour open) records, per file and component,
+events that a clean encoder never produces but that strict libjpeg-turbo decodes without a warning:
 
 - ``a_past_end``: a run (or ZRL) carries the coefficient index past the scan's last index Se (63 in a
   sequential scan); libjpeg-turbo writes the value through jpeg_natural_order's 16 extra entries,
@@ -24,6 +24,8 @@ produces but that strict libjpeg-turbo decodes without a warning:
 - ``e_bad_code``: a bit pattern that is no code of the Huffman table. libjpeg-turbo's slow path
   (jpeg_huff_decode, and all of jdphuff.c) warns, but its fast sequential path (HUFF_DECODE_FAST in
   jdhuff.h) silently takes symbol 0 after 17 bits; this decoder does the same;
+- ``e_dc_gamut``: an MCU whose mean colour, computed from the DC values alone, lies outside the RGB
+  cube by more than the rounding allows (see Decoder._check_gamut);
 - ``e_overshoot``: exploratory, not a bound: the largest excursion of any block's unclamped inverse DCT
   outside [-128, 127], in levels; flagged above OVERSHOOT (chosen by looking at clean files, so biased).
 
@@ -57,20 +59,15 @@ from sanitize.config import ScanConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from concealed_jpeg import CORPUS, damage, flagged, make_variant, photographs, silent_flip
+from jpeg_entropy import NATURAL, Decoder, ceil
 
-#: NATURAL[k] is the row-major position (8 v + u) of zigzag index k (T.81 figure A.6).
-NATURAL = np.array([
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14,
-    21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60,
-    61, 54, 47, 55, 62, 63,
-])  # fmt: skip
 #: FDCT arithmetic error allowed on top of rounding, in units of F(u,v) (libjpeg's islow is within 1).
 SLACK = 2.0
 #: e_overshoot threshold in levels (exploratory).
 OVERSHOOT = 64.0
 SIGNALS = (
     "a_past_end", "b_ac_range", "c_dc_range", "d_padding", "d_bytes_left",
-    "e_zrl_eob", "e_eobrun_past_end", "e_restarts", "e_bad_code",
+    "e_zrl_eob", "e_eobrun_past_end", "e_restarts", "e_bad_code", "e_dc_gamut",
 )  # fmt: skip
 NOT_SILENT = ("overrun", "refine_size")
 
@@ -96,329 +93,59 @@ def fdct_bounds(precision: int = 8) -> tuple[np.ndarray, np.ndarray]:
     return lowest[NATURAL], highest[NATURAL]
 
 
-def ceil(numerator: int, denominator: int) -> int:
-    return -(-numerator // denominator)
+def check_ranges(decoder: Decoder) -> float:
+    """Count b/c range events per component; return the largest unclamped IDCT overshoot."""
+    lowest, highest = fdct_bounds(decoder.frame["precision"])
+    overshoot = 0.0
+    for ci, c in enumerate(decoder.frame["comps"]):
+        q = decoder.quant[c["tq"]]
+        coef = c["coef"][: c["bh"], : c["bw"]].reshape(-1, 64).astype(np.int64)
+        value = coef * q
+        over = (value - q / 2 > highest + SLACK) | (value + q / 2 < lowest - SLACK)
+        if over[:, 0].any():
+            decoder.events["c_dc_range", ci] += int(over[:, 0].sum())
+        if over[:, 1:].any():
+            decoder.events["b_ac_range", ci] += int(over[:, 1:].sum())
+        natural = np.zeros((len(coef), 64))
+        natural[:, NATURAL] = value
+        pixels = np.einsum("vy,nvu,ux->nyx", BASIS, natural.reshape(-1, 8, 8), BASIS, optimize=True)
+        excess = np.maximum(pixels - 127.5, -128.5 - pixels).max(initial=0)
+        overshoot = max(overshoot, float(excess))
+    check_gamut(decoder)
+    return overshoot
 
 
-class Bits:
-    """An MSB-first bit reader over unstuffed bytes; reading past the end gives zeros, as libjpeg does."""
-
-    def __init__(self, data: bytes) -> None:
-        self.size = 8 * len(data)
-        padded = np.frombuffer(bytes(data) + bytes(8), np.uint8).astype(np.uint32)
-        positions = np.arange(self.size + 32)
-        index, shift = positions >> 3, positions & 7
-        window = (padded[index] << 16 | padded[index + 1] << 8 | padded[index + 2]) >> (8 - shift)
-        self.window = (window & 0xFFFF).tolist()  # the 16 bits starting at each bit position
-        self.pos = 0
-        self.data = data
-
-    def get(self, count: int) -> int:
-        if count == 0:
-            return 0
-        value = self.window[self.pos] >> (16 - count)
-        self.pos += count
-        return value
-
-    def decode(self, table: list[int]) -> int:
-        """The next Huffman symbol; -1 for a code not in the table."""
-        entry = table[self.window[self.pos]]
-        if entry < 0:
-            return -1
-        self.pos += entry >> 8
-        return entry & 0xFF
-
-    def receive_extend(self, size: int) -> int:
-        value = self.get(size)
-        return value - (1 << size) + 1 if size and value < 1 << (size - 1) else value
-
-
-def huffman_table(counts: bytes, symbols: bytes) -> list[int]:
-    """A 16-bit lookup table: (code length << 8 | symbol) for every window starting with a code."""
-    table = np.full(1 << 16, -1, np.int32)
-    code, index = 0, 0
-    for length in range(1, 17):
-        for _ in range(counts[length - 1]):
-            table[code << (16 - length) : (code + 1) << (16 - length)] = length << 8 | symbols[index]
-            code, index = code + 1, index + 1
-        code <<= 1
-    return table.tolist()
-
-
-def split_scan(data: bytes, start: int) -> tuple[list[bytes], int, list[int]]:
-    """The unstuffed restart intervals of the scan at `start`, where the next marker is, and the
-    restart marker numbers met."""
-    intervals, current, restarts, pos = [], bytearray(), [], start
-    while pos < len(data):
-        byte = data[pos]
-        if byte != 0xFF:
-            current.append(byte)
-            pos += 1
-            continue
-        nxt = data[pos + 1] if pos + 1 < len(data) else 0xD9
-        if nxt == 0x00:
-            current.append(0xFF)
-            pos += 2
-        elif nxt == 0xFF:
-            pos += 1  # fill byte
-        elif 0xD0 <= nxt <= 0xD7:
-            intervals.append(bytes(current))
-            current, pos = bytearray(), pos + 2
-            restarts.append(nxt - 0xD0)
-        else:
-            break
-    intervals.append(bytes(current))
-    return intervals, pos, restarts
-
-
-class Decoder:
-    """The coefficients of a Huffman-coded JPEG (SOF0/1/2) and the events met decoding them."""
-
-    def __init__(self, data: bytes) -> None:
-        self.events: Counter = Counter()
-        self.tables: dict[tuple[int, int], list[int]] = {}
-        self.quant: dict[int, np.ndarray] = {}
-        self.restart_interval = 0
-        self.frame: dict | None = None
-        pos = 2
-        while pos + 4 <= len(data):
-            if data[pos] != 0xFF:
-                pos += 1
-                continue
-            marker = data[pos + 1]
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                pos += 1 if marker == 0xFF else 2
-                continue
-            if marker == 0xD9:
-                break
-            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-            body = data[pos + 4 : pos + 2 + length]
-            pos += 2 + length
-            if marker in (0xC0, 0xC1, 0xC2):
-                self._frame(body, progressive=marker == 0xC2)
-            elif 0xC3 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                raise ValueError(f"unsupported frame SOF{marker - 0xC0}")
-            elif marker == 0xC4:
-                self._huffman(body)
-            elif marker == 0xDB:
-                self._quant(body)
-            elif marker == 0xDD:
-                self.restart_interval = int.from_bytes(body[:2], "big")
-            elif marker == 0xDA:
-                pos = self._scan(data, body, pos)
-        if self.frame is None:
-            raise ValueError("no frame")
-
-    def _frame(self, body: bytes, progressive: bool) -> None:
-        precision, height, width, count = (
-            body[0],
-            int.from_bytes(body[1:3], "big"),
-            int.from_bytes(body[3:5], "big"),
-            body[5],
-        )
-        comps = [
-            {"id": body[6 + 3 * i], "h": body[7 + 3 * i] >> 4, "v": body[7 + 3 * i] & 15, "tq": body[8 + 3 * i]}
-            for i in range(count)
-        ]
-        hmax, vmax = max(c["h"] for c in comps), max(c["v"] for c in comps)
-        mcux, mcuy = ceil(width, 8 * hmax), ceil(height, 8 * vmax)
-        for c in comps:
-            c["bw"], c["bh"] = ceil(ceil(width * c["h"], hmax), 8), ceil(ceil(height * c["v"], vmax), 8)
-            c["coef"] = np.zeros((mcuy * c["v"], mcux * c["h"], 64), np.int32)  # zigzag order
-        self.frame = {
-            "precision": precision,
-            "height": height,
-            "width": width,
-            "comps": comps,
-            "mcux": mcux,
-            "mcuy": mcuy,
-            "progressive": progressive,
-        }
-
-    def _huffman(self, body: bytes) -> None:
-        pos = 0
-        while pos < len(body):
-            cls, ident, counts = body[pos] >> 4, body[pos] & 15, body[pos + 1 : pos + 17]
-            total = sum(counts)
-            self.tables[(cls, ident)] = huffman_table(counts, body[pos + 17 : pos + 17 + total])
-            pos += 17 + total
-
-    def _quant(self, body: bytes) -> None:
-        pos = 0
-        while pos < len(body):
-            wide, ident = body[pos] >> 4, body[pos] & 15
-            size = 128 if wide else 64
-            raw = body[pos + 1 : pos + 1 + size]
-            self.quant[ident] = np.frombuffer(raw, ">u2" if wide else np.uint8).astype(np.int64)  # zigzag
-            pos += 1 + size
-
-    def _scan(self, data: bytes, body: bytes, start: int) -> int:
-        count = body[0]
-        by_id = {c["id"]: i for i, c in enumerate(self.frame["comps"])}
-        members = [(by_id[body[1 + 2 * i]], body[2 + 2 * i] >> 4, body[2 + 2 * i] & 15) for i in range(count)]
-        ss, se, ah, al = body[1 + 2 * count], body[2 + 2 * count], body[3 + 2 * count] >> 4, body[3 + 2 * count] & 15
-        intervals, end, restarts = split_scan(data, start)
-        comps = self.frame["comps"]
-        if len(members) == 1:
-            c = comps[members[0][0]]
-            units = [[(members[0], y, x)] for y in range(c["bh"]) for x in range(c["bw"])]
-        else:
-            units = [
-                [
-                    (m, my * comps[m[0]]["v"] + by, mx * comps[m[0]]["h"] + bx)
-                    for m in members for by in range(comps[m[0]]["v"]) for bx in range(comps[m[0]]["h"])
-                ]
-                for my in range(self.frame["mcuy"]) for mx in range(self.frame["mcux"])
-            ]  # fmt: skip
-        per = self.restart_interval or len(units)
-        expected = -(-len(units) // per) - 1
-        if len(restarts) != expected or any(r != i % 8 for i, r in enumerate(restarts)):
-            self.events["e_restarts", -1] += 1
-        progressive = self.frame["progressive"]
-        for index in range(0, len(units), per):
-            chunk = intervals[index // per] if index // per < len(intervals) else b""
-            bits, preds, self.eobrun = Bits(chunk), [0] * len(comps), 0
-            for unit in units[index : index + per]:
-                for (ci, td, ta), y, x in unit:
-                    block = comps[ci]["coef"][y, x]
-                    if not progressive:
-                        preds[ci] = self._dc_first(bits, td, ci, block, preds[ci], 0)
-                        self._ac_first(bits, ta, ci, block, 1, 63, 0)
-                    elif ss == 0 and ah == 0:
-                        preds[ci] = self._dc_first(bits, td, ci, block, preds[ci], al)
-                    elif ss == 0:
-                        block[0] |= bits.get(1) << al
-                    elif ah == 0:
-                        self._ac_first(bits, ta, ci, block, ss, se, al)
-                    else:
-                        self._ac_refine(bits, ta, ci, block, ss, se, al)
-            self._finish(bits, members[0][0] if len(members) == 1 else -1)
-        return end
-
-    def _finish(self, bits: Bits, ci: int) -> None:
-        if self.eobrun > 0:
-            self.events["e_eobrun_past_end", ci] += 1
-        if bits.pos > bits.size:
-            self.events["overrun", ci] += 1
-            return
-        partial = -bits.pos % 8
-        if partial and bits.get(partial) != (1 << partial) - 1:
-            self.events["d_padding", ci] += 1
-        if bits.size - bits.pos >= 8:
-            self.events["d_bytes_left", ci] += 1
-
-    def _symbol(self, bits: Bits, table: list[int], ci: int) -> int:
-        symbol = bits.decode(table)
-        if symbol < 0:
-            self.events["e_bad_code", ci] += 1
-            bits.pos += 17  # HUFF_DECODE_FAST: 9 bits dropped, then 1 at a time up to nb = 17; symbol 0
-            return 0
-        return symbol
-
-    def _dc_first(self, bits: Bits, td: int, ci: int, block: np.ndarray, pred: int, al: int) -> int:
-        pred += bits.receive_extend(self._symbol(bits, self.tables[(0, td)], ci))
-        block[0] = pred * (1 << al)
-        return pred
-
-    def _ac_first(self, bits: Bits, ta: int, ci: int, block: np.ndarray, ss: int, se: int, al: int) -> None:
-        if self.eobrun > 0:
-            self.eobrun -= 1
-            return
-        table, k, zrl = self.tables[(1, ta)], ss, False
-        while k <= se:
-            rs = self._symbol(bits, table, ci)
-            run, size = rs >> 4, rs & 15
-            if size:
-                k += run
-                if k > se:
-                    self.events["a_past_end", ci] += 1
-                block[min(k, 63)] = bits.receive_extend(size) * (1 << al)
-                zrl = False
-            elif run == 15:
-                k += 15
-                if k >= se:
-                    self.events["a_past_end", ci] += 1  # a ZRL with nothing that can follow it
-                zrl = True
-            else:
-                if zrl:
-                    self.events["e_zrl_eob", ci] += 1
-                if self.frame["progressive"]:
-                    self.eobrun = (1 << run) + bits.get(run) - 1
-                break
-            k += 1
-
-    def _ac_refine(self, bits: Bits, ta: int, ci: int, block: np.ndarray, ss: int, se: int, al: int) -> None:
-        """G.1.2.3 as libjpeg-turbo's decode_mcu_AC_refine does it."""
-        p1, m1, k = 1 << al, -1 << al, ss
-        table, zrl = self.tables[(1, ta)], False
-        if self.eobrun == 0:
-            while k <= se:
-                rs = self._symbol(bits, table, ci)
-                run, size = rs >> 4, rs & 15
-                value = 0
-                if size:
-                    if size != 1:
-                        self.events["refine_size", ci] += 1
-                    value = p1 if bits.get(1) else m1
-                    zrl = False
-                elif run != 15:
-                    if zrl:
-                        self.events["e_zrl_eob", ci] += 1
-                    self.eobrun = (1 << run) + bits.get(run)
-                    break
-                else:
-                    zrl = True
-                while k <= se:
-                    coef = int(block[k])
-                    if coef != 0:
-                        if bits.get(1) and coef & p1 == 0:
-                            block[k] = coef + (p1 if coef >= 0 else m1)
-                    else:
-                        run -= 1
-                        if run < 0:
-                            break
-                    k += 1
-                if value:
-                    if k > se:
-                        self.events["a_past_end", ci] += 1
-                    block[min(k, 63)] = value
-                elif k > se and zrl:
-                    self.events["a_past_end", ci] += 1
-                k += 1
-        if self.eobrun > 0:
-            while k <= se:
-                coef = int(block[k])
-                if coef != 0 and bits.get(1) and coef & p1 == 0:
-                    block[k] = coef + (p1 if coef >= 0 else m1)
-                k += 1
-            self.eobrun -= 1
-
-    def check_ranges(self) -> float:
-        """Count b/c range events per component; return the largest unclamped IDCT overshoot."""
-        lowest, highest = fdct_bounds(self.frame["precision"])
-        overshoot = 0.0
-        for ci, c in enumerate(self.frame["comps"]):
-            q = self.quant[c["tq"]]
-            coef = c["coef"][: c["bh"], : c["bw"]].reshape(-1, 64).astype(np.int64)
-            value = coef * q
-            over = (value - q / 2 > highest + SLACK) | (value + q / 2 < lowest - SLACK)
-            if over[:, 0].any():
-                self.events["c_dc_range", ci] += int(over[:, 0].sum())
-            if over[:, 1:].any():
-                self.events["b_ac_range", ci] += int(over[:, 1:].sum())
-            natural = np.zeros((len(coef), 64))
-            natural[:, NATURAL] = value
-            pixels = np.einsum("vy,nvu,ux->nyx", BASIS, natural.reshape(-1, 8, 8), BASIS, optimize=True)
-            excess = np.maximum(pixels - 127.5, -128.5 - pixels).max(initial=0)
-            overshoot = max(overshoot, float(excess))
-        return overshoot
+def check_gamut(decoder: Decoder) -> None:
+    """e_dc_gamut: the mean colour of an MCU, from the DC values alone (a block's mean is its DC
+    x Q / 8 + 128), must lie in the RGB cube: the encoder's samples did (T.871 conversion), chroma
+    downsampling and edge padding average in-range colours, and each mean is off by at most half a
+    DC step / 8, plus rounding (0.5 a conversion, 0.5 downsampling, 0.25 FDCT). Only for YCbCr."""
+    comps = decoder.frame["comps"]
+    if len(comps) != 3 or decoder.adobe_transform == 0 or [c["id"] for c in comps] == list(b"RGB"):
+        return
+    means, slack = [], []
+    for c in comps:
+        dc_step = int(decoder.quant[c["tq"]][0])
+        level = c["coef"][..., 0] * dc_step / 8 + 128
+        rows, cols = level.shape
+        means.append(level.reshape(rows // c["v"], c["v"], cols // c["h"], c["h"]).mean(axis=(1, 3)))
+        slack.append(dc_step / 16 + 1.25)
+    y, cb, cr = means
+    for channel, error in (
+        (y + 1.402 * (cr - 128), slack[0] + 1.402 * slack[2]),
+        (y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128), slack[0] + 0.344136 * slack[1] + 0.714136 * slack[2]),
+        (y + 1.772 * (cb - 128), slack[0] + 1.772 * slack[1]),
+    ):
+        outside = (channel < -error) | (channel > 255 + error)
+        if outside.any():
+            decoder.events["e_dc_gamut", -1] += int(outside.sum())
 
 
 def signals(data: bytes) -> dict:
     """Events per signal (summed over components) and the overshoot of one file."""
     try:
         decoder = Decoder(data)
-        overshoot = decoder.check_ranges()
+        overshoot = check_ranges(decoder)
     except (ValueError, KeyError, IndexError) as error:
         return {"error": str(error)}
     totals = Counter()
@@ -685,9 +412,14 @@ def main() -> None:
             ("500x375 q90 4:2:0 progressive", [photo_500x375(True)] * 50),
         ):
             read, eighth = timings(files, Path(tmp))
+            decoder = Decoder(files[0])
+            started = time.perf_counter()
+            check_ranges(decoder)
+            checks = time.perf_counter() - started
             print(
                 f"{label}: jpeglib.read_dct {1e3 * read:.2f} ms a file, "
-                f"simplejpeg strict 1/8 decode {1e3 * eighth:.2f} ms"
+                f"simplejpeg strict 1/8 decode {1e3 * eighth:.2f} ms; numpy checks b, c, gamut and overshoot "
+                f"on given coefficients {1e3 * checks:.2f} ms (first file)"
             )
     worst = np.array([dc_image_vs_eighth(d) for d, _ in clean[:200]])
     for index, label in enumerate(("luma", "RGB")):
