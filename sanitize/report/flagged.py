@@ -161,8 +161,8 @@ class IndexSet(Set[int]):
         self._bits = bytearray((size + 7) // 8)  # indexed, a Python int: no numpy scalar
         if indices.size:
             at = indices >> 3
-            starts = np.flatnonzero(np.diff(at, prepend=-1))
-            bits = np.left_shift(1, indices & 7).astype(np.uint8)
+            starts = np.flatnonzero(np.concatenate(([True], at[1:] != at[:-1])))
+            bits = np.left_shift(np.uint8(1), (indices & 7).astype(np.uint8))
             np.frombuffer(self._bits, np.uint8)[at[starts]] = np.bitwise_or.reduceat(bits, starts)
         self._size = size
         self._count = int(indices.size)
