@@ -209,3 +209,45 @@ def test_a_negative_sample_index_is_refused():
 
     with pytest.raises(ValueError, match="never negative"):
         IndexSet(np.array([-3, 4]))
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected"),
+    [(np.int64(5), True), (np.uint32(5), True), (np.int64(6), False), (True, False), (5.0, False)],
+    ids=["numpy int64", "numpy uint32", "numpy, absent", "bool", "float"],
+)
+def test_a_numpy_index_is_looked_up_as_its_int(probe, expected):
+    # an index read from a numpy array (np.flatnonzero, a structured row) names the same sample
+    # as its int: a Python set of ints answered so, and clean_samples must not let an error through
+
+    assert (probe in IndexSet(np.array([5]))) is expected
+
+
+@pytest.mark.parametrize(
+    ("operation", "expected"),
+    [
+        (lambda s: s | {9}, {3, 5, 9}),
+        (lambda s: s - {3}, {5}),
+        (lambda s: s & {5, 7}, {5}),
+        (lambda s: s ^ {5, 7}, {3, 7}),
+    ],
+    ids=["union", "difference", "intersection", "symmetric difference"],
+)
+def test_the_error_indices_combine_as_a_set(operation, expected):
+    # Report.error_indices was a set; a caller combining it with another set (the errors of an
+    # earlier scan, say) still gets a set, not a TypeError from Set's mixins
+
+    assert operation(IndexSet(np.array([3, 5]))) == expected
+
+
+def test_the_error_indices_are_built_without_a_byte_a_sample():
+    # a bit a sample is the point: building it must not first hold a byte per sample (a bool array
+    # of 100M samples is 100 MB, eight times the set it makes)
+
+    indices = np.array([0, 8_000_000, 8_000_001], dtype=np.int64)
+    tracemalloc.start()
+    errors = IndexSet(indices)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert list(errors) == [0, 8_000_000, 8_000_001]
+    assert peak < 2_000_000, peak  # the bits themselves: 1 MB

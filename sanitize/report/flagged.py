@@ -13,6 +13,7 @@ stream them; `FlaggedTally` keeps the counts summary.json needs, bounded by the 
 from __future__ import annotations
 
 import bisect
+import operator
 import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence, Set
@@ -155,14 +156,24 @@ class IndexSet(Set[int]):
         if indices.size and indices[0] < 0:
             raise ValueError(f"a sample index is never negative: {indices[0]}")
         size = int(indices[-1]) + 1 if indices.size else 0
-        flags = np.zeros(size, dtype=bool)
-        flags[indices] = True
-        self._bits = np.packbits(flags, bitorder="little").tobytes()  # bytes: a Python index, no numpy scalar
+        # the bits set in place, a byte's indices OR-ed together (they are sorted): a bool array
+        # packed would first hold a byte a sample, eight times the set
+        self._bits = bytearray((size + 7) // 8)  # indexed, a Python int: no numpy scalar
+        if indices.size:
+            at = indices >> 3
+            starts = np.flatnonzero(np.concatenate(([True], at[1:] != at[:-1])))
+            bits = np.left_shift(np.uint8(1), (indices & 7).astype(np.uint8))
+            np.frombuffer(self._bits, np.uint8)[at[starts]] = np.bitwise_or.reduceat(bits, starts)
         self._size = size
         self._count = int(indices.size)
 
     def __contains__(self, index: object) -> bool:
-        return isinstance(index, int) and 0 <= index < self._size and bool(self._bits[index >> 3] >> (index & 7) & 1)
+        if not isinstance(index, int):
+            try:  # a numpy integer names the same sample as its int (a float or a str names none)
+                index = operator.index(index)
+            except TypeError:
+                return False
+        return 0 <= index < self._size and bool(self._bits[index >> 3] >> (index & 7) & 1)
 
     def __len__(self) -> int:
         return self._count
@@ -175,6 +186,11 @@ class IndexSet(Set[int]):
                 np.frombuffer(self._bits, np.uint8, min(step, len(self._bits) - start), start), bitorder="little"
             )
             yield from (np.flatnonzero(flags) + start * 8).tolist()
+
+    @classmethod
+    def _from_iterable(cls, iterable: Iterable[int]) -> frozenset[int]:
+        """What Set's operators (|, &, -, ^) make: a frozenset, for the result may hold any int."""
+        return frozenset(iterable)
 
     def __repr__(self) -> str:
         return f"IndexSet({list(self)!r})" if self._count <= 20 else f"IndexSet(<{self._count:,} indices>)"
