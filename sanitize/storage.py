@@ -11,6 +11,7 @@ themselves, an audit its DB.lock file).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import weakref
@@ -27,15 +28,29 @@ from sanitize.errors import SanitizeError, temporary_files_failed
 PARTIAL_SUFFIX = ".sanitize-partial"
 
 
+def json_text(data: Any, indent: int | None = None) -> str:
+    """Strict JSON (no NaN or Infinity, which jq, browsers, Go and Rust refuse) that is valid UTF-8
+    whatever file names it holds: non-ASCII text as it is, unless a name holds lone surrogates (the
+    bytes of a name that are not UTF-8, as os.fsdecode gives them), which only \\u escapes can
+    write; Python reads them back as the same str, and os.fsencode gives the name's bytes again."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=indent, ensure_ascii=True, allow_nan=False)
+    return text
+
+
 def atomic_write_text(path: Path, text: str | Iterable[str], mode: int | None = None) -> None:
     """Write via a temporary file and rename, so a reader never sees half a file. `text` may come
     in pieces (an iterable of lines, written as they are made: a long file is never whole in memory).
     `mode` is given to the file before it takes the name, so the target never has another one.
     A write that fails (a full disk, a read-only folder) leaves the target as it was and removes
-    its temporary file: the OSError is the caller's to explain."""
+    its temporary file: the OSError is the caller's to explain. A file name that is not UTF-8 (a
+    str with lone surrogates, from os.fsdecode) is written as its own bytes, as a list file needs it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as handle:
             if isinstance(text, str):
                 handle.write(text)
             else:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sanitize.audit.store import StoredRow, read_rows
+from sanitize.audit.store import StoredRow, db_text, read_rows
 from sanitize.checks import check_mask_path, check_paths
 from sanitize.checks.label import check_label, has_label
 from sanitize.config import FILE, MASK, PROBE, ScanConfig, invalidating
@@ -265,11 +265,11 @@ def stored_rows(
                 _info_json(replace(clean.infos[info_index], size=stat[0], mtime_ns=stat[1]), identity.image)
             )
         yield (
-            keys[index],
+            db_text(keys[index]),
             identity.stamp,
             identity.hash,
             *head,
-            _clean_label(samples[index], class_index, labelled, ignore_label),
+            db_text(_clean_label(samples[index], class_index, labelled, ignore_label)),
             None,
             info,
             None,
@@ -297,7 +297,8 @@ def stored_row(result: SampleResult, key: str, identity: Identity, fingerprints:
     info = json.dumps(_info_json(result.info, identity.image))
     settled = not any((f.check, f.code) in UNSETTLED for f in result.findings)
     file_fp = fingerprints.file if settled else ""
-    head = (key, identity.stamp, identity.hash, file_fp, fingerprints.probe, result.label, findings, info)
+    key, label = db_text(key), db_text(result.label)  # a name that is not UTF-8: bytes (store.db_text)
+    head = (key, identity.stamp, identity.hash, file_fp, fingerprints.probe, label, findings, info)
     return (*head, _mask_json(result, identity.mask), result.magnitude, result.loss, result.digest, result.phash)
 
 

@@ -75,6 +75,25 @@ UPSERT = (
 )
 
 
+def db_text(text: str | None) -> str | bytes | None:
+    """A path or label as the store keeps it: text, or, for a name that is not UTF-8 (a str with
+    lone surrogates, from os.fsdecode), its bytes, which SQLite keeps as a BLOB in the same column
+    (it binds text as strict UTF-8 and would refuse it). A BLOB never equals a text value, so the
+    two kinds of key cannot collide; text_of reads either back."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def text_of(value: str | bytes | None) -> str | None:
+    """What db_text stored, as the str it was made from."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 class StoredRow(NamedTuple):
     """One stored result as ROW selects it; `file_ok` and `probe_ok` are SQLite's comparison of the
     stored fingerprints with this audit's (1, 0, or None when there is none)."""
@@ -238,9 +257,9 @@ def complete_run(
     with conn:
         conn.executemany(
             "UPDATE samples SET base_stamp = stamp, base_hash = hash, base_error = ? WHERE key = ?",
-            moved,
+            ((error, db_text(key)) for error, key in moved),
         )
-        conn.executemany("DELETE FROM samples WHERE key = ?", ((key,) for key in gone))
+        conn.executemany("DELETE FROM samples WHERE key = ?", ((db_text(key),) for key in gone))
         conn.execute(
             "UPDATE runs SET finished = ?, status = 'complete', listed = ?, checked = ?, reused = ?, with_errors = ?,"
             " with_warnings = ?, added = ?, removed = ?, newly_failing = ?, fixed = ?, changed = ?, elapsed = ?"
@@ -262,8 +281,8 @@ def complete_run(
 def changed_since_baseline(conn: sqlite3.Connection, index_of: dict[str, int], n: int) -> np.ndarray:
     """Per sample: did its content change since the last completed audit (once every result is stored)?"""
     changed = np.zeros(n, dtype=bool)
-    for (key,) in conn.execute(f"SELECT key FROM samples WHERE base_error IS NOT NULL AND ({CHANGED})"):
-        if key in index_of:
+    for (stored,) in conn.execute(f"SELECT key FROM samples WHERE base_error IS NOT NULL AND ({CHANGED})"):
+        if (key := text_of(stored)) in index_of:
             changed[index_of[key]] = True
     return changed
 
@@ -286,4 +305,5 @@ def history(db: Path | str) -> list[RunRecord]:
 
 def read_rows(conn: sqlite3.Connection, file_fp: str, probe_fp: str | None) -> Iterator[StoredRow]:
     """Every stored result, with its fingerprints compared with this audit's."""
-    return map(StoredRow._make, conn.execute(f"SELECT {ROW} FROM samples", (file_fp, probe_fp)))
+    for row in conn.execute(f"SELECT {ROW} FROM samples", (file_fp, probe_fp)):
+        yield StoredRow(text_of(row[0]), *row[1:5], text_of(row[5]), *row[6:])

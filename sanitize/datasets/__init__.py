@@ -106,6 +106,11 @@ def open_dataset(
     return listfile.read(source, root_dir, task=task)
 
 
+#: File names are str with lone surrogates where their bytes are not UTF-8 (os.fsdecode): the
+#: record keeps them as they are, so that what is read back is what was drawn.
+_ENCODING = {"encoding": "utf-8", "errors": "surrogatepass"}
+
+
 class ListedSamples:
     """The samples a scan drew from its dataset, in order, recorded as they are drawn in a
     temporary file: the record of what was scanned. The report's clean.txt and its samples come
@@ -121,7 +126,7 @@ class ListedSamples:
     def __init__(self, root: Path | str) -> None:
         self.root = os.fspath(root)
         try:  # named, so each pass opens it afresh (a position of its own); removed when collected
-            self._file = tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="sanitize-listed-")  # noqa: SIM115
+            self._file = tempfile.NamedTemporaryFile("w", **_ENCODING, prefix="sanitize-listed-")  # noqa: SIM115
         except OSError as exc:
             raise temporary_files_failed(exc) from None
         self._rows: list[tuple[int, str, str | None, str | None]] = []
@@ -150,7 +155,7 @@ class ListedSamples:
         if self._rows:
             self._write_rows()
         self._file.flush()
-        with open(self._file.name, encoding="utf-8") as reader:
+        with open(self._file.name, **_ENCODING) as reader:
             for line in reader:
                 yield from json.loads(line)
 

@@ -19,7 +19,7 @@ from typing import Any
 from sanitize.errors import SanitizeError
 from sanitize.quarantine.moves import JOURNAL, MANIFEST, MANIFEST_TEMPORARY, inside, safe_relpath
 from sanitize.quarantine.outcomes import MISSING, MOVED, RESTORED, ROLLED_BACK, FileOutcome, Skip
-from sanitize.storage import atomic_write_text, fsync_dir, partial_name, sha256_of
+from sanitize.storage import atomic_write_text, fsync_dir, json_text, partial_name, sha256_of
 
 #: The two kinds of move a journal records.
 QUARANTINE, RESTORE = "quarantine", "restore"
@@ -84,7 +84,7 @@ class Journal:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
                 os.ftruncate(self._fd, self._valid_length)  # drop a line torn by a kill
                 fsync_dir(self.qdir)
-            data = (json.dumps(line, ensure_ascii=False) + "\n").encode()
+            data = (json_text(line) + "\n").encode()
             while data:  # a write cut short (a disk filling up) goes on, until it fails outright
                 data = data[os.write(self._fd, data) :]
             if durable:
@@ -129,7 +129,7 @@ class Journal:
         try:
             atomic_write_text(
                 manifest,
-                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sorted(self.present.values(), key=by_path)),
+                "".join(json_text(r) + "\n" for r in sorted(self.present.values(), key=by_path)),
             )
         except OSError as exc:
             raise SanitizeError(f"cannot write the manifest {manifest}: {exc.strerror}") from None

@@ -21,7 +21,7 @@ from sanitize.findings import Finding, UndeclaredFinding
 from sanitize.model import SampleResult
 from sanitize.remote import ObjectStore
 from sanitize.report.summary import DatasetInfo
-from sanitize.storage import atomic_write_text, make_folder
+from sanitize.storage import atomic_write_text, json_text, make_folder
 
 FINDINGS, SUMMARY, CLEAN = "findings.jsonl", "summary.json", "clean.txt"
 
@@ -47,7 +47,9 @@ class ReportFolder:
         if self.store is None:
             atomic_write_text(self.out / name, text)
             return
-        with self.store.filesystem().open(f"{self.out}/{name}", "w", encoding="utf-8") as handle:
+        with self.store.filesystem().open(
+            f"{self.out}/{name}", "w", encoding="utf-8", errors="surrogateescape"
+        ) as handle:
             handle.writelines([text] if isinstance(text, str) else text)
 
     def remove(self, name: str) -> None:
@@ -58,13 +60,13 @@ class ReportFolder:
             self.store.filesystem().rm(f"{self.out}/{name}")
 
     def write_json(self, name: str, data: Any) -> None:
-        """Strict JSON (no NaN or Infinity, which jq, browsers, Go and Rust refuse)."""
-        self.write_text(name, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        """Strict JSON, valid UTF-8 whatever file names it holds (storage.json_text)."""
+        self.write_text(name, json_text(data, indent=2) + "\n")
 
 
 def findings_line(result: SampleResult) -> str:
     """The findings.jsonl line of a flagged sample (FindingsRecord reads it back)."""
-    return json.dumps(result.to_record(), ensure_ascii=False, allow_nan=False) + "\n"
+    return json_text(result.to_record()) + "\n"
 
 
 def findings_lines(results: Iterable[SampleResult]) -> Iterator[str]:

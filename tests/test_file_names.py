@@ -1,0 +1,87 @@
+"""File names that are not UTF-8: POSIX names are bytes, and a scraped dataset has some whose bytes
+decode as no text (Python gives them as str with lone surrogates, os.fsdecode). One such name
+must not stop a scan, a quarantine or an audit, and every output names the file by its own bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sanitize
+from sanitize.audit.store import db_text, text_of
+from sanitize.storage import json_text
+from tests.conftest import cli_env, image_folder, jpeg_bytes
+
+GOOD = b"\xff-good.jpg"  # not UTF-8: 0xff never occurs in it
+BROKEN = b"caf\xe9-broken.jpg"  # Latin-1 e-acute
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = image_folder(tmp_path / "data", per_class=2)
+    try:
+        (root / "cat" / os.fsdecode(GOOD)).write_bytes(jpeg_bytes(seed=40))
+        (root / "cat" / os.fsdecode(BROKEN)).write_bytes(jpeg_bytes(seed=41)[:300])
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    return root
+
+
+def test_a_scan_names_files_by_their_own_bytes_in_every_output(folder, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "sanitize", "scan", folder, "--out", tmp_path / "report"],
+        env=cli_env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )  # bytes: the terminal table shows the name's own bytes, as ls does
+    assert done.returncode == 1, done.stderr  # the broken file's error, not a crash
+    assert b"cat/" + BROKEN in done.stdout and done.stderr == b""
+    clean = (tmp_path / "report" / "clean.txt").read_bytes().splitlines()
+    assert b"cat/" + GOOD + b" 0" in clean and not any(BROKEN in line for line in clean)
+    lines = (tmp_path / "report" / "findings.jsonl").read_bytes().decode("utf-8").splitlines()  # valid UTF-8
+    flagged = [json.loads(line) for line in lines]
+    assert [os.fsencode(r["path"]) for r in flagged] == [b"cat/" + BROKEN]
+    summary = json.loads((tmp_path / "report" / "summary.json").read_bytes().decode("utf-8"))
+    assert summary["samples"]["with_errors"] == 1
+
+
+def test_quarantine_and_restore_move_such_a_file_and_give_it_back(folder, tmp_path):
+    report = sanitize.scan(folder, out=tmp_path / "report")
+    original = (folder / "cat" / os.fsdecode(BROKEN)).read_bytes()
+    moved = sanitize.quarantine(tmp_path / "report", tmp_path / "q")
+    assert moved.exit_code == 0, moved.render()
+    assert not (folder / "cat" / os.fsdecode(BROKEN)).exists()
+    assert (tmp_path / "q" / "cat" / os.fsdecode(BROKEN)).read_bytes() == original
+    assert sanitize.restore(tmp_path / "q").exit_code == 0
+    assert (folder / "cat" / os.fsdecode(BROKEN)).read_bytes() == original
+    assert report.error_count == 1
+
+
+def test_an_audit_stores_such_names_and_finds_them_again(folder, tmp_path):
+    db = tmp_path / "audit.sqlite"
+    first = sanitize.audit(folder, db=db, out=tmp_path / "a1")
+    again = sanitize.audit(folder, db=db, out=tmp_path / "a2")
+    assert (first.checked, again.checked, again.reused) == (6, 0, 6)
+    (folder / "cat" / os.fsdecode(GOOD)).unlink()
+    after = sanitize.audit(folder, db=db, out=tmp_path / "a3")
+    assert [os.fsencode(path) for path in after.diff.removed] == [b"cat/" + GOOD]
+
+
+@pytest.mark.parametrize("name", ["plain.jpg", "café.jpg", os.fsdecode(BROKEN), None])
+def test_the_store_keeps_any_name_and_gives_it_back(name):
+    stored = db_text(name)
+    assert text_of(stored) == name
+    assert isinstance(stored, bytes) == (name == os.fsdecode(BROKEN))
+
+
+def test_json_text_escapes_only_what_utf8_cannot_hold():
+    assert json_text({"path": "café.jpg"}) == '{"path": "café.jpg"}'
+    odd = json_text({"path": os.fsdecode(BROKEN)})
+    odd.encode("utf-8")  # valid UTF-8, whatever the name
+    assert os.fsencode(json.loads(odd)["path"]) == BROKEN
