@@ -51,3 +51,19 @@ def test_images_hashed_together_in_runs_hash_as_each_alone():
     rng = np.random.default_rng(1)
     arrays = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(200)]  # three runs
     assert perceptual_hashes(arrays) == [perceptual_hash(array) for array in arrays]
+
+
+def test_float_data_that_overflows_has_no_hash_and_no_warning():
+    """Finite values near float64's limit overflow in the grey sum or the DCT: no hash (as for
+    non-finite data), no numpy warning in a worker's log, and the other images of the stack as
+    each alone."""
+    import warnings
+
+    from sanitize.load.fingerprint import perceptual_hash, perceptual_hashes
+
+    rng = np.random.default_rng(2)
+    huge = [rng.random((40, 40)) * 1.7e308, np.where(rng.random((40, 40)) < 0.5, 1.7e308, -1.7e308)]
+    normal = rng.random((40, 40))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert perceptual_hashes([*huge, normal]) == [0, 0, perceptual_hash(normal)] != [0, 0, 0]

@@ -97,15 +97,20 @@ def _grey_grids(stack: np.ndarray) -> np.ndarray:
 
 
 def _hashes_of_one_shape(stack: np.ndarray) -> list[int]:
-    """The pHash of each HWC array of a stack (see perceptual_hashes)."""
+    """The pHash of each HWC array of a stack (see perceptual_hashes). Float data near its type's
+    limit overflows on the way (the grey sum, the DCT): such an image has no hash, like a
+    non-finite one, and numpy's overflow warnings, which would only reach a worker's log, are off."""
     with np.errstate(invalid="ignore", over="ignore"):
         grids = _grey_grids(stack)
-    low, high = grids.min(axis=(1, 2)), grids.max(axis=(1, 2))
-    finite = np.isfinite(low) & np.isfinite(high)  # every cell of a grid is, when its extremes are
-    flat = ~finite | (high - low <= FLAT * np.maximum(np.maximum(abs(high), abs(low)), 1.0))
-    dct = _dct_matrix()
-    coefficients = (dct @ (grids if finite.all() else np.nan_to_num(grids)) @ dct.T).reshape(len(stack), KEPT * KEPT)
-    bits = coefficients > _medians(coefficients[:, 1:])[:, None]
+        low, high = grids.min(axis=(1, 2)), grids.max(axis=(1, 2))
+        finite = np.isfinite(low) & np.isfinite(high)  # every cell of a grid is, when its extremes are
+        dct = _dct_matrix()
+        coefficients = (dct @ (grids if finite.all() else np.nan_to_num(grids)) @ dct.T).reshape(
+            len(stack), KEPT * KEPT
+        )
+        finite &= np.isfinite(coefficients).all(axis=1)
+        flat = ~finite | (high - low <= FLAT * np.maximum(np.maximum(abs(high), abs(low)), 1.0))
+    bits = coefficients > _medians(np.where(finite[:, None], coefficients, 0)[:, 1:])[:, None]
     values = np.packbits(bits, axis=1, bitorder="little").view("<i8")[:, 0]
     return [0 if skip else int(value) or 1 for skip, value in zip(flat.tolist(), values.tolist(), strict=True)]
 
