@@ -49,6 +49,8 @@ def test_a_scan_names_files_by_their_own_bytes_in_every_output(folder, tmp_path)
     assert [os.fsencode(r["path"]) for r in flagged] == [b"cat/" + BROKEN]
     summary = json.loads((tmp_path / "report" / "summary.json").read_bytes().decode("utf-8"))
     assert summary["samples"]["with_errors"] == 1
+    page = (tmp_path / "report" / "report.html").read_bytes().decode("utf-8")  # valid UTF-8 too
+    assert "cat/caf\\xe9-broken.jpg" in page  # the byte that is no text, shown as an escape
 
 
 def test_quarantine_and_restore_move_such_a_file_and_give_it_back(folder, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,24 @@ class ReportFolder:
     def write_json(self, name: str, data: Any) -> None:
         """Strict JSON, valid UTF-8 whatever file names it holds (storage.json_text)."""
         self.write_text(name, json_text(data, indent=2) + "\n")
+
+
+#: What XML 1.0 cannot hold (control characters; lone surrogates, e.g. undecodable file names).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escaped(character: str) -> str:
+    code = ord(character)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is no UTF-8, as os.fsdecode keeps it
+        return f"\\x{code - 0xDC00:02x}"
+    return ascii(character)[1:-1]
+
+
+def xml_text(text: str) -> str:
+    """`text` with each character XML 1.0 cannot hold written as `\\xNN` (or `\\uNNNN`), so that
+    an odd file name neither breaks an XML or HTML document nor vanishes from it: a byte of a name
+    that is not UTF-8 is shown as that byte."""
+    return _NOT_XML.sub(lambda m: _escaped(m.group()), text)
 
 
 def findings_line(result: SampleResult) -> str:

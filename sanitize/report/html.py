@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
-from html import escape
+from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from sanitize.findings import CATALOGUE, CHECK_DESCRIPTIONS
 from sanitize.remote import is_url
 from sanitize.report import plots
 from sanitize.report.assets import SCRIPT, STYLE
-from sanitize.report.files import FindingsRecord, ReportFolder, read_report
+from sanitize.report.files import FindingsRecord, ReportFolder, read_report, xml_text
 
 if TYPE_CHECKING:  # report.previews loads Pillow and the decoders: only once a page is drawn
     from sanitize.report.previews import Preview, Previewer
@@ -35,6 +35,12 @@ REPORT_HTML = "report.html"
 #: Samples shown per finding code; the rest are counted.
 GALLERY_CAP = 200
 _MEANINGS = {code.name: code.meaning for code in CATALOGUE}
+
+
+def escape(text: str) -> str:
+    """`text` for HTML: its markup characters escaped, and what no document can hold (a control
+    character, the undecodable bytes of a file name) written as `\\xNN`, visible and valid UTF-8."""
+    return html_escape(xml_text(text))
 
 
 def _sha256(text: str) -> str:

@@ -18,7 +18,6 @@ failure and system-out). The file is local: a CI reads test reports from the job
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,19 +28,11 @@ from sanitize.findings import CHECK_DESCRIPTIONS, Finding
 from sanitize.model import SampleResult
 from sanitize.remote import is_url
 from sanitize.report import Report
+from sanitize.report.files import xml_text
 from sanitize.storage import atomic_write_text, make_folder
 
 #: Samples listed in a failure's body (and in a system-out of warnings); the rest are counted.
 MAX_LISTED = 100
-
-#: What XML 1.0 cannot hold (control characters; lone surrogates, e.g. undecodable file names).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def xml_text(text: str) -> str:
-    """`text` with each character XML 1.0 cannot hold written as `\\xNN` (or `\\uNNNN`), so that
-    an odd file name neither breaks the document nor vanishes."""
-    return _NOT_XML.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 @dataclass
