@@ -306,4 +306,6 @@ def history(db: Path | str) -> list[RunRecord]:
 def read_rows(conn: sqlite3.Connection, file_fp: str, probe_fp: str | None) -> Iterator[StoredRow]:
     """Every stored result, with its fingerprints compared with this audit's."""
     for row in conn.execute(f"SELECT {ROW} FROM samples", (file_fp, probe_fp)):
-        yield StoredRow(text_of(row[0]), *row[1:5], text_of(row[5]), *row[6:])
+        if type(row[0]) is bytes or type(row[5]) is bytes:  # a name that is not UTF-8 (db_text)
+            row = (text_of(row[0]), *row[1:5], text_of(row[5]), *row[6:])
+        yield StoredRow._make(row)
