@@ -195,13 +195,18 @@ def loader_cost(root: Path, files: list[bytes], config: ScanConfig, rounds: int 
     return float(np.median(timings[True])), float(np.median(timings[False]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def test_set_options(parser: argparse.ArgumentParser) -> None:
+    """The options that make the seeded test set (benchmarks/concealed_signals.py builds the same)."""
     parser.add_argument("--clean", type=int, default=1200, help="clean files to check for false positives")
     parser.add_argument("--flipped", type=int, default=600, help="files to flip bits in")
     parser.add_argument("--tries", type=int, default=30, help="flips tried per file for one strict decoding accepts")
     parser.add_argument("--visible", type=int, default=8, help="a pixel is damaged if a channel moves more than this")
     parser.add_argument("--seed", type=int, default=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    test_set_options(parser)
     parser.add_argument("--verbose", action="store_true", help="print every flagged clean file and missed flip")
     parser.add_argument("--cost", type=int, default=300, help="clean files to time the loader on, with and without")
     args = parser.parse_args()

@@ -58,7 +58,7 @@ import simplejpeg
 from sanitize.config import ScanConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from concealed_jpeg import CORPUS, damage, flagged, make_variant, photographs, silent_flip
+from concealed_jpeg import CORPUS, damage, flagged, make_variant, photographs, silent_flip, test_set_options
 from jpeg_entropy import NATURAL, Decoder, ceil
 
 #: FDCT arithmetic error allowed on top of rounding, in units of F(u,v) (libjpeg's islow is within 1).
@@ -293,13 +293,9 @@ def timings(files: list[bytes], root: Path) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clean", type=int, default=1200, help="clean files to check for false positives")
-    parser.add_argument("--flipped", type=int, default=600, help="files to flip bits in")
-    parser.add_argument("--tries", type=int, default=30, help="flips tried per file for one strict decoding accepts")
-    parser.add_argument("--visible", type=int, default=8, help="a pixel is damaged if a channel moves more than this")
-    parser.add_argument("--seed", type=int, default=0)
+    test_set_options(parser)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--verbose", action="store_true", help="print every clean file flagged and every miss > 1%")
+    parser.add_argument("--verbose", action="store_true", help="print every clean file flagged and every miss > 1%%")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     photos = photographs()
