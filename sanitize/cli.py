@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import json
 import sys
 import time
@@ -346,6 +347,11 @@ def main() -> None:
     Usage errors are click's own (a short message, exit code 2). Anything else is a bug: one line
     and exit code 2 too (the traceback with --debug), never 1, which says "errors found" to a CI job.
     """
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # A file name that is not UTF-8 (lone surrogates, os.fsdecode) is printed as its own bytes,
+        # as ls does: Python escapes them so only in the C and C.UTF-8 locales, and under another
+        # (en_US.UTF-8) the table would be a UnicodeEncodeError.
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         app()
     except SanitizeError as exc:

@@ -4,6 +4,7 @@ must not stop a scan, a quarantine or an audit, and every output names the file 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 import sanitize
 from sanitize.audit.store import db_text, text_of
+from sanitize.report.github import report_to_github
 from sanitize.storage import json_text
 from tests.conftest import cli_env, image_folder, jpeg_bytes
 
@@ -87,3 +89,28 @@ def test_json_text_escapes_only_what_utf8_cannot_hold():
     odd = json_text({"path": os.fsdecode(BROKEN)})
     odd.encode("utf-8")  # valid UTF-8, whatever the name
     assert os.fsencode(json.loads(odd)["path"]) == BROKEN
+
+
+def test_a_terminal_whose_locale_is_strict_utf8_still_gets_the_table(folder, tmp_path):
+    """Under a UTF-8 locale such as en_US.UTF-8 Python's stdout refuses lone surrogates (only the C
+    and C.UTF-8 locales escape them): PYTHONIOENCODING=utf-8:strict stands for such a locale."""
+    done = subprocess.run(
+        [sys.executable, "-m", "sanitize", "scan", folder, "--out", tmp_path / "report"],
+        env={**cli_env(), "PYTHONIOENCODING": "utf-8:strict"},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"cat/" + BROKEN in done.stdout and done.stderr == b""
+
+
+def test_github_annotations_and_step_summary_show_such_a_name_as_valid_utf8(folder, tmp_path):
+    report = sanitize.scan(folder, scheduler="synchronous")
+    summary, stream = tmp_path / "summary.md", io.StringIO()
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    assert report_to_github(report, 1, "FAIL", environ=environ, stream=stream)
+    for text in (stream.getvalue(), summary.read_bytes().decode("utf-8")):  # valid UTF-8 both
+        text.encode("utf-8")
+        assert "cat/caf\\xe9-broken.jpg" in text
+

@@ -24,6 +24,7 @@ from sanitize.errors import SanitizeError
 from sanitize.findings import Finding
 from sanitize.model import SampleResult
 from sanitize.report import Report
+from sanitize.report.files import xml_text
 
 ANNOTATIONS = 50
 
@@ -41,7 +42,8 @@ def escape_property(text: str) -> str:
 def annotation(result: SampleResult, finding: Finding) -> str:
     """`::error title=check:code::path: message` (or `::warning`) for one finding of one sample."""
     kind = "error" if finding.is_error else "warning"
-    return f"::{kind} title={escape_property(finding.name)}::{escape_data(f'{result.path}: {finding.message}')}"
+    message = xml_text(f"{result.path}: {finding.message}")  # a name's bytes that are not UTF-8 as \xNN
+    return f"::{kind} title={escape_property(finding.name)}::{escape_data(message)}"
 
 
 def annotations(flagged: list[SampleResult], limit: int = ANNOTATIONS) -> Iterator[str]:
@@ -62,8 +64,9 @@ def annotations(flagged: list[SampleResult], limit: int = ANNOTATIONS) -> Iterat
 
 def _cell(text: str) -> str:
     """`text` as inline code in a markdown table cell: a fence longer than any backtick run in it,
-    `|` escaped (it splits cells even inside code: GitHub Flavored Markdown, tables extension)."""
-    text = text.replace("\r", " ").replace("\n", " ")
+    `|` escaped (it splits cells even inside code: GitHub Flavored Markdown, tables extension); what
+    valid UTF-8 cannot hold (the bytes of a file name that are not UTF-8) shown as `\\xNN`."""
+    text = xml_text(text.replace("\r", " ").replace("\n", " "))
     fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}".replace("|", "\\|")
