@@ -15,6 +15,9 @@ import pytest
 
 import sanitize
 from sanitize.audit.store import db_text, text_of
+from sanitize.datasets import open_dataset
+from sanitize.datasets.cleaned import write_cleaned_list
+from sanitize.errors import SanitizeError
 from sanitize.report.github import report_to_github
 from sanitize.storage import json_text
 from tests.conftest import cli_env, image_folder, jpeg_bytes
@@ -114,3 +117,30 @@ def test_github_annotations_and_step_summary_show_such_a_name_as_valid_utf8(fold
         text.encode("utf-8")
         assert "cat/caf\\xe9-broken.jpg" in text
 
+
+def test_clean_txt_naming_such_a_file_is_a_list_sanitize_reads_again(folder, tmp_path):
+    """clean.txt names a file by its own bytes: as a list file (Caffe format) it must scan again,
+    and a list or CSV written by hand with such a name names that file."""
+    sanitize.scan(folder, out=tmp_path / "report", scheduler="synchronous")
+    again = sanitize.scan(tmp_path / "report" / "clean.txt", root=folder, num_classes=2, scheduler="synchronous")
+    assert again.valid, again.render()
+    assert b"cat/" + GOOD in [os.fsencode(s.path) for s in again.samples]
+    listed = tmp_path / "train.csv"
+    listed.write_bytes(b"path,label\ncat/" + GOOD + b",0\ncat/" + BROKEN + b",0\n")
+    by_csv = sanitize.scan(listed, root=folder, num_classes=2, scheduler="synchronous")
+    assert [os.fsencode(r.path) for r in by_csv.flagged] == [b"cat/" + BROKEN]
+
+
+def test_a_list_cleaned_by_quarantine_keeps_such_names_as_their_bytes(tmp_path):
+    source = tmp_path / "train.txt"
+    source.write_bytes(b"cat/" + GOOD + b" 0\ncat/" + BROKEN + b" 0\n")
+    target, _ = write_cleaned_list(source, "list", "path", {"cat/" + os.fsdecode(BROKEN)}, in_place=False)
+    assert target.read_bytes() == b"cat/" + GOOD + b" 0\n"
+
+
+def test_a_list_file_that_is_no_text_is_still_one_clear_line(tmp_path):
+    """Odd bytes in a name are kept; NUL, which no file name holds, says the file is not text
+    (UTF-16, say, or a binary file given by mistake)."""
+    (tmp_path / "utf16.txt").write_bytes("a.jpg 0\n".encode("utf-16"))
+    with pytest.raises(SanitizeError, match=r"utf16.txt is not UTF-8 text \(a NUL byte on line 1\)"):
+        open_dataset(tmp_path / "utf16.txt")

@@ -168,35 +168,41 @@ class ListedSamples:
         return self.count
 
 
+#: A list or CSV file is UTF-8 (a BOM skipped), but a POSIX file name is bytes: one that is not
+#: UTF-8 is read as os.fsdecode reads it (lone surrogates), so it names that very file, as clean.txt
+#: writes it (storage.atomic_write_text).
+_LIST_ENCODING = {"encoding": "utf-8-sig", "errors": "surrogateescape"}
+
+
 def open_text(source: Path | str, fs: Any = None) -> IO[str]:
-    """A list or CSV file opened as UTF-8 text (a BOM skipped): a local file, or an object through `fs`."""
+    """A list or CSV file opened as text (_LIST_ENCODING): a local file, or an object through `fs`."""
     if fs is not None:
-        return fs.open(str(source), "rt", encoding="utf-8-sig", newline="")
-    return open(source, encoding="utf-8-sig", newline="")
+        return fs.open(str(source), "rt", newline="", **_LIST_ENCODING)
+    return open(source, newline="", **_LIST_ENCODING)
 
 
 def text_lines(source: Path | str, fs: Any = None) -> Iterator[str]:
     """A list file's lines (str.splitlines' rule), read as they are needed, or a one-line
-    SanitizeError saying why the file cannot be read (`fs`: an object store's filesystem)."""
+    SanitizeError saying why the file cannot be read (`fs`: an object store's filesystem). A NUL
+    byte, which no file name holds, says it is not UTF-8 text at all (UTF-16, a binary file)."""
     lines = 0
     try:
         with open_text(source, fs) as handle:
             for chunk in handle:
                 for line in chunk.splitlines():
                     lines += 1
+                    if "\0" in line:
+                        raise SanitizeError(f"{source} is not UTF-8 text (a NUL byte on line {lines})")
                     yield line
-    except UnicodeDecodeError:  # decoded ahead in blocks: the bad byte is at or after this line
-        raise SanitizeError(f"{source} is not UTF-8 text (after line {lines})") from None
     except OSError as exc:
         raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
 
 
 def read_text(source: Path) -> str:
-    """A list or CSV file's text, or a one-line SanitizeError saying why it cannot be read."""
+    """A list or CSV file's text (_LIST_ENCODING), or a one-line SanitizeError saying why it cannot be read."""
     try:
-        return source.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SanitizeError(f"{source} is not UTF-8 text (byte {exc.start})") from None
+        with open(source, **_LIST_ENCODING) as handle:  # newlines made \n, as Path.read_text does
+            return handle.read()
     except OSError as exc:
         raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
 

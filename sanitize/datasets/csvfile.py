@@ -31,9 +31,6 @@ def _rows(source: Path | str, path_column: str, label_column: str, fs: Any = Non
                 path = (row.get(path_column) or "").strip()
                 if path:
                     yield path, (row.get(label_column) or "").strip() or None
-    except UnicodeDecodeError:
-        where = f" (after line {reader.line_num})" if reader is not None else ""
-        raise SanitizeError(f"{source} is not UTF-8 text{where}") from None
     except csv.Error as exc:  # a field over the csv module's size limit, a NUL byte, ...
         line = reader.line_num if reader is not None else 0
         raise SanitizeError(f"{source} line {line} is not CSV the reader accepts: {exc}") from None
