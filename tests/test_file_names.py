@@ -144,3 +144,17 @@ def test_a_list_file_that_is_no_text_is_still_one_clear_line(tmp_path):
     (tmp_path / "utf16.txt").write_bytes("a.jpg 0\n".encode("utf-16"))
     with pytest.raises(SanitizeError, match=r"utf16.txt is not UTF-8 text \(a NUL byte on line 1\)"):
         open_dataset(tmp_path / "utf16.txt")
+
+
+def test_a_dataset_whose_own_folder_name_is_not_utf8_can_be_audited_again(tmp_path):
+    """The store records which dataset it audits (meta 'dataset'): that path, too, may be bytes."""
+    try:
+        root = image_folder(tmp_path / os.fsdecode(b"caf\xe9-data"), per_class=2)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    db = tmp_path / "audit.sqlite"
+    first = sanitize.audit(root, db=db, scheduler="synchronous")
+    again = sanitize.audit(root, db=db, scheduler="synchronous")
+    assert (first.checked, again.checked, again.reused) == (4, 0, 4)
+    with pytest.raises(SanitizeError, match=r"holds the audits of .*caf"):
+        sanitize.audit(image_folder(tmp_path / "other", per_class=1), db=db, scheduler="synchronous")

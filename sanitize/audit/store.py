@@ -224,9 +224,9 @@ def claim(conn: sqlite3.Connection, db: Path, dataset: Dataset) -> None:
     row = conn.execute("SELECT value FROM meta WHERE key = 'dataset'").fetchone()
     if row is None:
         with conn:
-            conn.execute("INSERT INTO meta VALUES ('dataset', ?)", (source,))
-    elif row[0] != source:
-        raise SanitizeError(f"{db} holds the audits of {row[0]}, not of {source}; use another --db")
+            conn.execute("INSERT INTO meta VALUES ('dataset', ?)", (db_text(source),))  # a folder's name too
+    elif (claimed := text_of(row[0])) != source:
+        raise SanitizeError(f"{db} holds the audits of {claimed}, not of {source}; use another --db")
 
 
 def begin_run(
