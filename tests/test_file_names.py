@@ -15,7 +15,6 @@ import pytest
 
 import sanitize
 from sanitize.audit.store import db_text, text_of
-from sanitize.datasets import open_dataset
 from sanitize.datasets.cleaned import write_cleaned_list
 from sanitize.errors import SanitizeError
 from sanitize.report.github import report_to_github
@@ -136,14 +135,6 @@ def test_a_list_cleaned_by_quarantine_keeps_such_names_as_their_bytes(tmp_path):
     source.write_bytes(b"cat/" + GOOD + b" 0\ncat/" + BROKEN + b" 0\n")
     target, _ = write_cleaned_list(source, "list", "path", {"cat/" + os.fsdecode(BROKEN)}, in_place=False)
     assert target.read_bytes() == b"cat/" + GOOD + b" 0\n"
-
-
-def test_a_list_file_that_is_no_text_is_still_one_clear_line(tmp_path):
-    """Odd bytes in a name are kept; NUL, which no file name holds, says the file is not text
-    (UTF-16, say, or a binary file given by mistake)."""
-    (tmp_path / "utf16.txt").write_bytes("a.jpg 0\n".encode("utf-16"))
-    with pytest.raises(SanitizeError, match=r"utf16.txt is not UTF-8 text \(a NUL byte on line 1\)"):
-        open_dataset(tmp_path / "utf16.txt")
 
 
 def test_a_dataset_whose_own_folder_name_is_not_utf8_can_be_audited_again(tmp_path):

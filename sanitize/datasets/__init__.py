@@ -173,6 +173,9 @@ class ListedSamples:
 #: writes it (storage.atomic_write_text).
 _LIST_ENCODING = {"encoding": "utf-8-sig", "errors": "surrogateescape"}
 
+#: The UTF-16 byte order marks (FF FE, FE FF; UTF-32's begin so too) as _LIST_ENCODING reads them.
+_UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")
+
 
 def open_text(source: Path | str, fs: Any = None) -> IO[str]:
     """A list or CSV file opened as text (_LIST_ENCODING): a local file, or an object through `fs`."""
@@ -183,16 +186,17 @@ def open_text(source: Path | str, fs: Any = None) -> IO[str]:
 
 def text_lines(source: Path | str, fs: Any = None) -> Iterator[str]:
     """A list file's lines (str.splitlines' rule), read as they are needed, or a one-line
-    SanitizeError saying why the file cannot be read (`fs`: an object store's filesystem). A NUL
-    byte, which no file name holds, says it is not UTF-8 text at all (UTF-16, a binary file)."""
+    SanitizeError saying why the file cannot be read (`fs`: an object store's filesystem). A file
+    that starts with a UTF-16 (or UTF-32) byte order mark is not UTF-8 text at all: every line of
+    it would be a name of NUL bytes (one is a missing file, as paths.check_paths says)."""
     lines = 0
     try:
         with open_text(source, fs) as handle:
             for chunk in handle:
                 for line in chunk.splitlines():
                     lines += 1
-                    if "\0" in line:
-                        raise SanitizeError(f"{source} is not UTF-8 text (a NUL byte on line {lines})")
+                    if lines == 1 and line.startswith(_UTF16_BOMS):
+                        raise SanitizeError(f"{source} is not UTF-8 text (it starts with a UTF-16 byte order mark)")
                     yield line
     except OSError as exc:
         raise SanitizeError(f"cannot read {source}: {exc.strerror}") from None
