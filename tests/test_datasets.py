@@ -88,6 +88,15 @@ def test_missing_dataset_and_binary_list_are_clear_errors(tmp_path):
         open_dataset(tmp_path / "bin.txt")
 
 
+@pytest.mark.parametrize("name", ["train.txt", "train.csv"])
+def test_an_image_given_where_the_list_was_meant_is_a_one_line_error(tmp_path, name):
+    """Read as text, an image's bytes would be a list of odd names (list files may name files whose
+    bytes are not UTF-8): the file is sniffed first."""
+    (tmp_path / name).write_bytes(jpeg_bytes())
+    with pytest.raises(SanitizeError, match=f"{name} is a JPEG file, not a list of samples"):
+        open_dataset(tmp_path / name)
+
+
 def test_folder_without_class_folders(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x")
     with pytest.raises(SanitizeError, match="no class folders"):

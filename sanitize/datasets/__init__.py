@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from sanitize.config import TASKS, option
 from sanitize.errors import SanitizeError, temporary_files_failed
+from sanitize.formats import HEAD_SIZE, is_image_format, sniff
 from sanitize.model import Sample
 from sanitize.remote import ObjectStore, is_url, local_path, parse_options, store_of
 
@@ -178,7 +179,13 @@ _UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")
 
 
 def open_text(source: Path | str, fs: Any = None) -> IO[str]:
-    """A list or CSV file opened as text (_LIST_ENCODING): a local file, or an object through `fs`."""
+    """A list or CSV file opened as text (_LIST_ENCODING): a local file, or an object through `fs`.
+    A sample file given where its list was meant (an image, a .npy: any format formats.sniff
+    knows) is a one-line SanitizeError: read as text, its bytes would be a list of odd names."""
+    with fs.open(str(source), "rb") if fs is not None else open(source, "rb") as handle:
+        kind = sniff(handle.read(HEAD_SIZE))
+    if is_image_format(kind) or kind == "NPY":
+        raise SanitizeError(f"{source} is a {kind} file, not a list of samples")
     if fs is not None:
         return fs.open(str(source), "rt", newline="", **_LIST_ENCODING)
     return open(source, newline="", **_LIST_ENCODING)
