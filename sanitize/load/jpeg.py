@@ -27,8 +27,6 @@ _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8), SOI, EOI})
 _HEAD = frozenset({SOI, *range(0xE0, 0xF0), 0xFE, None})
 #: A marker: FF, any fill bytes, a code; FF 00 is not one (libjpeg skips it as junk).
 _MARKER = re.compile(rb"\xff+[^\x00\xff]")
-#: What may follow an FF without it being a marker's: stuffing, fill, or the end of the data.
-_NO_CODE = frozenset({b"\x00", b"\xff", b""})
 #: The end of entropy-coded data: FF followed by anything but a stuffed 00 or a restart marker.
 _END_OF_ENTROPY_DATA = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 #: An APP2 segment holding (a chunk of) an ICC profile (ICC.1, annex B.4); libjpeg reads it,
