@@ -31,9 +31,6 @@ from sanitize.storage import scratch_file
 
 #: Example paths kept per code (summary.json's `findings`, the terminal table).
 EXAMPLES_PER_CODE = 3
-#: File names are str with lone surrogates where their bytes are not UTF-8 (os.fsdecode): the
-#: spill keeps them as they are, so that what is read back is what was written.
-_ENCODING = {"encoding": "utf-8", "errors": "surrogatepass"}
 
 
 class FlaggedResults(Sequence[SampleResult]):
@@ -60,7 +57,7 @@ class FlaggedResults(Sequence[SampleResult]):
         """Write `result` at the end of the file (before `seal` only)."""
         if self._sealed:
             raise RuntimeError("results cannot be appended to sealed FlaggedResults")
-        line = findings_line(result).encode(**_ENCODING)
+        line = findings_line(result).encode()  # valid UTF-8 whatever the names (storage.json_text)
         try:
             self._file.write(line)
         except OSError as exc:
@@ -116,7 +113,7 @@ class FlaggedResults(Sequence[SampleResult]):
         index = int(self._indices[position])  # IndexError past the end, as a list's
         with self._lock:
             self._file.seek(int(self._offsets[position]))
-            line = self._file.readline().decode(**_ENCODING)
+            line = self._file.readline().decode()
         return _result(index, FindingsRecord.from_json(line, position + 1), self._added.get(index, ()))
 
     def __iter__(self) -> Iterator[SampleResult]:
