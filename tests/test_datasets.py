@@ -173,3 +173,9 @@ def test_the_record_gives_its_rows_without_making_samples(tmp_path):
     listed = ListedSamples(tmp_path)
     list(listed.record(drawn))
     assert [tuple(row) for row in listed.rows()] == [(s.index, s.path, s.label, s.mask) for s in drawn]
+
+
+def test_a_list_with_a_utf8_byte_order_mark_and_crlf_lines_reads_as_its_names(tmp_path):
+    """Windows editors write both; the mark is no part of the first name."""
+    (tmp_path / "train.txt").write_bytes(b"\xef\xbb\xbfa.jpg 0\r\nb.jpg 1\r\n")
+    assert [(s.path, s.label) for s in open_dataset(tmp_path / "train.txt")] == [("a.jpg", "0"), ("b.jpg", "1")]

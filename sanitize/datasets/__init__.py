@@ -12,6 +12,7 @@ callers that need all of it at once (an audit matches every sample against its s
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import tempfile
@@ -182,13 +183,16 @@ def open_text(source: Path | str, fs: Any = None) -> IO[str]:
     """A list or CSV file opened as text (_LIST_ENCODING): a local file, or an object through `fs`.
     A sample file given where its list was meant (an image, a .npy: any format formats.sniff
     knows) is a one-line SanitizeError: read as text, its bytes would be a list of odd names."""
-    with fs.open(str(source), "rb") if fs is not None else open(source, "rb") as handle:
+    handle = fs.open(str(source), "rb") if fs is not None else open(source, "rb")  # noqa: SIM115 - returned
+    try:  # one open for both: in object storage each open is requests of its own
         kind = sniff(handle.read(HEAD_SIZE))
-    if is_image_format(kind) or kind == "NPY":
-        raise SanitizeError(f"{source} is a {kind} file, not a list of samples")
-    if fs is not None:
-        return fs.open(str(source), "rt", newline="", **_LIST_ENCODING)
-    return open(source, newline="", **_LIST_ENCODING)
+        handle.seek(0)
+        if is_image_format(kind) or kind == "NPY":
+            raise SanitizeError(f"{source} is a {kind} file, not a list of samples")
+    except BaseException:
+        handle.close()
+        raise
+    return io.TextIOWrapper(handle, newline="", **_LIST_ENCODING)  # as open() and fsspec make text
 
 
 def text_lines(source: Path | str, fs: Any = None) -> Iterator[str]:
