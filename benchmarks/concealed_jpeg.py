@@ -181,17 +181,17 @@ def loader_cost(root: Path, files: list[bytes], config: ScanConfig, rounds: int 
         paths.append(root / f"{index}.jpg")
         paths[-1].write_bytes(data)
     samples = [Sample(index, path.name, str(path), "0") for index, path in enumerate(paths)]
-    detector, timings = image.concealed_step, {True: [], False: []}
+    detector, timings = image.concealed_damage, {True: [], False: []}
     try:
         for _ in range(rounds):
             for enabled in (True, False):
-                image.concealed_step = detector if enabled else (lambda data, pixels: None)
+                image.concealed_damage = detector if enabled else (lambda data, pixels, config: None)
                 started = time.perf_counter()
                 for sample in samples:
                     load(sample, config)
                 timings[enabled].append((time.perf_counter() - started) / len(samples))
     finally:
-        image.concealed_step = detector
+        image.concealed_damage = detector
     return float(np.median(timings[True])), float(np.median(timings[False]))
 
 

@@ -180,8 +180,9 @@ CATALOGUE: tuple[Code, ...] = (
         "concealed_corruption",
         WARNING,
         (
-            "a JPEG that strict libjpeg-turbo decodes without a word but whose DC values jump by one offset from one"
-            " MCU on (a flipped bit in its entropy-coded data): the message names the MCU row and column"
+            "a JPEG that strict libjpeg-turbo decodes without a word but whose entropy-coded data carries a mark no"
+            " clean encoder leaves (a DC value or colour out of range, a run past the block, bad padding...), or whose"
+            " DC values jump by one offset from one MCU on: a flipped bit; the message names the MCU row and column"
         ),
         also=ERROR,
         when="--concealed error",

@@ -31,6 +31,7 @@ import simplejpeg
 
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, Severity
+from sanitize.load.entropy import Mark, entropy_marks
 
 #: JPEG markers: start of frame (baseline, extended, progressive; Huffman only), restart
 #: interval, start of scan.
@@ -313,14 +314,39 @@ def concealed_step(data: bytes, pixels: np.ndarray) -> Step | None:
 _PLANE_NAMES = ("luma (Y)", "blue chroma (Cb)", "red chroma (Cr)")
 
 
-def concealed_finding(step: Step, config: ScanConfig) -> Finding:
-    """decode:concealed_corruption for `step`: a warning, or an error under --concealed error."""
+def _step_message(step: Step) -> str:
     rows, cols = step.shape
+    return (
+        f"{_PLANE_NAMES[step.plane]} shifted by {step.offset:+.0f} levels from MCU row {step.row}, column"
+        f" {step.column} (of {rows}x{cols}, counted from 0) on (strength {step.strength:.0f})"
+    )
+
+
+def _marks_message(marks: list[Mark]) -> str:
+    first, (rows, cols) = marks[0], marks[0].shape
+    where = f", the first at MCU row {first.row}, column {first.column} (of {rows}x{cols}, counted from 0)"
+    others = f"; also {len(marks) - 1} other kind{'s' * (len(marks) > 2)} of mark" if len(marks) > 1 else ""
+    return f"{first.meaning} ({first.count:,} in all{where * (first.row >= 0)}){others}"
+
+
+def concealed_damage(data: bytes, pixels: np.ndarray, config: ScanConfig) -> Finding | None:
+    """decode:concealed_corruption for a JPEG strict libjpeg-turbo decoded without a word, or None.
+
+    First the marks its entropy-coded data carries (sanitize/load/entropy.py), which no clean
+    encoder leaves; where there are none, or the compiled decoder is missing or does not judge the
+    file, the step its DC grid shows (`concealed_step`). A warning, or an error under --concealed error.
+    """
+    marks = entropy_marks(data)
+    if marks:
+        message = _marks_message(marks)
+    elif (step := concealed_step(data, pixels)) is not None:
+        message = _step_message(step)
+    else:
+        return None
     return Finding(
         "decode",
         "concealed_corruption",
         Severity.ERROR if config.concealed == "error" else Severity.WARNING,
-        f"silent damage: {_PLANE_NAMES[step.plane]} shifted by {step.offset:+.0f} levels from MCU row {step.row},"
-        f" column {step.column} (of {rows}x{cols}, counted from 0) on; libjpeg-turbo decodes it without an error"
-        f" (a flipped bit in the entropy-coded data; strength {step.strength:.0f})",
+        f"silent damage: {message}; libjpeg-turbo decodes it without an error (a flipped bit in the"
+        " entropy-coded data)",
     )

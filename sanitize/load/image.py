@@ -26,7 +26,7 @@ from sanitize.arrays import CHUNK, count_nonfinite
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
-from sanitize.load.concealed import concealed_finding, concealed_step
+from sanitize.load.concealed import concealed_damage
 from sanitize.load.fingerprint import describe_bytes
 from sanitize.load.jpeg import JpegHead, jpeg_head, scan_count, without_header_junk
 from sanitize.load.npy import load_npy
@@ -114,8 +114,8 @@ def _decode_jpeg(data: bytes, head: JpegHead, loaded: Loaded, config: ScanConfig
     info.frames = 1 + len(pictures)
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
     loaded.pixels = decoded
-    if config.concealed != "off" and (step := concealed_step(data, decoded)):
-        loaded.findings.append(concealed_finding(step, config))
+    if config.concealed != "off" and (damage := concealed_damage(data, decoded, config)):
+        loaded.findings.append(damage)
 
 
 def _strict_jpeg(data: bytes, gray: bool, loaded: Loaded, where: str = "") -> np.ndarray | str:

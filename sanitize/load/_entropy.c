@@ -1,0 +1,770 @@
+/* An instrumented JPEG Huffman decoder: what a corrupt stream leaves that libjpeg-turbo decodes silently.
+ *
+ * Baseline sequential and progressive Huffman JPEG (SOF0/1/2, 8-bit samples), ITU-T T.81 annex F.2.2
+ * and G.1.2, doing what libjpeg-turbo's jdhuff.c / jdphuff.c do where the standard leaves a corrupt
+ * stream's decoding open: a run past the band is written through jpeg_natural_order's extra entries
+ * (into coefficient 63), a bit pattern that is no code is taken as symbol 0 after 17 bits (its fast
+ * path, HUFF_DECODE_FAST), the data reads as zeros after its end. It makes no pixels: it counts, per
+ * event, what no clean encoder produces, and keeps each component's DC values (the running sums of the
+ * DC differences, unclamped) for the checks made on them in Python (sanitize/load/entropy.py).
+ *
+ * A C port of benchmarks/jpeg_entropy.py and of the range checks of benchmarks/concealed_signals.py,
+ * where each event is explained and was measured; tests/test_entropy.py keeps the two in step. It is
+ * optional: sanitize works without it (setup.py builds it when a compiler is there).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Events, in the order of EVENT_NAMES. The first group is silent in libjpeg-turbo; the last two are not
+ * (it warns), and are reported so that a caller can tell. */
+enum {
+    A_PAST_END, B_AC_RANGE, C_DC_RANGE, D_PADDING, D_BYTES_LEFT, E_ZRL_EOB, E_EOBRUN_PAST_END, E_RESTARTS,
+    E_BAD_CODE, OVERRUN, REFINE_SIZE, EVENTS
+};
+static const char *EVENT_NAMES[EVENTS] = {
+    "a_past_end", "b_ac_range", "c_dc_range", "d_padding", "d_bytes_left", "e_zrl_eob", "e_eobrun_past_end",
+    "e_restarts", "e_bad_code", "overrun", "refine_size",
+};
+
+/* NATURAL[k]: the row-major position (8 v + u) of zigzag index k (T.81 figure A.6). */
+static const int NATURAL[64] = {
+    0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,  12, 19, 26, 33, 40, 48,
+    41, 34, 27, 20, 13, 6,  7,  14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23,
+    30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+};
+
+/* The FDCT's extreme F(u,v) for level-shifted 8-bit samples, zigzag order (concealed_signals.fdct_bounds). */
+static double LOWEST[64], HIGHEST[64];
+/* FDCT arithmetic error allowed on top of rounding, in units of F(u,v) (concealed_signals.SLACK). */
+#define SLACK 2.0
+/* Progressive JPEGs keep every coefficient until their last scan: larger ones are not judged. */
+#define MAX_PROGRESSIVE_COEFFICIENTS (1 << 24)
+
+static void fdct_bounds(void) {
+    double basis[8][8];
+    for (int u = 0; u < 8; u++)
+        for (int x = 0; x < 8; x++)
+            basis[u][x] = (u == 0 ? 1.0 / sqrt(2.0) : 1.0) / 2.0 * cos((2 * x + 1) * u * M_PI / 16.0);
+    for (int k = 0; k < 64; k++) {
+        int v = NATURAL[k] / 8, u = NATURAL[k] % 8;
+        double positive = 0.0, negative = 0.0;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 8; x++) {
+                double product = basis[v][y] * basis[u][x];
+                if (product > 0)
+                    positive += product;
+                else
+                    negative += product;
+            }
+        HIGHEST[k] = 127.0 * positive - 128.0 * negative;
+        LOWEST[k] = -128.0 * positive + 127.0 * negative;
+    }
+}
+
+/* Codes up to this long are decoded with one table look-up. */
+#define LOOKAHEAD 10
+
+typedef struct {
+    int present;
+    uint8_t fast_length[1 << LOOKAHEAD]; /* codes of up to LOOKAHEAD bits, by those bits: length (0: longer or none) */
+    uint8_t fast_symbol[1 << LOOKAHEAD];
+    int32_t maxcode[18];      /* the largest code of each length, -1 if none (T.81 F.2.2.3) */
+    int32_t valoffset[18];
+    uint8_t symbols[256];
+} Huffman;
+
+typedef struct {
+    int id, h, v, tq;
+    int bw, bh;         /* blocks that hold the picture */
+    int rows, cols;     /* blocks coded in an interleaved scan: the MCU grid's */
+    int32_t *dc;        /* rows x cols DC values (quantised) */
+    int32_t *coef;      /* progressive only: rows x cols x 64, zigzag */
+} Component;
+
+/* A restart interval's unstuffed bytes, read a bit at a time. */
+typedef struct {
+    const uint8_t *bits;
+    size_t size;        /* the interval's length in bytes */
+    size_t next;        /* the next byte to load (past `size`: zeros, as libjpeg reads them) */
+    uint64_t acc;       /* the bits loaded and not yet taken, first bit highest */
+    int loaded;         /* how many of them */
+} Bits;
+
+typedef struct {
+    long count[EVENTS];
+    long where[EVENTS]; /* the first MCU (row x mcux + column) an event was met at, -1 if none */
+    int progressive, width, height, mcux, mcuy, count_components, adobe_transform;
+    int restart_interval;
+    Component comps[4];
+    Huffman tables[2][4];
+    int quant_present[4];
+    uint16_t quant[4][64];
+    /* the current interval's unstuffed bytes, and the decoder's state */
+    Bits in;
+    long eobrun;
+    int preds[4];
+    int32_t lowest[4][64], highest[4][64]; /* per quantisation table: the quantised values in range */
+    int32_t inside[4]; /* per table: an AC value of at most this magnitude is in range at any k */
+    int failed; /* 1: a stream this decoder does not understand: the file is not judged */
+} Decoder;
+
+static void events(Decoder *d, int name, long mcu, long count) {
+    if (d->count[name] == 0 || mcu < d->where[name])
+        d->where[name] = mcu;
+    d->count[name] += count;
+}
+
+static void event(Decoder *d, int name, long mcu) { events(d, name, mcu, 1); }
+
+/* ---- bits ---- */
+
+static inline void refill(Bits *b) {
+    if (b->next + 8 <= b->size) { /* one load; the bytes that do not fit are loaded again next time */
+        const uint8_t *p = b->bits + b->next;
+        uint64_t word = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
+                        (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 8 | (uint64_t)p[7];
+        b->acc |= word >> b->loaded;
+        int bytes = (63 - b->loaded) >> 3;
+        b->next += bytes;
+        b->loaded += 8 * bytes;
+        return;
+    }
+    while (b->loaded <= 56) {
+        uint64_t byte = b->next < b->size ? b->bits[b->next] : 0;
+        b->acc |= byte << (56 - b->loaded);
+        b->next++;
+        b->loaded += 8;
+    }
+}
+
+/* Bits taken so far from the interval. */
+static inline size_t position(const Bits *b) { return 8 * b->next - (size_t)b->loaded; }
+
+static inline void skip_bits(Bits *b, int count) {
+    if (b->loaded < 32)
+        refill(b);
+    b->acc <<= count;
+    b->loaded -= count;
+}
+
+static inline int get_bits(Bits *b, int count) {
+    if (count == 0)
+        return 0;
+    if (b->loaded < 32)
+        refill(b);
+    int value = (int)(b->acc >> (64 - count));
+    b->acc <<= count;
+    b->loaded -= count;
+    return value;
+}
+
+static inline int receive_extend(Decoder *d, Bits *b, int size) {
+    if (size > 16) {
+        d->failed = 1;
+        return 0;
+    }
+    if (size == 0)
+        return 0;
+    int value = get_bits(b, size);
+    return value + ((((value - (1 << (size - 1))) >> 31) & (1 - (1 << size)))); /* jdhuff.h HUFF_EXTEND */
+}
+
+static inline int decode_symbol(Decoder *d, Bits *b, const Huffman *table, long mcu) {
+    if (b->loaded < 32)
+        refill(b);
+    uint32_t window = (uint32_t)(b->acc >> 32);
+    int head = (int)(window >> (32 - LOOKAHEAD));
+    if (table->fast_length[head]) {
+        skip_bits(b, table->fast_length[head]);
+        return table->fast_symbol[head];
+    }
+    for (int length = LOOKAHEAD + 1; length <= 16; length++) {
+        int32_t code = (int32_t)(window >> (32 - length));
+        if (code <= table->maxcode[length]) {
+            skip_bits(b, length);
+            return table->symbols[(table->valoffset[length] + code) & 0xFF];
+        }
+    }
+    event(d, E_BAD_CODE, mcu);
+    skip_bits(b, 17); /* HUFF_DECODE_FAST: its 8 look-ahead bits dropped, then 1 at a time up to 17; symbol 0 */
+    return 0;
+}
+
+/* ---- headers ---- */
+
+static int read_huffman(Decoder *d, const uint8_t *body, size_t length) {
+    size_t pos = 0;
+    while (pos < length) {
+        if (pos + 17 > length)
+            return -1;
+        int cls = body[pos] >> 4, ident = body[pos] & 15;
+        if (cls > 1 || ident > 3)
+            return -1;
+        const uint8_t *counts = body + pos + 1;
+        int total = 0;
+        for (int i = 0; i < 16; i++)
+            total += counts[i];
+        if (total > 256 || pos + 17 + total > length)
+            return -1;
+        Huffman *table = &d->tables[cls][ident];
+        memset(table, 0, sizeof *table);
+        memcpy(table->symbols, body + pos + 17, total);
+        int32_t code = 0;
+        int index = 0;
+        for (int size = 1; size <= 16; size++) {
+            table->valoffset[size] = index - code;
+            for (int i = 0; i < counts[size - 1]; i++, index++, code++) {
+                if (code >= (1 << size))
+                    return -1; /* more codes than fit: libjpeg refuses the table */
+                if (size <= LOOKAHEAD)
+                    for (int fill = code << (LOOKAHEAD - size); fill < (code + 1) << (LOOKAHEAD - size); fill++) {
+                        table->fast_length[fill] = (uint8_t)size;
+                        table->fast_symbol[fill] = table->symbols[index];
+                    }
+            }
+            table->maxcode[size] = counts[size - 1] ? code - 1 : -1;
+            code <<= 1;
+        }
+        table->present = 1;
+        pos += 17 + total;
+    }
+    return 0;
+}
+
+static int read_quant(Decoder *d, const uint8_t *body, size_t length) {
+    size_t pos = 0;
+    while (pos < length) {
+        int wide = body[pos] >> 4, ident = body[pos] & 15;
+        size_t size = wide ? 128 : 64;
+        if (ident > 3 || pos + 1 + size > length)
+            return -1;
+        for (int k = 0; k < 64; k++)
+            d->quant[ident][k] = wide ? (uint16_t)(body[pos + 1 + 2 * k] << 8 | body[pos + 2 + 2 * k])
+                                      : body[pos + 1 + k];
+        d->quant_present[ident] = 1;
+        pos += 1 + size;
+    }
+    return 0;
+}
+
+static int ceil_div(int numerator, int denominator) { return (numerator + denominator - 1) / denominator; }
+
+static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progressive) {
+    if (d->count_components || length < 6 || body[0] != 8)
+        return -1; /* a second frame, or samples other than 8 bits: not judged */
+    d->height = body[1] << 8 | body[2];
+    d->width = body[3] << 8 | body[4];
+    int count = body[5], hmax = 1, vmax = 1;
+    if (count < 1 || count > 4 || length < 6 + 3 * (size_t)count || d->width == 0 || d->height == 0)
+        return -1;
+    for (int i = 0; i < count; i++) {
+        Component *c = &d->comps[i];
+        c->id = body[6 + 3 * i];
+        c->h = body[7 + 3 * i] >> 4;
+        c->v = body[7 + 3 * i] & 15;
+        c->tq = body[8 + 3 * i];
+        if (c->h < 1 || c->h > 4 || c->v < 1 || c->v > 4 || c->tq > 3)
+            return -1;
+        hmax = c->h > hmax ? c->h : hmax;
+        vmax = c->v > vmax ? c->v : vmax;
+    }
+    d->mcux = ceil_div(d->width, 8 * hmax);
+    d->mcuy = ceil_div(d->height, 8 * vmax);
+    d->progressive = progressive;
+    size_t coefficients = 0;
+    for (int i = 0; i < count; i++) {
+        Component *c = &d->comps[i];
+        c->bw = ceil_div(ceil_div(d->width * c->h, hmax), 8);
+        c->bh = ceil_div(ceil_div(d->height * c->v, vmax), 8);
+        c->rows = d->mcuy * c->v;
+        c->cols = d->mcux * c->h;
+        coefficients += (size_t)c->rows * c->cols * 64;
+    }
+    if (progressive && coefficients > MAX_PROGRESSIVE_COEFFICIENTS)
+        return -1;
+    d->count_components = count;
+    for (int i = 0; i < count; i++) {
+        Component *c = &d->comps[i];
+        c->dc = calloc((size_t)c->rows * c->cols, sizeof(int32_t));
+        if (progressive)
+            c->coef = calloc((size_t)c->rows * c->cols * 64, sizeof(int32_t));
+        if (!c->dc || (progressive && !c->coef))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- entropy-coded data ---- */
+
+/* A DC value and, sequential, AC values are judged as they are decoded (each is written once). */
+static inline void judge(Decoder *d, const Component *c, int y, int x, int k, int value, long mcu) {
+    if (value > d->highest[c->tq][k] || value < d->lowest[c->tq][k]) {
+        if (y >= c->bh || x >= c->bw)
+            return; /* padding blocks of the MCU grid: no picture to bound */
+        event(d, k ? B_AC_RANGE : C_DC_RANGE, mcu);
+    }
+}
+
+/* The quantised values each table's coefficients may take: a value v is out of range when v x Q, less
+ * half a step (its rounding), is beyond the FDCT's extreme plus SLACK. */
+static void value_ranges(Decoder *d) {
+    for (int t = 0; t < 4; t++)
+        for (int k = 0; k < 64; k++) {
+            double q = d->quant[t][k];
+            d->highest[t][k] = q > 0 ? (int32_t)floor((HIGHEST[k] + SLACK + q / 2) / q) : INT32_MAX;
+            d->lowest[t][k] = q > 0 ? (int32_t)ceil((LOWEST[k] - SLACK - q / 2) / q) : INT32_MIN;
+        }
+    for (int t = 0; t < 4; t++) {
+        d->inside[t] = INT32_MAX;
+        for (int k = 1; k < 64; k++) {
+            int64_t least = d->highest[t][k] < -(int64_t)d->lowest[t][k] ? d->highest[t][k] : -(int64_t)d->lowest[t][k];
+            d->inside[t] = least < d->inside[t] ? (int32_t)least : d->inside[t];
+        }
+        d->inside[t] = d->inside[t] < 0 ? 0 : d->inside[t];
+    }
+}
+
+/* The DC prediction after a difference, held within 2^17: far out of any legal range already, and a
+ * stream of large differences cannot overflow it (or its shift by Al, at most 13). */
+static inline int predict(int pred, int difference) {
+    int value = pred + difference;
+    return value > (1 << 17) ? (1 << 17) : (value < -(1 << 17) ? -(1 << 17) : value);
+}
+
+static inline int dc_first(Decoder *d, const Huffman *table, int32_t *block0, int pred, int al, long mcu) {
+    pred = predict(pred, receive_extend(d, &d->in, decode_symbol(d, &d->in, table, mcu)));
+    *block0 = pred * (1 << al);
+    return pred;
+}
+
+/* Progressive: a block's AC values in the band ss..se, first scan (G.1.2.2). */
+static void ac_first(Decoder *d, const Huffman *table, int32_t *block, int ss, int se, int al, long mcu) {
+    if (d->eobrun > 0) {
+        d->eobrun--;
+        return;
+    }
+    int k = ss, zrl = 0;
+    while (k <= se && !d->failed) {
+        int rs = decode_symbol(d, &d->in, table, mcu), run = rs >> 4, size = rs & 15;
+        if (size) {
+            k += run;
+            if (k > se)
+                event(d, A_PAST_END, mcu);
+            block[k < 63 ? k : 63] = receive_extend(d, &d->in, size) * (1 << al);
+            zrl = 0;
+        } else if (run == 15) {
+            k += 15;
+            if (k >= se)
+                event(d, A_PAST_END, mcu); /* a ZRL with nothing that can follow it */
+            zrl = 1;
+        } else {
+            if (zrl)
+                event(d, E_ZRL_EOB, mcu);
+            d->eobrun = (1L << run) + get_bits(&d->in, run) - 1;
+            break;
+        }
+        k++;
+    }
+}
+
+/* A sequential block, DC and AC, judged as it is decoded (each value is written once), with the
+ * reader's state in a local copy the compiler keeps in registers. Returns the DC prediction. */
+static inline int sequential_block(Decoder *d, const Huffman *dc_table, const Huffman *ac_table, const Component *c,
+                                   int y, int x, int pred, int32_t *dc, long mcu) {
+    Bits b = d->in;
+    const int32_t *highest = d->highest[c->tq], *lowest = d->lowest[c->tq];
+    uint32_t inside = (uint32_t)d->inside[c->tq];
+    int padding = y >= c->bh || x >= c->bw; /* padding blocks of the MCU grid: no picture to bound */
+    pred = predict(pred, receive_extend(d, &b, decode_symbol(d, &b, dc_table, mcu)));
+    *dc = pred;
+    if ((pred > highest[0] || pred < lowest[0]) && !padding)
+        event(d, C_DC_RANGE, mcu);
+    int outside = 0; /* AC values out of range, counted without a branch */
+    for (int k = 1, zrl = 0; k <= 63; k++) {
+        int rs = decode_symbol(d, &b, ac_table, mcu), run = rs >> 4, size = rs & 15;
+        if (size) {
+            k += run;
+            if (k > 63)
+                event(d, A_PAST_END, mcu);
+            int value = receive_extend(d, &b, size), at = k < 63 ? k : 63;
+            if ((uint32_t)value + inside > 2 * inside) /* rare: a large value, judged exactly */
+                outside += (value > highest[at]) + (value < lowest[at]);
+            zrl = 0;
+        } else if (run == 15) {
+            k += 15;
+            if (k >= 63)
+                event(d, A_PAST_END, mcu); /* a ZRL with nothing that can follow it */
+            zrl = 1;
+        } else {
+            if (zrl)
+                event(d, E_ZRL_EOB, mcu);
+            break;
+        }
+    }
+    if (outside && !padding)
+        events(d, B_AC_RANGE, mcu, outside);
+    d->in = b;
+    return pred;
+}
+
+/* G.1.2.3 as libjpeg-turbo's decode_mcu_AC_refine does it. */
+static void ac_refine(Decoder *d, const Huffman *table, int32_t *block, int ss, int se, int al, long mcu) {
+    int p1 = 1 << al, m1 = -1 * (1 << al), k = ss, zrl = 0;
+    if (d->eobrun == 0) {
+        while (k <= se && !d->failed) {
+            int rs = decode_symbol(d, &d->in, table, mcu), run = rs >> 4, size = rs & 15, value = 0;
+            if (size) {
+                if (size != 1)
+                    event(d, REFINE_SIZE, mcu);
+                value = get_bits(&d->in, 1) ? p1 : m1;
+                zrl = 0;
+            } else if (run != 15) {
+                if (zrl)
+                    event(d, E_ZRL_EOB, mcu);
+                d->eobrun = (1L << run) + get_bits(&d->in, run);
+                break;
+            } else {
+                zrl = 1;
+            }
+            while (k <= se) {
+                int coef = block[k];
+                if (coef != 0) {
+                    if (get_bits(&d->in, 1) && (coef & p1) == 0)
+                        block[k] = coef + (coef >= 0 ? p1 : m1);
+                } else if (--run < 0) {
+                    break;
+                }
+                k++;
+            }
+            if (value) {
+                if (k > se)
+                    event(d, A_PAST_END, mcu);
+                block[k < 63 ? k : 63] = value;
+            } else if (k > se && zrl) {
+                event(d, A_PAST_END, mcu);
+            }
+            k++;
+        }
+    }
+    if (d->eobrun > 0) {
+        for (; k <= se; k++) {
+            int coef = block[k];
+            if (coef != 0 && get_bits(&d->in, 1) && (coef & p1) == 0)
+                block[k] = coef + (coef >= 0 ? p1 : m1);
+        }
+        d->eobrun--;
+    }
+}
+
+/* The end of a restart interval: what is left of the data. */
+static void finish(Decoder *d, long mcu) {
+    if (d->eobrun > 0)
+        event(d, E_EOBRUN_PAST_END, mcu);
+    if (position(&d->in) > 8 * d->in.size) {
+        event(d, OVERRUN, mcu);
+        return;
+    }
+    int partial = (int)((8 - position(&d->in) % 8) % 8);
+    if (partial && get_bits(&d->in, partial) != (1 << partial) - 1)
+        event(d, D_PADDING, mcu);
+    if (8 * d->in.size - position(&d->in) >= 8)
+        event(d, D_BYTES_LEFT, mcu);
+}
+
+typedef struct {
+    int comp, td, ta;
+} Member;
+
+/* Unstuffs the scan at `start` into `out` (the intervals one after another, `ends[i]` where interval i
+ * ends); returns where the next marker is. Restart markers met are checked against the interval. */
+static size_t split_scan(const uint8_t *data, size_t size, size_t start, uint8_t *out, size_t **ends,
+                         size_t *intervals, int *restart_numbers_ok) {
+    size_t pos = start, written = 0, capacity = 16, count = 0;
+    *ends = malloc(capacity * sizeof(size_t));
+    *restart_numbers_ok = 1;
+    if (!*ends)
+        return 0;
+    while (pos < size) {
+        const uint8_t *marker = memchr(data + pos, 0xFF, size - pos); /* the bytes up to it, copied at once */
+        size_t plain = (marker ? (size_t)(marker - data) : size) - pos;
+        memcpy(out + written, data + pos, plain);
+        written += plain;
+        pos += plain;
+        if (pos >= size)
+            break;
+        uint8_t next = pos + 1 < size ? data[pos + 1] : 0xD9;
+        if (next == 0x00) {
+            out[written++] = 0xFF;
+            pos += 2;
+        } else if (next == 0xFF) {
+            pos++; /* a fill byte */
+        } else if (next >= 0xD0 && next <= 0xD7) {
+            if ((size_t)(next - 0xD0) != count % 8)
+                *restart_numbers_ok = 0;
+            if (count + 1 >= capacity) {
+                capacity *= 2;
+                size_t *grown = realloc(*ends, capacity * sizeof(size_t));
+                if (!grown)
+                    return 0;
+                *ends = grown;
+            }
+            (*ends)[count++] = written;
+            pos += 2;
+        } else {
+            break;
+        }
+    }
+    (*ends)[count++] = written;
+    *intervals = count;
+    return pos;
+}
+
+/* Decodes one scan (header `body`, data from `start`); returns where the next marker is, 0 on failure. */
+static size_t read_scan(Decoder *d, const uint8_t *data, size_t size, const uint8_t *body, size_t length,
+                        size_t start) {
+    if (!d->count_components || length < 1)
+        return 0;
+    int count = body[0];
+    if (count < 1 || count > 4 || length < 4 + 2 * (size_t)count)
+        return 0;
+    Member members[4];
+    for (int i = 0; i < count; i++) {
+        int id = body[1 + 2 * i], found = -1;
+        for (int j = 0; j < d->count_components; j++)
+            if (d->comps[j].id == id)
+                found = j;
+        if (found < 0)
+            return 0;
+        members[i] = (Member){found, body[2 + 2 * i] >> 4, body[2 + 2 * i] & 15};
+        if (members[i].td > 3 || members[i].ta > 3 || !d->quant_present[d->comps[found].tq])
+            return 0;
+    }
+    int ss = body[1 + 2 * count], se = body[2 + 2 * count], ah = body[3 + 2 * count] >> 4,
+        al = body[3 + 2 * count] & 15;
+    if (ss > 63 || se > 63 || al > 13)
+        return 0;
+    int dc_only = d->progressive && ss == 0, refining = d->progressive && ah != 0;
+    for (int i = 0; i < count; i++) {
+        int needs_dc = !d->progressive || (dc_only && !refining), needs_ac = !d->progressive || !dc_only;
+        if ((needs_dc && !d->tables[0][members[i].td].present) || (needs_ac && !d->tables[1][members[i].ta].present))
+            return 0;
+    }
+    uint8_t *unstuffed = malloc(size - start + 16);
+    size_t *ends = NULL, intervals = 0;
+    int numbers_ok = 1;
+    if (!unstuffed)
+        return 0;
+    size_t end = split_scan(data, size, start, unstuffed, &ends, &intervals, &numbers_ok);
+    if (!ends || !end) {
+        free(unstuffed);
+        free(ends);
+        return 0;
+    }
+    const Component *first = &d->comps[members[0].comp];
+    long units = count == 1 ? (long)first->bh * first->bw : (long)d->mcuy * d->mcux;
+    long per = d->restart_interval ? d->restart_interval : units;
+    long expected = (units + per - 1) / per - 1;
+    if ((long)intervals - 1 != expected || !numbers_ok)
+        event(d, E_RESTARTS, -1);
+    value_ranges(d);
+    /* a unit is one block of a single-component scan, or one MCU (T.81 A.2) */
+    int wide = count == 1 ? first->bw : d->mcux;
+    long left = 0; /* units left in the restart interval */
+    size_t interval = 0;
+    for (long unit = 0, row = 0, column = 0; unit < units && !d->failed; unit++) {
+        if (left == 0) { /* a restart interval: its own bytes, a fresh prediction */
+            size_t from = interval == 0 || interval > intervals ? 0 : ends[interval - 1];
+            size_t to = interval < intervals ? ends[interval] : from;
+            d->in = (Bits){unstuffed + from, to - from, 0, 0, 0};
+            d->eobrun = 0;
+            memset(d->preds, 0, sizeof d->preds);
+            left = per;
+            interval++;
+        }
+        long mcu = count == 1 ? row / first->v * d->mcux + column / first->h : unit;
+        for (int m = 0; m < count; m++) {
+            Component *c = &d->comps[members[m].comp];
+            const Huffman *dc_table = &d->tables[0][members[m].td], *ac_table = &d->tables[1][members[m].ta];
+            int *pred = &d->preds[members[m].comp];
+            int tall = count == 1 ? 1 : c->v, across = count == 1 ? 1 : c->h;
+            for (int by = 0; by < tall; by++)
+                for (int bx = 0; bx < across; bx++) {
+                    int y = (int)row * tall + by, x = (int)column * across + bx;
+                    size_t at = (size_t)y * c->cols + x;
+                    if (!d->progressive) {
+                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at], mcu);
+                        continue;
+                    }
+                    int32_t *block = &c->coef[at * 64];
+                    if (ss == 0 && ah == 0)
+                        *pred = dc_first(d, dc_table, &block[0], *pred, al, mcu);
+                    else if (ss == 0)
+                        block[0] |= get_bits(&d->in, 1) << al;
+                    else if (ah == 0)
+                        ac_first(d, ac_table, block, ss, se, al, mcu);
+                    else
+                        ac_refine(d, ac_table, block, ss, se, al, mcu);
+                }
+        }
+        if (--left == 0 || unit + 1 == units)
+            finish(d, mcu);
+        if (++column == wide) {
+            column = 0;
+            row++;
+        }
+    }
+    free(unstuffed);
+    free(ends);
+    return d->failed ? 0 : end;
+}
+
+/* Progressive: the DC values and the range events, once every scan is in. */
+static void judge_progressive(Decoder *d) {
+    for (int i = 0; i < d->count_components; i++) {
+        Component *c = &d->comps[i];
+        for (int y = 0; y < c->rows; y++)
+            for (int x = 0; x < c->cols; x++) {
+                const int32_t *block = &c->coef[((size_t)y * c->cols + x) * 64];
+                c->dc[(size_t)y * c->cols + x] = block[0];
+                long mcu = (long)(y / c->v) * d->mcux + x / c->h;
+                for (int k = 0; k < 64; k++)
+                    if (block[k])
+                        judge(d, c, y, x, k, block[k], mcu);
+            }
+    }
+}
+
+static int decode(Decoder *d, const uint8_t *data, size_t size) {
+    size_t pos = 2;
+    while (pos + 4 <= size) {
+        if (data[pos] != 0xFF) {
+            pos++;
+            continue;
+        }
+        int marker = data[pos + 1];
+        if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0xFF) {
+            pos += marker == 0xFF ? 1 : 2;
+            continue;
+        }
+        if (marker == 0xD9)
+            break;
+        size_t length = (size_t)(data[pos + 2] << 8 | data[pos + 3]);
+        if (length < 2 || pos + 2 + length > size)
+            return -1;
+        const uint8_t *body = data + pos + 4;
+        length -= 2;
+        pos += 4 + length;
+        int failed = 0;
+        if (marker == 0xC0 || marker == 0xC1 || marker == 0xC2)
+            failed = read_frame(d, body, length, marker == 0xC2);
+        else if (marker >= 0xC3 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
+            failed = -1; /* lossless, hierarchical, arithmetic: not judged */
+        else if (marker == 0xC4)
+            failed = read_huffman(d, body, length);
+        else if (marker == 0xDB)
+            failed = read_quant(d, body, length);
+        else if (marker == 0xEE && length > 11 && memcmp(body, "Adobe", 5) == 0)
+            d->adobe_transform = body[11];
+        else if (marker == 0xDD && length >= 2)
+            d->restart_interval = body[0] << 8 | body[1];
+        else if (marker == 0xDA) {
+            pos = read_scan(d, data, size, body, length, pos);
+            failed = pos == 0 ? -1 : 0;
+        }
+        if (failed)
+            return -1;
+    }
+    if (!d->count_components)
+        return -1;
+    for (int i = 0; i < d->count_components; i++)
+        if (!d->quant_present[d->comps[i].tq])
+            return -1;
+    if (d->progressive) {
+        value_ranges(d);
+        judge_progressive(d);
+    }
+    return 0;
+}
+
+static void release(Decoder *d) {
+    for (int i = 0; i < 4; i++) {
+        free(d->comps[i].dc);
+        free(d->comps[i].coef);
+    }
+    free(d);
+}
+
+static PyObject *result(const Decoder *d) {
+    PyObject *events = PyDict_New(), *components = PyList_New(0);
+    if (!events || !components)
+        goto failed;
+    for (int name = 0; name < EVENTS; name++) {
+        if (!d->count[name])
+            continue;
+        PyObject *value = Py_BuildValue("(ll)", d->count[name], d->where[name]);
+        if (!value || PyDict_SetItemString(events, EVENT_NAMES[name], value) < 0) {
+            Py_XDECREF(value);
+            goto failed;
+        }
+        Py_DECREF(value);
+    }
+    for (int i = 0; i < d->count_components; i++) {
+        const Component *c = &d->comps[i];
+        PyObject *item = Py_BuildValue(
+            "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:y#}", "id", c->id, "h", c->h, "v", c->v, "rows", c->rows, "cols",
+            c->cols, "dc_step", d->quant[c->tq][0], "blocks", c->bh * c->bw, "dc", (const char *)c->dc,
+            (Py_ssize_t)((size_t)c->rows * c->cols * sizeof(int32_t)));
+        if (!item || PyList_Append(components, item) < 0) {
+            Py_XDECREF(item);
+            goto failed;
+        }
+        Py_DECREF(item);
+    }
+    return Py_BuildValue("{s:N,s:N,s:O,s:i,s:i,s:i,s:i,s:i}", "events", events, "components", components,
+                         "progressive", d->progressive ? Py_True : Py_False, "width", d->width, "height",
+                         d->height, "mcux", d->mcux, "mcuy", d->mcuy, "adobe_transform", d->adobe_transform);
+failed:
+    Py_XDECREF(events);
+    Py_XDECREF(components);
+    return NULL;
+}
+
+static PyObject *entropy_decode(PyObject *module, PyObject *argument) {
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(argument, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Decoder *d = calloc(1, sizeof(Decoder));
+    if (!d) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    d->adobe_transform = -1;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = view.len >= 4 ? decode(d, view.buf, (size_t)view.len) : -1;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyObject *out = status == 0 ? result(d) : Py_NewRef(Py_None);
+    release(d);
+    return out;
+}
+
+static PyMethodDef METHODS[] = {
+    {"decode", entropy_decode, METH_O,
+     "decode(data) -> dict | None: the events and DC values of a Huffman JPEG's entropy-coded data;\n"
+     "None when the file is not one this decoder judges (not 8-bit Huffman sequential or progressive,\n"
+     "or headers it cannot follow)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_entropy", NULL, -1, METHODS};
+
+PyMODINIT_FUNC PyInit__entropy(void) {
+    fdct_bounds();
+    return PyModule_Create(&MODULE);
+}

@@ -1,0 +1,106 @@
+"""What a JPEG's entropy-coded data shows that no clean encoder produces, though libjpeg-turbo decodes it silently.
+
+A flipped bit that libjpeg-turbo decodes without a word (see sanitize/load/concealed.py) leaves
+marks in the Huffman stream itself, which the pixels of its DCT-downscaled decode no longer show
+(they are clamped to 0-255). The compiled decoder `_entropy` (a C port of
+benchmarks/jpeg_entropy.py: it makes no pixels, so it costs about what libjpeg's Huffman decoding
+does) counts them; this module names them, adds the one check made on its DC values, and says
+where each starts. Each was measured on seeded flips of real photographs and never fires on a clean
+file (benchmarks/concealed_signals.py; docs/checks.md#concealed-jpeg-corruption).
+
+Without a C compiler at install time `_entropy` is missing, and `available()` says so: the
+detector then judges the pixels alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+try:
+    from sanitize.load import _entropy
+except ImportError:  # built without a compiler (setup.py: optional)
+    _entropy = None
+
+#: The events libjpeg-turbo decodes silently, what each means, in the order a message prefers them.
+SILENT = {
+    "c_dc_range": "a DC value no 8-bit picture's DCT gives",
+    "e_dc_gamut": "an MCU's mean colour (from its DC values) outside the RGB cube",
+    "b_ac_range": "an AC coefficient no 8-bit picture's DCT gives",
+    "a_past_end": "a run of zeros past the block's last coefficient",
+    "e_bad_code": "a bit pattern that is no code of the Huffman table",
+    "e_zrl_eob": "a run of 16 zeros followed by the end of the block",
+    "e_eobrun_past_end": "an end-of-band run past the last block",
+    "d_padding": "padding bits after the last block that are not the encoder's 1s",
+    "d_bytes_left": "whole bytes after the last block that libjpeg drops",
+    "e_restarts": "restart markers that do not match the restart interval",
+}
+
+
+def available() -> bool:
+    """Whether the compiled decoder was built (setup.py builds it where a C compiler is)."""
+    return _entropy is not None
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One kind of mark: how many times it was met, and the first MCU (row, column; -1 if none) it was at,
+    in a grid of `shape` MCUs."""
+
+    name: str
+    count: int
+    row: int
+    column: int
+    shape: tuple[int, int]
+
+    @property
+    def meaning(self) -> str:
+        return SILENT[self.name]
+
+
+def _gamut(result: dict) -> Mark | None:
+    """e_dc_gamut: the mean colour of an MCU, from the DC values alone (a block's mean is its DC x Q /
+    8 + 128), must lie in the RGB cube: the encoder's samples did (T.871's conversion), chroma
+    downsampling and edge padding average in-range colours, and each mean is off by at most half a
+    DC step / 8, plus rounding (0.5 a conversion, 0.5 downsampling, 0.25 the FDCT). YCbCr only
+    (benchmarks/concealed_signals.check_gamut, where it was measured)."""
+    comps = result["components"]
+    if len(comps) != 3 or result["adobe_transform"] == 0 or bytes(c["id"] for c in comps) == b"RGB":
+        return None
+    means, slack = [], []
+    for c in comps:
+        dc = np.frombuffer(c["dc"], np.int32).reshape(c["rows"], c["cols"])
+        level = dc * (c["dc_step"] / 8) + 128
+        means.append(level.reshape(c["rows"] // c["v"], c["v"], c["cols"] // c["h"], c["h"]).mean(axis=(1, 3)))
+        slack.append(c["dc_step"] / 16 + 1.25)
+    y, cb, cr = means
+    outside = np.zeros(y.shape, bool)
+    for channel, error in (
+        (y + 1.402 * (cr - 128), slack[0] + 1.402 * slack[2]),
+        (y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128), slack[0] + 0.344136 * slack[1] + 0.714136 * slack[2]),
+        (y + 1.772 * (cb - 128), slack[0] + 1.772 * slack[1]),
+    ):
+        outside |= (channel < -error) | (channel > 255 + error)
+    if not outside.any():
+        return None
+    row, column = divmod(int(np.argmax(outside.ravel())), y.shape[1])
+    return Mark("e_dc_gamut", int(outside.sum()), row, column, y.shape)
+
+
+def entropy_marks(data: bytes) -> list[Mark] | None:
+    """The silent marks of damage in a JPEG's entropy-coded data, most telling first; [] for none; None
+    when the file is not judged here (no compiled decoder; not 8-bit Huffman sequential or
+    progressive; headers it cannot follow; a progressive JPEG of over 16M coefficients)."""
+    if _entropy is None or (result := _entropy.decode(data)) is None:
+        return None
+    shape = (result["mcuy"], result["mcux"])
+    marks = [
+        Mark(name, count, *(divmod(where, shape[1]) if where >= 0 else (-1, -1)), shape)
+        for name, (count, where) in result["events"].items()
+        if name in SILENT
+    ]
+    if (gamut := _gamut(result)) is not None:
+        marks.append(gamut)
+    order = list(SILENT)
+    return sorted(marks, key=lambda mark: order.index(mark.name))

@@ -1,0 +1,249 @@
+"""sanitize/load/entropy.py and its compiled decoder: the marks a corrupt entropy-coded stream leaves
+that strict libjpeg-turbo decodes without a word.
+
+The JPEGs are written symbol by symbol by a small baseline encoder below, so that each mark is made
+on purpose; each case also checks that strict libjpeg-turbo (simplejpeg) accepts the file silently,
+which is the point of the mark. The compiled decoder is also checked against its pure-Python
+reference, benchmarks/jpeg_entropy.py, on bits flipped in real encodings.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simplejpeg
+from PIL import Image
+
+from sanitize.config import ScanConfig
+from sanitize.load import concealed, entropy
+from sanitize.load.entropy import entropy_marks
+from tests.conftest import CORPUS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+#: The symbols of the encoder's own Huffman tables, every code 4 (DC) or 5 (AC) bits long: codes
+#: left over (all ones) are no code of the table.
+DC_SYMBOLS = list(range(12))
+AC_SYMBOLS = [0x00, 0xF0, *range(0x01, 0x0B), 0x51, 0xD1, 0x11, 0x21]
+
+
+def _huffman_segment(table_class: int, ident: int, symbols: list[int], length: int) -> bytes:
+    counts = bytes(len(symbols) if size == length else 0 for size in range(1, 17))
+    body = bytes([table_class << 4 | ident]) + counts + bytes(symbols)
+    return b"\xff\xc4" + (2 + len(body)).to_bytes(2, "big") + body
+
+
+def _size(value: int) -> int:
+    return abs(value).bit_length()
+
+
+def _extra(value: int) -> str:
+    size = _size(value)
+    return format(value if value > 0 else value + (1 << size) - 1, f"0{size}b") if size else ""
+
+
+class Writer:
+    """Bits of a baseline scan: DC differences, AC (run, value) pairs, end of block, runs of 16 zeros."""
+
+    def __init__(self) -> None:
+        self.bits: list[str] = []
+
+    def dc(self, difference: int) -> Writer:
+        self.bits.append(format(DC_SYMBOLS.index(_size(difference)), "04b") + _extra(difference))
+        return self
+
+    def ac(self, run: int, value: int) -> Writer:
+        self.bits.append(format(AC_SYMBOLS.index(run << 4 | _size(value)), "05b") + _extra(value))
+        return self
+
+    def eob(self) -> Writer:
+        return self.raw(format(AC_SYMBOLS.index(0x00), "05b"))
+
+    def zrl(self) -> Writer:
+        return self.raw(format(AC_SYMBOLS.index(0xF0), "05b"))
+
+    def raw(self, bits: str) -> Writer:
+        self.bits.append(bits)
+        return self
+
+    def data(self, padding: str = "1") -> bytes:
+        """The entropy-coded bytes, the last one filled with `padding` repeated, 0xFF stuffed (T.81 F.1.2.3)."""
+        bits = "".join(self.bits)
+        bits += (padding * 8)[: -len(bits) % 8]
+        raw = int(bits, 2).to_bytes(len(bits) // 8, "big") if bits else b""
+        return raw.replace(b"\xff", b"\xff\x00")
+
+
+def jpeg(scan: bytes, blocks: tuple[int, int], components: int = 1, step: int = 1, tail: bytes = b"") -> bytes:
+    """A baseline JPEG of rows x cols 8x8 blocks, 1 (grey) or 3 (YCbCr 4:4:4) components, every
+    quantisation step `step`, with `scan` as its entropy-coded data and `tail` after it."""
+    rows, cols = blocks
+    quant = b"\xff\xdb" + (67).to_bytes(2, "big") + b"\x00" + bytes([step]) * 64
+    specs = b"".join(bytes([index + 1, 0x11, 0]) for index in range(components))
+    frame = bytes([8]) + (8 * rows).to_bytes(2, "big") + (8 * cols).to_bytes(2, "big") + bytes([components]) + specs
+    sof = b"\xff\xc0" + (2 + len(frame)).to_bytes(2, "big") + frame
+    tables = _huffman_segment(0, 0, DC_SYMBOLS, 4) + _huffman_segment(1, 0, AC_SYMBOLS, 5)
+    sos_body = bytes([components]) + b"".join(bytes([index + 1, 0x00]) for index in range(components)) + b"\x00\x3f\x00"
+    sos = b"\xff\xda" + (2 + len(sos_body)).to_bytes(2, "big") + sos_body
+    return b"\xff\xd8" + quant + sof + tables + sos + scan + tail + b"\xff\xd9"
+
+
+def plain(writer: Writer, count: int) -> Writer:
+    """`count` ordinary blocks: no DC change, one small AC value."""
+    for _ in range(count):
+        writer.dc(0).ac(0, 3).eob()
+    return writer
+
+
+def _past_end(writer: Writer) -> Writer:
+    """A block whose last run carries the coefficient index past 63: three runs of 16 zeros (to 49), a
+    value after 13 more zeros (at 62), then one after 5 more zeros (at 68)."""
+    return writer.dc(0).zrl().zrl().zrl().ac(13, 1).ac(5, 1)
+
+
+# Each case: the scan of a 3x3 grey picture (its fifth block, MCU row 1 and column 1, holds the mark),
+# the quantisation step, the padding bits, bytes after the scan, and the mark expected or None. A
+# plain block is 16 bits, so the last byte of 9 needs no padding.
+CASES = {
+    "clean": (lambda: plain(Writer(), 9), 1, "1", b"", None),
+    "dc-out-of-range": (lambda: plain(plain(Writer(), 4).dc(1100).eob().dc(-1100).eob(), 3), 1, "1", b"", "c_dc_range"),
+    "ac-out-of-range": (lambda: plain(plain(Writer(), 4).dc(0).ac(0, 100).eob(), 4), 16, "1", b"", "b_ac_range"),
+    "run-past-63": (lambda: plain(_past_end(plain(Writer(), 4)), 4), 1, "1", b"", "a_past_end"),
+    "zeros-then-end": (lambda: plain(plain(Writer(), 4).dc(0).zrl().eob(), 4), 1, "1", b"", "e_zrl_eob"),
+    "padding-not-ones": (lambda: plain(Writer(), 8).dc(0).ac(0, 1).eob(), 1, "0", b"", "d_padding"),
+    "bytes-left": (lambda: plain(Writer(), 9), 1, "1", b"\x5a\x5a", "d_bytes_left"),
+}
+
+
+@pytest.mark.parametrize(("name", "case"), CASES.items(), ids=CASES)
+def test_each_mark_is_found_where_it_is_and_libjpeg_decodes_it_silently(name, case):
+    build, step, padding, tail, expected = case
+    data = jpeg(build().data(padding), (3, 3), step=step, tail=tail)
+    simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)  # raises on any libjpeg warning
+    marks = entropy_marks(data)
+    assert marks is not None
+    assert [mark.name for mark in marks] == ([expected] if expected else [])
+    if expected:
+        at_the_end = name in ("padding-not-ones", "bytes-left")  # found where the data ends
+        assert (marks[0].row, marks[0].column, marks[0].shape) == ((2, 2) if at_the_end else (1, 1)) + ((3, 3),)
+
+
+def test_an_mcu_whose_colour_is_outside_the_rgb_cube_is_a_mark_though_each_value_is_in_range():
+    # Y and Cr both high (each DC x 8 = 800, in range): red = Y + 1.402 (Cr - 128) is about 368 levels
+    writer = Writer()
+    for luma, red in ((0, 0), (0, 0), (100, 100), (-100, -100), (0, 0)):  # DC differences, MCU by MCU
+        writer.dc(luma).eob().dc(0).eob().dc(red).eob()
+    data = jpeg(writer.data(), (1, 5), components=3, step=8)
+    simplejpeg.decode_jpeg(data, strict=True)
+    marks = entropy_marks(data)
+    assert [(mark.name, mark.row, mark.column) for mark in marks] == [("e_dc_gamut", 0, 2)]
+
+
+def test_a_bit_pattern_that_is_no_code_is_a_mark():
+    data = jpeg(plain(Writer(), 4).dc(0).raw("1" * 16).raw("0000").data(), (3, 3))
+    assert "e_bad_code" in [mark.name for mark in entropy_marks(data)]
+
+
+def test_restart_markers_that_do_not_match_the_interval_are_a_mark():
+    dri = b"\xff\xdd\x00\x04\x00\x03"  # a restart marker every 3 MCUs: 2 expected in 9
+    scan = plain(Writer(), 3).data() + b"\xff\xd0" + plain(Writer(), 6).data()  # one of them
+    data = jpeg(scan, (3, 3))
+    data = data.replace(b"\xff\xc0", dri + b"\xff\xc0", 1)
+    assert "e_restarts" in [mark.name for mark in entropy_marks(data)]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xff\xd8", b"\xff\xd8\xff\xd9", b"not a jpeg at all", jpeg(b"", (0, 3)), jpeg(b"", (3, 3))[:40]],
+    ids=["empty", "soi", "soi-eoi", "text", "no-rows", "cut-in-the-header"],
+)
+def test_what_it_cannot_follow_is_not_judged(data):
+    assert entropy_marks(data) is None
+
+
+def test_12_bit_and_arithmetic_jpegs_are_not_judged():
+    data = jpeg(plain(Writer(), 9).data(), (3, 3))
+    assert entropy_marks(data.replace(b"\xff\xc0\x00\x0b\x08", b"\xff\xc0\x00\x0b\x0c", 1)) is None
+    assert entropy_marks(data.replace(b"\xff\xc0", b"\xff\xc9", 1)) is None
+
+
+def _encoding(seed: int, **options: object) -> bytes:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:96, 0:128]
+    pixels = np.stack([x * 2, y * 2, 128 + 60 * np.sin(x / 9 + y / 13)], axis=-1) + rng.normal(0, 6, (96, 128, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def _flipped(data: bytes, rng: np.random.Generator) -> bytes:
+    start = data.index(b"\xff\xda")
+    start += 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+    damaged = bytearray(data)
+    for _ in range(int(rng.integers(1, 4))):
+        position = int(rng.integers(start, len(data) - 2))
+        if 0xFF not in (damaged[position], damaged[position - 1]):
+            damaged[position] ^= 1 << int(rng.integers(0, 8))
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"quality": 90}, {"quality": 70, "subsampling": 0}, {"quality": 80, "progressive": True, "optimize": True}],
+    ids=["4:2:0", "4:4:4", "progressive"],
+)
+def test_the_compiled_decoder_agrees_with_its_python_reference(options):
+    """Every event and every DC value equal to benchmarks/jpeg_entropy.py's, on a clean encoding and
+    on 12 with bits flipped (silent or not: the marks are made either way)."""
+    from concealed_signals import check_ranges
+    from jpeg_entropy import Decoder
+
+    rng = np.random.default_rng(7)
+    clean = _encoding(3, **options)
+    compared = 0
+    for data in [clean] + [_flipped(clean, rng) for _ in range(12)]:
+        try:
+            reference = Decoder(data)
+        except (ValueError, IndexError, KeyError):
+            continue  # a stream the reference cannot follow (a DC size over 16 bits, say)
+        compared += 1
+        check_ranges(reference)  # b_ac_range, c_dc_range and e_dc_gamut, as concealed_signals counts them
+        expected = {name for (name, _), count in reference.events.items() if count and name in entropy.SILENT}
+        marks = entropy_marks(data)
+        assert {mark.name for mark in marks} == expected
+        ours = entropy._entropy.decode(data)
+        for component, theirs in zip(ours["components"], reference.frame["comps"], strict=True):
+            dc = np.frombuffer(component["dc"], np.int32).reshape(component["rows"], component["cols"])
+            assert (dc == theirs["coef"][..., 0]).all()
+    assert compared >= 10
+
+
+def test_the_corpus_jpegs_that_decode_strictly_carry_no_mark():
+    if not CORPUS.is_dir():
+        pytest.skip("no ../shared/corpus")
+    judged = 0
+    for path in sorted(CORPUS.glob("*.jp*g")):
+        data = path.read_bytes()
+        try:
+            simplejpeg.decode_jpeg(data, strict=True)
+        except ValueError:
+            entropy_marks(data)  # broken ones: judged or not, never a crash
+            continue
+        marks = entropy_marks(data)
+        judged += marks is not None
+        assert not marks, (path.name, marks)
+    assert judged >= 20
+
+
+def test_without_the_compiled_decoder_the_pixels_are_judged_alone(monkeypatch):
+    data = jpeg(CASES["dc-out-of-range"][0]().data(), (3, 3))
+    pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY", min_height=3, min_width=3)
+    config = ScanConfig(num_classes=2, concealed="warn")
+    assert "a DC value" in concealed.concealed_damage(data, pixels, config).message
+    monkeypatch.setattr(entropy, "_entropy", None)
+    assert not entropy.available() and entropy_marks(data) is None
+    assert concealed.concealed_damage(data, pixels, config) is None  # a 3x3 grid is too small for the step
