@@ -13,8 +13,8 @@ from PIL import Image
 
 from sanitize.config import ScanConfig
 from sanitize.findings import Severity
-from sanitize.load.concealed import SUSPICIOUS, read_frame, strongest_step
 from sanitize.load.image import load
+from sanitize.load.steps import SUSPICIOUS, read_frame, strongest_step
 from sanitize.model import Sample
 from tests.conftest import CORPUS, codes, photo, run_cli
 

@@ -21,6 +21,7 @@ from PIL import Image
 from sanitize.config import ScanConfig
 from sanitize.load import concealed, entropy
 from sanitize.load.entropy import entropy_marks
+from sanitize.load.jpeg import read_header
 from tests.conftest import CORPUS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -247,3 +248,86 @@ def test_without_the_compiled_decoder_the_pixels_are_judged_alone(monkeypatch):
     monkeypatch.setattr(entropy, "_entropy", None)
     assert not entropy.available() and entropy_marks(data) is None
     assert concealed.concealed_damage(data, pixels, config) is None  # a 3x3 grid is too small for the step
+
+
+def _strict_eighth(data: bytes) -> np.ndarray | None:
+    """The scan's own strict libjpeg-turbo decode at 1/8 (sanitize/load/image.py), or None where it refuses."""
+    try:
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        return simplejpeg.decode_jpeg(
+            data,
+            colorspace="GRAY" if colorspace == "Gray" else "RGB",
+            fastdct=True,
+            fastupsample=True,
+            min_height=16,
+            min_width=16,
+            strict=True,
+        )
+    except (ValueError, KeyError):
+        return None
+
+
+def _quiet_header(data: bytes) -> bool:
+    """Whether libjpeg-turbo reads the header without a warning (sanitize/load/image.py decodes nothing
+    else with the entropy pass)."""
+    try:
+        return read_header(data)[3]
+    except (ValueError, KeyError):
+        return False
+
+
+def _mutated(data: bytes, rng: np.random.Generator) -> bytes:
+    """One seeded mutation of any part of the file: flipped bits, a changed header byte, a cut, junk
+    inserted, a chunk moved."""
+    damaged = bytearray(data)
+    kind = int(rng.integers(5))
+    if kind == 0:
+        for _ in range(int(rng.integers(1, 4))):
+            damaged[int(rng.integers(2, len(damaged)))] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        damaged[int(rng.integers(2, min(len(damaged), 700)))] = int(rng.integers(256))
+    elif kind == 2:
+        del damaged[int(rng.integers(len(damaged) // 2, len(damaged))) :]
+    elif kind == 3:
+        at = int(rng.integers(2, len(damaged)))
+        damaged[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8))
+    else:
+        start, end = sorted(int(i) for i in rng.integers(2, len(damaged), size=2))
+        damaged = damaged[:start] + damaged[end:] + damaged[start:end]
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize(
+    ("options", "gray"),
+    [
+        ({"quality": 90}, False),
+        ({"quality": 75, "subsampling": 0, "optimize": True}, False),
+        ({"quality": 85, "progressive": True}, False),
+        ({"quality": 80}, True),
+        ({"quality": 70, "progressive": True, "optimize": True}, True),
+    ],
+    ids=["4:2:0", "4:4:4-optimised", "progressive", "grey", "grey-progressive"],
+)
+def test_the_eighth_picture_is_libjpegs_exactly_and_only_for_a_file_it_decodes_silently(options, gray):
+    """The picture the entropy pass makes replaces the scan's strict decode (with --concealed on, once
+    libjpeg-turbo has read the header without a warning): it must be made only where strict
+    libjpeg-turbo decodes the file without a word, and equal its pixels."""
+    rng = np.random.default_rng(5)
+    y, x = np.mgrid[0:150, 0:200]
+    pixels = np.stack([x, y * 1.5, 128 + 60 * np.sin(x / 9 + y / 13)], axis=-1) + rng.normal(0, 8, (150, 200, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    (image.convert("L") if gray else image).save(buffer, "JPEG", **options)
+    clean = buffer.getvalue()
+    made = refused = 0
+    for data in [clean] + [_mutated(clean, rng) for _ in range(600)]:
+        decoded = entropy.entropy_decode(data, eighth=True) if _quiet_header(data) else None  # as the scan does
+        theirs = _strict_eighth(data)
+        ours = decoded.eighth if decoded is not None else None
+        if ours is not None:
+            assert theirs is not None, "a picture made of a file strict libjpeg-turbo refuses"
+            assert ours.shape == theirs.shape and (ours == theirs).all()
+            made += 1
+        refused += theirs is None
+    assert entropy.entropy_decode(clean, eighth=True).eighth is not None
+    assert made >= 20 and refused >= 50, (made, refused)  # both sides of the line were tried

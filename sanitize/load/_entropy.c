@@ -41,6 +41,9 @@ static const int NATURAL[64] = {
 static double LOWEST[64], HIGHEST[64];
 /* FDCT arithmetic error allowed on top of rounding, in units of F(u,v) (concealed_signals.SLACK). */
 #define SLACK 2.0
+/* The layouts whose 1/8-scale picture this decoder makes: grey, and YCbCr 4:4:4 or 4:2:0. */
+enum { LAYOUT_OTHER, LAYOUT_GREY, LAYOUT_444, LAYOUT_420 };
+
 /* Progressive JPEGs keep every coefficient until their last scan: larger ones are not judged. */
 #define MAX_PROGRESSIVE_COEFFICIENTS (1 << 24)
 
@@ -83,6 +86,8 @@ typedef struct {
     int rows, cols;     /* blocks coded in an interleaved scan: the MCU grid's */
     int32_t *dc;        /* rows x cols DC values (quantised) */
     int32_t *coef;      /* progressive only: rows x cols x 64, zigzag */
+    uint8_t *plane;     /* 4:2:0 chroma at 1/8 scale, when asked for: 2x2 pixels a block, (2 rows) x (2 cols) */
+    float *top, *bottom; /* rows x cols: the AC part of each block's extrapolated top and bottom edge level */
 } Component;
 
 /* A restart interval's unstuffed bytes, read a bit at a time. */
@@ -109,7 +114,13 @@ typedef struct {
     int preds[4];
     int32_t lowest[4][64], highest[4][64]; /* per quantisation table: the quantised values in range */
     int32_t inside[4]; /* per table: an AC value of at most this magnitude is in range at any k */
+    float top_weight[4][64], bottom_weight[4][64]; /* per table, zigzag: see edge_weights */
     int failed; /* 1: a stream this decoder does not understand: the file is not judged */
+    /* The 1/8-scale picture, as strict libjpeg-turbo decodes it, is made only for a file it would
+     * decode without a word: `unusual` is set by anything it might warn or stop at, or do otherwise. */
+    int eighth, unusual, saw_eoi, layout;
+    int scanned[4];
+    int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
 } Decoder;
 
 static void events(Decoder *d, int name, long mcu, long count) {
@@ -213,6 +224,9 @@ static int read_huffman(Decoder *d, const uint8_t *body, size_t length) {
         Huffman *table = &d->tables[cls][ident];
         memset(table, 0, sizeof *table);
         memcpy(table->symbols, body + pos + 17, total);
+        for (int i = 0; i < total && cls == 0; i++)
+            if (table->symbols[i] > 15)
+                d->unusual = 1; /* jdhuff.c jpeg_make_d_derived_tbl: JERR_BAD_HUFF_TABLE */
         int32_t code = 0;
         int index = 0;
         for (int size = 1; size <= 16; size++) {
@@ -287,13 +301,28 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
     if (progressive && coefficients > MAX_PROGRESSIVE_COEFFICIENTS)
         return -1;
     d->count_components = count;
+    const Component *comps = d->comps;
+    if (count == 1 && comps[0].h == 1 && comps[0].v == 1)
+        d->layout = LAYOUT_GREY;
+    else if (count == 3 && comps[1].h == 1 && comps[1].v == 1 && comps[2].h == 1 && comps[2].v == 1)
+        d->layout = comps[0].h == 1 && comps[0].v == 1 ? LAYOUT_444
+                    : (comps[0].h == 2 && comps[0].v == 2 ? LAYOUT_420 : LAYOUT_OTHER);
     for (int i = 0; i < count; i++) {
         Component *c = &d->comps[i];
+        int plane = d->eighth && d->layout == LAYOUT_420 && i > 0; /* chroma by the 2x2 IDCT */
         c->dc = calloc((size_t)c->rows * c->cols, sizeof(int32_t));
+        c->top = calloc((size_t)c->rows * c->cols, sizeof(float));
+        c->bottom = calloc((size_t)c->rows * c->cols, sizeof(float));
+        if (!c->top || !c->bottom)
+            return -1;
         if (progressive)
             c->coef = calloc((size_t)c->rows * c->cols * 64, sizeof(int32_t));
-        if (!c->dc || (progressive && !c->coef))
+        if (plane)
+            c->plane = malloc((size_t)c->rows * c->cols * 4);
+        if (!c->dc || (progressive && !c->coef) || (plane && !c->plane))
             return -1;
+        for (int k = 0; k < 64; k++)
+            d->coef_bits[i][k] = -1;
     }
     return 0;
 }
@@ -311,6 +340,24 @@ static inline void judge(Decoder *d, const Component *c, int y, int x, int k, in
 
 /* The quantised values each table's coefficients may take: a value v is out of range when v x Q, less
  * half a step (its rounding), is beyond the FDCT's extreme plus SLACK. */
+/* TOP[v] and BOTTOM[v]: the weight of F(0, v) (vertical frequency v, first column) in a block's top
+ * edge level extrapolated from its first two pixel rows' means, 1.5 row 0 - 0.5 row 1, and in its
+ * bottom one, 1.5 row 7 - 0.5 row 6 (the IDCT separated, T.81 A.3.3; averaging a row takes the
+ * horizontal DC basis, 1 / (2 sqrt 2)). Their difference across a boundary, less the DC step, is
+ * sanitize/load/concealed.py's edge step, here from coefficients instead of pixels. */
+static double TOP[8], BOTTOM[8];
+
+static void edge_tables(void) {
+    for (int v = 0; v < 8; v++) {
+        double scale = (v == 0 ? 1.0 / sqrt(2.0) : 1.0) / 2.0 / (2.0 * sqrt(2.0));
+        double row[8];
+        for (int y = 0; y < 8; y++)
+            row[y] = scale * cos((2 * y + 1) * v * M_PI / 16.0);
+        TOP[v] = 1.5 * row[0] - 0.5 * row[1];
+        BOTTOM[v] = 1.5 * row[7] - 0.5 * row[6];
+    }
+}
+
 static void value_ranges(Decoder *d) {
     for (int t = 0; t < 4; t++)
         for (int k = 0; k < 64; k++) {
@@ -325,7 +372,87 @@ static void value_ranges(Decoder *d) {
             d->inside[t] = least < d->inside[t] ? (int32_t)least : d->inside[t];
         }
         d->inside[t] = d->inside[t] < 0 ? 0 : d->inside[t];
+        for (int k = 0; k < 64; k++) { /* the first column's AC coefficients, dequantised */
+            int first_column = k > 0 && NATURAL[k] % 8 == 0, v = NATURAL[k] / 8;
+            d->top_weight[t][k] = first_column ? (float)(d->quant[t][k] * TOP[v]) : 0.0f;
+            d->bottom_weight[t][k] = first_column ? (float)(d->quant[t][k] * BOTTOM[v]) : 0.0f;
+        }
     }
+}
+
+/* ---- the 1/8-scale picture, as libjpeg-turbo makes it ---- */
+
+/* Where each row-major position is in zigzag order: the inverse of NATURAL. */
+static int ZIGZAG[64];
+/* libjpeg's post-IDCT range limit, indexed by (value & 1023) (jdmaster.c prepare_range_limit_table). */
+static uint8_t IDCT_LIMIT[1024];
+/* jdcolor.c build_ycc_rgb_table: YCbCr to RGB in 16-bit fixed point. */
+static int CR_R[256], CB_B[256];
+static int64_t CR_G[256], CB_G[256];
+
+static void picture_tables(void) {
+    for (int k = 0; k < 64; k++)
+        ZIGZAG[NATURAL[k]] = k;
+    for (int j = 0; j < 1024; j++)
+        IDCT_LIMIT[j] = j < 128 ? (uint8_t)(j + 128) : (j < 512 ? 255 : (j < 896 ? 0 : (uint8_t)(j - 896)));
+    for (int i = 0, x = -128; i < 256; i++, x++) {
+        CR_R[i] = (int)((91881LL * x + 32768) >> 16);  /* FIX(1.40200) */
+        CB_B[i] = (int)((116130LL * x + 32768) >> 16); /* FIX(1.77200) */
+        CR_G[i] = -46802LL * x;                        /* -FIX(0.71414) */
+        CB_G[i] = -22554LL * x + 32768;                /* -FIX(0.34414), with ONE_HALF */
+    }
+}
+
+static inline uint8_t clamp_sample(int value) { return value < 0 ? 0 : (value > 255 ? 255 : (uint8_t)value); }
+
+/* jidctred.c jpeg_idct_1x1: a block's one pixel, from its DC. */
+static inline uint8_t idct_1x1(int32_t dc, int q) {
+    int64_t value = ((int64_t)dc * q + 4) >> 3;
+    return IDCT_LIMIT[value & 1023];
+}
+
+#define DESCALE(x, n) (((x) + ((int64_t)1 << ((n) - 1))) >> (n))
+/* jidctred.c jpeg_idct_2x2 (CONST_BITS 13, PASS1_BITS 2): a block's 2x2 pixels, from coefficients 0, 1,
+ * 3, 5 and 7 of its rows and columns. `block` and `q` are in zigzag order. */
+static void idct_2x2(const int32_t *block, const uint16_t *q, uint8_t out[2][2]) {
+    int64_t work[2][8] = {{0}};
+    static const int COLUMNS[5] = {0, 1, 3, 5, 7};
+    for (int i = 0; i < 5; i++) {
+        int col = COLUMNS[i];
+        int64_t in[8];
+        for (int row = 0; row < 8; row++) {
+            int at = ZIGZAG[row * 8 + col];
+            in[row] = (int64_t)block[at] * q[at];
+        }
+        if (in[1] == 0 && in[3] == 0 && in[5] == 0 && in[7] == 0) {
+            work[0][col] = work[1][col] = in[0] * 4; /* << PASS1_BITS */
+            continue;
+        }
+        int64_t even = in[0] * (1 << 15); /* << (CONST_BITS + 2) */
+        int64_t odd = in[7] * -5906 + in[5] * 6967 + in[3] * -10426 + in[1] * 29692;
+        work[0][col] = DESCALE(even + odd, 13 - 2 + 2);
+        work[1][col] = DESCALE(even - odd, 13 - 2 + 2);
+    }
+    for (int row = 0; row < 2; row++) {
+        const int64_t *w = work[row];
+        if (w[1] == 0 && w[3] == 0 && w[5] == 0 && w[7] == 0) {
+            out[row][0] = out[row][1] = IDCT_LIMIT[DESCALE(w[0], 2 + 3) & 1023];
+            continue;
+        }
+        int64_t even = w[0] * (1 << 15);
+        int64_t odd = w[7] * -5906 + w[5] * 6967 + w[3] * -10426 + w[1] * 29692;
+        out[row][0] = IDCT_LIMIT[DESCALE(even + odd, 13 + 2 + 3 + 2) & 1023];
+        out[row][1] = IDCT_LIMIT[DESCALE(even - odd, 13 + 2 + 3 + 2) & 1023];
+    }
+}
+
+/* A 4:2:0 chroma block's 2x2 pixels into its component's plane. */
+static void plane_block(Component *c, const int32_t *block, const uint16_t *q, int y, int x) {
+    uint8_t out[2][2];
+    idct_2x2(block, q, out);
+    size_t wide = (size_t)c->cols * 2;
+    memcpy(&c->plane[(size_t)2 * y * wide + 2 * x], out[0], 2);
+    memcpy(&c->plane[(size_t)(2 * y + 1) * wide + 2 * x], out[1], 2);
 }
 
 /* The DC prediction after a difference, held within 2^17: far out of any legal range already, and a
@@ -374,16 +501,20 @@ static void ac_first(Decoder *d, const Huffman *table, int32_t *block, int ss, i
 /* A sequential block, DC and AC, judged as it is decoded (each value is written once), with the
  * reader's state in a local copy the compiler keeps in registers. Returns the DC prediction. */
 static inline int sequential_block(Decoder *d, const Huffman *dc_table, const Huffman *ac_table, const Component *c,
-                                   int y, int x, int pred, int32_t *dc, long mcu) {
+                                   int y, int x, int pred, int32_t *dc, int32_t *kept, long mcu) {
     Bits b = d->in;
     const int32_t *highest = d->highest[c->tq], *lowest = d->lowest[c->tq];
     uint32_t inside = (uint32_t)d->inside[c->tq];
     int padding = y >= c->bh || x >= c->bw; /* padding blocks of the MCU grid: no picture to bound */
     pred = predict(pred, receive_extend(d, &b, decode_symbol(d, &b, dc_table, mcu)));
     *dc = pred;
+    if (kept)
+        kept[0] = pred;
     if ((pred > highest[0] || pred < lowest[0]) && !padding)
         event(d, C_DC_RANGE, mcu);
     int outside = 0; /* AC values out of range, counted without a branch */
+    const float *top_weight = d->top_weight[c->tq], *bottom_weight = d->bottom_weight[c->tq];
+    float top = 0.0f, bottom = 0.0f;
     for (int k = 1, zrl = 0; k <= 63; k++) {
         int rs = decode_symbol(d, &b, ac_table, mcu), run = rs >> 4, size = rs & 15;
         if (size) {
@@ -391,6 +522,10 @@ static inline int sequential_block(Decoder *d, const Huffman *dc_table, const Hu
             if (k > 63)
                 event(d, A_PAST_END, mcu);
             int value = receive_extend(d, &b, size), at = k < 63 ? k : 63;
+            if (kept)
+                kept[at] = value;
+            top += (float)value * top_weight[at];
+            bottom += (float)value * bottom_weight[at];
             if ((uint32_t)value + inside > 2 * inside) /* rare: a large value, judged exactly */
                 outside += (value > highest[at]) + (value < lowest[at]);
             zrl = 0;
@@ -407,6 +542,8 @@ static inline int sequential_block(Decoder *d, const Huffman *dc_table, const Hu
     }
     if (outside && !padding)
         events(d, B_AC_RANGE, mcu, outside);
+    c->top[(size_t)y * c->cols + x] = top;
+    c->bottom[(size_t)y * c->cols + x] = bottom;
     d->in = b;
     return pred;
 }
@@ -479,6 +616,33 @@ typedef struct {
     int comp, td, ta;
 } Member;
 
+/* What libjpeg-turbo checks of a scan's parameters (jdhuff.c start_pass_huff_decoder, jdphuff.c
+ * start_pass_phuff_decoder): where it would warn or stop, the file is `unusual`. */
+static void check_scan(Decoder *d, const Member *members, int count, int ss, int se, int ah, int al) {
+    for (int i = 0; i < count; i++)
+        d->scanned[members[i].comp] = 1;
+    if (!d->progressive) {
+        if (ss != 0 || se != 63 || ah != 0 || al != 0)
+            d->unusual = 1; /* JWRN_NOT_SEQUENTIAL */
+        return;
+    }
+    int dc_band = ss == 0;
+    if ((dc_band && se != 0) || (!dc_band && (ss > se || count != 1)) || (ah != 0 && al != ah - 1)) {
+        d->unusual = 1; /* JERR_BAD_PROGRESSION */
+        return;
+    }
+    for (int i = 0; i < count; i++) {
+        int *bits = d->coef_bits[members[i].comp];
+        if (!dc_band && bits[0] < 0)
+            d->unusual = 1; /* JWRN_BOGUS_PROGRESSION: AC before DC */
+        for (int k = ss; k <= se; k++) {
+            if (ah != (bits[k] < 0 ? 0 : bits[k]))
+                d->unusual = 1; /* JWRN_BOGUS_PROGRESSION */
+            bits[k] = al;
+        }
+    }
+}
+
 /* Unstuffs the scan at `start` into `out` (the intervals one after another, `ends[i]` where interval i
  * ends); returns where the next marker is. Restart markers met are checked against the interval. */
 static size_t split_scan(const uint8_t *data, size_t size, size_t start, uint8_t *out, size_t **ends,
@@ -548,6 +712,7 @@ static size_t read_scan(Decoder *d, const uint8_t *data, size_t size, const uint
     if (ss > 63 || se > 63 || al > 13)
         return 0;
     int dc_only = d->progressive && ss == 0, refining = d->progressive && ah != 0;
+    check_scan(d, members, count, ss, se, ah, al);
     for (int i = 0; i < count; i++) {
         int needs_dc = !d->progressive || (dc_only && !refining), needs_ac = !d->progressive || !dc_only;
         if ((needs_dc && !d->tables[0][members[i].td].present) || (needs_ac && !d->tables[1][members[i].ta].present))
@@ -596,7 +761,13 @@ static size_t read_scan(Decoder *d, const uint8_t *data, size_t size, const uint
                     int y = (int)row * tall + by, x = (int)column * across + bx;
                     size_t at = (size_t)y * c->cols + x;
                     if (!d->progressive) {
-                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at], mcu);
+                        int32_t kept[64];
+                        if (c->plane)
+                            memset(kept, 0, sizeof kept);
+                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at],
+                                                 c->plane ? kept : NULL, mcu);
+                        if (c->plane)
+                            plane_block(c, kept, d->quant[c->tq], y, x);
                         continue;
                     }
                     int32_t *block = &c->coef[at * 64];
@@ -630,6 +801,13 @@ static void judge_progressive(Decoder *d) {
             for (int x = 0; x < c->cols; x++) {
                 const int32_t *block = &c->coef[((size_t)y * c->cols + x) * 64];
                 c->dc[(size_t)y * c->cols + x] = block[0];
+                float top = 0.0f, bottom = 0.0f;
+                for (int k = 1; k < 64; k++) {
+                    top += (float)block[k] * d->top_weight[c->tq][k];
+                    bottom += (float)block[k] * d->bottom_weight[c->tq][k];
+                }
+                c->top[(size_t)y * c->cols + x] = top;
+                c->bottom[(size_t)y * c->cols + x] = bottom;
                 long mcu = (long)(y / c->v) * d->mcux + x / c->h;
                 for (int k = 0; k < 64; k++)
                     if (block[k])
@@ -640,17 +818,25 @@ static void judge_progressive(Decoder *d) {
 
 static int decode(Decoder *d, const uint8_t *data, size_t size) {
     size_t pos = 2;
-    while (pos + 4 <= size) {
+    while (pos + 2 <= size) {
         if (data[pos] != 0xFF) {
+            d->unusual = 1; /* junk between markers: JWRN_EXTRANEOUS_DATA */
             pos++;
             continue;
         }
         int marker = data[pos + 1];
+        if (marker == 0xD9) {
+            d->saw_eoi = 1;
+            break;
+        }
+        if (d->count_components && !(marker == 0xC4 || marker == 0xDB || marker == 0xDD || marker == 0xDA ||
+                                     marker == 0xFE || (marker >= 0xE0 && marker <= 0xEF) || marker == 0xFF))
+            d->unusual = 1; /* after the frame, only tables, scans, APPn and comments are ordinary */
         if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0xFF) {
             pos += marker == 0xFF ? 1 : 2;
             continue;
         }
-        if (marker == 0xD9)
+        if (pos + 4 > size)
             break;
         size_t length = (size_t)(data[pos + 2] << 8 | data[pos + 3]);
         if (length < 2 || pos + 2 + length > size)
@@ -665,10 +851,14 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
             failed = -1; /* lossless, hierarchical, arithmetic: not judged */
         else if (marker == 0xC4)
             failed = read_huffman(d, body, length);
-        else if (marker == 0xDB)
+        else if (marker == 0xDB) {
+            d->unusual |= d->scanned[0] | d->scanned[1] | d->scanned[2] | d->scanned[3]; /* latched: jdinput.c */
             failed = read_quant(d, body, length);
+        }
         else if (marker == 0xEE && length > 11 && memcmp(body, "Adobe", 5) == 0)
             d->adobe_transform = body[11];
+        if (marker == 0xEE || (marker == 0xE2 && length >= 12 && memcmp(body, "ICC_PROFILE", 12) == 0))
+            d->unusual = 1; /* a colour transform, a profile: libjpeg-turbo's own reading of them decides */
         else if (marker == 0xDD && length >= 2)
             d->restart_interval = body[0] << 8 | body[1];
         else if (marker == 0xDA) {
@@ -680,22 +870,94 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
     }
     if (!d->count_components)
         return -1;
-    for (int i = 0; i < d->count_components; i++)
+    for (int i = 0; i < d->count_components; i++) {
         if (!d->quant_present[d->comps[i].tq])
             return -1;
+        if (!d->scanned[i] || (d->progressive && d->coef_bits[i][0] < 0))
+            d->unusual = 1; /* a component never decoded */
+    }
+    if (!d->saw_eoi)
+        d->unusual = 1; /* JWRN_JPEG_EOF */
     if (d->progressive) {
         value_ranges(d);
         judge_progressive(d);
+        for (int i = 0; i < d->count_components; i++) {
+            Component *c = &d->comps[i];
+            for (int y = 0; c->plane && y < c->rows; y++)
+                for (int x = 0; x < c->cols; x++)
+                    plane_block(c, &c->coef[((size_t)y * c->cols + x) * 64], d->quant[c->tq], y, x);
+        }
     }
     return 0;
+}
+
+/* The picture at scale 1/8 (ceil(width / 8) x ceil(height / 8)), grey or RGB, as strict libjpeg-turbo
+ * decodes it with fast upsampling: luma (and 4:4:4 chroma) one pixel a block from its DC; 4:2:0 chroma
+ * by the reduced 2x2 IDCT, which libjpeg picks so that no upsampling is needed (jdmaster.c); then
+ * jdcolor.c's conversion. NULL when out of memory. */
+static uint8_t *eighth_picture(const Decoder *d, int *height, int *width, int *channels) {
+    *height = ceil_div(d->height, 8);
+    *width = ceil_div(d->width, 8);
+    *channels = d->layout == LAYOUT_GREY ? 1 : 3;
+    uint8_t *pixels = malloc((size_t)*height * *width * *channels);
+    if (!pixels)
+        return NULL;
+    const Component *y = &d->comps[0];
+    const uint16_t *qy = d->quant[y->tq];
+    for (int row = 0; row < *height; row++)
+        for (int col = 0; col < *width; col++) {
+            uint8_t luma = idct_1x1(y->dc[(size_t)row * y->cols + col], qy[0]);
+            if (*channels == 1) {
+                pixels[(size_t)row * *width + col] = luma;
+                continue;
+            }
+            uint8_t chroma[2];
+            for (int i = 1; i <= 2; i++) {
+                const Component *c = &d->comps[i];
+                if (d->layout == LAYOUT_444) {
+                    chroma[i - 1] = idct_1x1(c->dc[(size_t)row * c->cols + col], d->quant[c->tq][0]);
+                } else {
+                    chroma[i - 1] = c->plane[(size_t)row * c->cols * 2 + col];
+                }
+            }
+            int cb = chroma[0], cr = chroma[1];
+            uint8_t *rgb = &pixels[((size_t)row * *width + col) * 3];
+            rgb[0] = clamp_sample(luma + CR_R[cr]);
+            rgb[1] = clamp_sample(luma + (int)((CB_G[cb] + CR_G[cr]) >> 16));
+            rgb[2] = clamp_sample(luma + CB_B[cb]);
+        }
+    return pixels;
 }
 
 static void release(Decoder *d) {
     for (int i = 0; i < 4; i++) {
         free(d->comps[i].dc);
         free(d->comps[i].coef);
+        free(d->comps[i].plane);
+        free(d->comps[i].top);
+        free(d->comps[i].bottom);
     }
     free(d);
+}
+
+/* The picture at 1/8 scale as bytes (height, width, channels), or None: made only when asked for, for
+ * a file of a layout this decoder knows that libjpeg-turbo would decode at 1/8 (both sides of at least
+ * 16 pixels there, the scan's least) without a warning, and in which no event was met. */
+static PyObject *picture(const Decoder *d) {
+    int quiet = 1;
+    for (int name = 0; name < EVENTS; name++)
+        quiet &= d->count[name] == 0;
+    if (!d->eighth || !quiet || d->unusual || d->layout == LAYOUT_OTHER || ceil_div(d->width, 8) < 16 ||
+        ceil_div(d->height, 8) < 16)
+        return Py_NewRef(Py_None);
+    int height, width, channels;
+    uint8_t *pixels = eighth_picture(d, &height, &width, &channels);
+    if (!pixels)
+        return PyErr_NoMemory();
+    PyObject *out = Py_BuildValue("(y#iii)", (const char *)pixels, (Py_ssize_t)height * width * channels, height,
+                                  width, channels);
+    free(pixels);
+    return out;
 }
 
 static PyObject *result(const Decoder *d) {
@@ -714,29 +976,37 @@ static PyObject *result(const Decoder *d) {
     }
     for (int i = 0; i < d->count_components; i++) {
         const Component *c = &d->comps[i];
+        Py_ssize_t blocks = (Py_ssize_t)c->rows * c->cols;
         PyObject *item = Py_BuildValue(
-            "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:y#}", "id", c->id, "h", c->h, "v", c->v, "rows", c->rows, "cols",
-            c->cols, "dc_step", d->quant[c->tq][0], "blocks", c->bh * c->bw, "dc", (const char *)c->dc,
-            (Py_ssize_t)((size_t)c->rows * c->cols * sizeof(int32_t)));
+            "{s:i,s:i,s:i,s:i,s:i,s:i,s:y#,s:y#,s:y#}", "id", c->id, "h", c->h, "v", c->v, "rows", c->rows, "cols",
+            c->cols, "dc_step", d->quant[c->tq][0], "dc", (const char *)c->dc, blocks * (Py_ssize_t)sizeof(int32_t),
+            "top", (const char *)c->top, blocks * (Py_ssize_t)sizeof(float), "bottom", (const char *)c->bottom,
+            blocks * (Py_ssize_t)sizeof(float));
         if (!item || PyList_Append(components, item) < 0) {
             Py_XDECREF(item);
             goto failed;
         }
         Py_DECREF(item);
     }
-    return Py_BuildValue("{s:N,s:N,s:O,s:i,s:i,s:i,s:i,s:i}", "events", events, "components", components,
-                         "progressive", d->progressive ? Py_True : Py_False, "width", d->width, "height",
-                         d->height, "mcux", d->mcux, "mcuy", d->mcuy, "adobe_transform", d->adobe_transform);
+    PyObject *eighth = picture(d);
+    if (!eighth)
+        goto failed;
+    return Py_BuildValue("{s:N,s:N,s:N,s:O,s:O,s:i,s:i,s:i,s:i,s:i}", "events", events, "components", components,
+                         "eighth", eighth, "progressive", d->progressive ? Py_True : Py_False, "unusual",
+                         d->unusual ? Py_True : Py_False, "width", d->width, "height", d->height, "mcux", d->mcux,
+                         "mcuy", d->mcuy, "adobe_transform", d->adobe_transform);
 failed:
     Py_XDECREF(events);
     Py_XDECREF(components);
     return NULL;
 }
 
-static PyObject *entropy_decode(PyObject *module, PyObject *argument) {
+static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwargs) {
     (void)module;
+    static char *keywords[] = {"data", "eighth", NULL};
     Py_buffer view;
-    if (PyObject_GetBuffer(argument, &view, PyBUF_SIMPLE) < 0)
+    int eighth = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$p", keywords, &view, &eighth))
         return NULL;
     Decoder *d = calloc(1, sizeof(Decoder));
     if (!d) {
@@ -744,6 +1014,7 @@ static PyObject *entropy_decode(PyObject *module, PyObject *argument) {
         return PyErr_NoMemory();
     }
     d->adobe_transform = -1;
+    d->eighth = eighth;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = view.len >= 4 ? decode(d, view.buf, (size_t)view.len) : -1;
@@ -755,10 +1026,12 @@ static PyObject *entropy_decode(PyObject *module, PyObject *argument) {
 }
 
 static PyMethodDef METHODS[] = {
-    {"decode", entropy_decode, METH_O,
-     "decode(data) -> dict | None: the events and DC values of a Huffman JPEG's entropy-coded data;\n"
-     "None when the file is not one this decoder judges (not 8-bit Huffman sequential or progressive,\n"
-     "or headers it cannot follow)."},
+    {"decode", (PyCFunction)(void (*)(void))entropy_decode, METH_VARARGS | METH_KEYWORDS,
+     "decode(data, *, eighth=False) -> dict | None: the events and DC values of a Huffman JPEG's\n"
+     "entropy-coded data, and with eighth=True its picture at 1/8 scale as strict libjpeg-turbo decodes it\n"
+     "(bytes, height, width, channels) where this decoder can make it exactly, else None; None when the\n"
+     "file is not one this decoder judges (not 8-bit Huffman sequential or progressive, or headers it\n"
+     "cannot follow)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -766,5 +1039,7 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_entropy", NULL, -1,
 
 PyMODINIT_FUNC PyInit__entropy(void) {
     fdct_bounds();
+    picture_tables();
+    edge_tables();
     return PyModule_Create(&MODULE);
 }

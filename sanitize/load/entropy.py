@@ -88,11 +88,38 @@ def _gamut(result: dict) -> Mark | None:
     return Mark("e_dc_gamut", int(outside.sum()), row, column, y.shape)
 
 
-def entropy_marks(data: bytes) -> list[Mark] | None:
-    """The silent marks of damage in a JPEG's entropy-coded data, most telling first; [] for none; None
-    when the file is not judged here (no compiled decoder; not 8-bit Huffman sequential or
-    progressive; headers it cannot follow; a progressive JPEG of over 16M coefficients)."""
-    if _entropy is None or (result := _entropy.decode(data)) is None:
+@dataclass(frozen=True)
+class Plane:
+    """One component as the entropy decoding leaves it: its sampling factors, its DC quantisation step
+    and, per block (its MCU grid's rows x cols), the quantised DC value (the running sum, unclamped)
+    and the AC part of the block's extrapolated top and bottom edge levels (see _entropy.c)."""
+
+    h: int
+    v: int
+    dc_step: int
+    dc: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+
+
+@dataclass(frozen=True)
+class Entropy:
+    """What one pass over a JPEG's entropy-coded data gives (`entropy_decode`)."""
+
+    marks: list[Mark]
+    planes: list[Plane]
+    #: (width, height) in pixels.
+    size: tuple[int, int]
+    #: The picture at 1/8 scale exactly as strict libjpeg-turbo decodes it (height, width, channels), when asked for
+    #: and the file is one libjpeg-turbo would decode without a word and that carries no mark; else None.
+    eighth: np.ndarray | None
+
+
+def entropy_decode(data: bytes, eighth: bool = False) -> Entropy | None:
+    """One pass over a JPEG's entropy-coded data; None when the file is not judged here (no compiled
+    decoder; not 8-bit Huffman sequential or progressive; headers it cannot follow; a progressive JPEG
+    of over 16M coefficients)."""
+    if _entropy is None or (result := _entropy.decode(data, eighth=eighth)) is None:
         return None
     shape = (result["mcuy"], result["mcux"])
     marks = [
@@ -103,4 +130,28 @@ def entropy_marks(data: bytes) -> list[Mark] | None:
     if (gamut := _gamut(result)) is not None:
         marks.append(gamut)
     order = list(SILENT)
-    return sorted(marks, key=lambda mark: order.index(mark.name))
+    marks.sort(key=lambda mark: order.index(mark.name))
+    planes = [
+        Plane(
+            c["h"],
+            c["v"],
+            c["dc_step"],
+            *(np.frombuffer(c[name], dtype).reshape(c["rows"], c["cols"]) for name, dtype in _ARRAYS),
+        )
+        for c in result["components"]
+    ]
+    picture = None
+    if result["eighth"] is not None and not marks:
+        raw, height, width, channels = result["eighth"]
+        picture = np.frombuffer(raw, np.uint8).reshape(height, width, channels)  # as simplejpeg gives it
+    return Entropy(marks, planes, (result["width"], result["height"]), picture)
+
+
+_ARRAYS = (("dc", np.int32), ("top", np.float32), ("bottom", np.float32))
+
+
+def entropy_marks(data: bytes) -> list[Mark] | None:
+    """The silent marks of damage in a JPEG's entropy-coded data, most telling first; [] for none; None
+    when the file is not judged here (see `entropy_decode`)."""
+    decoded = entropy_decode(data)
+    return None if decoded is None else decoded.marks

@@ -27,8 +27,9 @@ from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
 from sanitize.load.concealed import concealed_damage
+from sanitize.load.entropy import entropy_decode
 from sanitize.load.fingerprint import describe_bytes
-from sanitize.load.jpeg import JpegHead, jpeg_head, scan_count, without_header_junk
+from sanitize.load.jpeg import JpegHead, jpeg_head, read_header, scan_count, without_header_junk
 from sanitize.load.npy import load_npy
 from sanitize.load.refused import Refused
 from sanitize.model import ImageInfo, Loaded, NonFinite, Sample
@@ -94,14 +95,20 @@ def _decode_jpeg(data: bytes, head: JpegHead, loaded: Loaded, config: ScanConfig
     libjpeg-turbo cannot."""
     info = loaded.info
     try:
-        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data, strict=False)
+        height, width, colorspace, quiet = read_header(data)
     except (ValueError, KeyError) as exc:
         _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {exc}")
         return
     info.decoder, info.width, info.height = "libjpeg-turbo", width, height
     _check_bomb(width, height, config)
     gray = colorspace == "Gray"
-    decoded = _strict_jpeg(data, gray, loaded)
+    # Looking for concealed damage takes a pass over the entropy-coded data; where that pass can make
+    # the picture libjpeg-turbo would, exactly (a file it decodes without a word), it is not decoded twice.
+    entropy = entropy_decode(data, eighth=True) if config.concealed != "off" and quiet else None
+    if entropy is not None and entropy.eighth is not None and (entropy.eighth.shape[2] == 1) == gray:
+        decoded = entropy.eighth
+    else:
+        decoded = _strict_jpeg(data, gray, loaded)
     if isinstance(decoded, str):
         _decode_pillow(data, loaded, config, also_failed=f"libjpeg-turbo: {decoded}")
         return
@@ -114,7 +121,7 @@ def _decode_jpeg(data: bytes, head: JpegHead, loaded: Loaded, config: ScanConfig
     info.frames = 1 + len(pictures)
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
     loaded.pixels = decoded
-    if config.concealed != "off" and (damage := concealed_damage(data, decoded, config)):
+    if config.concealed != "off" and (damage := concealed_damage(data, decoded, config, entropy)):
         loaded.findings.append(damage)
 
 

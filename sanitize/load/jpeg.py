@@ -141,3 +141,15 @@ def without_header_junk(data: bytes) -> bytes:
         else:
             kept.append(segment)
     return data
+
+
+def read_header(data: bytes) -> tuple[int, int, str, bool]:
+    """(height, width, colorspace, quiet) of a JPEG's header, by libjpeg-turbo; quiet when it read it
+    without a warning (it is then read again leniently: a benign warning is judged by the decode).
+    simplejpeg is imported here, not at the top: an unchanged audit reads JPEG headers but decodes nothing."""
+    import simplejpeg
+
+    try:
+        return (*simplejpeg.decode_jpeg_header(data, strict=True)[:3], True)
+    except ValueError:
+        return (*simplejpeg.decode_jpeg_header(data, strict=False)[:3], False)
