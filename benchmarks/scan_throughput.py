@@ -6,7 +6,9 @@ Generates N photo-like JPEGs (~500x375, quality 90), then in the same run times:
   (c) the same without the probe,
   (d) a scan of a single image on a forced local cluster (a run this small would otherwise be
       forked): the fixed cost of starting and stopping the cluster,
-and prints samples/s, the ratios b/a and c/a end to end and with the fixed cost (d) taken
+and, with --concealed, (e) the scan of (b) looking for concealed JPEG corruption too (--concealed
+warn: the entropy pass, which then makes the picture itself, and the checks on it); and prints
+samples/s, the ratios b/a, c/a (and e/a, and e against b) end to end and with the fixed cost (d) taken
 out, the probe's cost, the calling process's CPU per image (resource.getrusage: what one client
 costs per sample, so how many workers it can feed; with and without the cluster's start, the
 imports paid by a warm-up scan first), and peak RSS. With --workers 1 and then 2,
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10000, help="number of JPEGs")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (medians are shown)")
     parser.add_argument("--workers", type=int, default=None, help="local workers (default: one per core)")
+    parser.add_argument("--concealed", action="store_true", help="also time (e): the scan with --concealed warn")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "photos"
@@ -105,23 +108,28 @@ def main() -> None:
         (single / "class0" / "one.jpg").write_bytes(paths[0].read_bytes())
         # a one-image scan (a cluster, as the big scans) first pays the imports, once a process
         imports_cpu = sanitize_scan(single, 1, workers=args.workers, scheduler="local")[1]
-        baseline, with_probe, without_probe, cpu = [], [], [], []
+        baseline, with_probe, without_probe, cpu, concealed = [], [], [], [], []
         for _ in range(args.rounds):  # interleaved, medians: the machine's noise hits all alike
             baseline.append(pillow_loop(paths))
             seconds, client_cpu = sanitize_scan(root, args.n, workers=args.workers)
             with_probe.append(seconds)
             cpu.append(client_cpu)
             without_probe.append(sanitize_scan(root, args.n, workers=args.workers, probe=False)[0])
+            if args.concealed:
+                concealed.append(sanitize_scan(root, args.n, workers=args.workers, concealed="warn")[0])
         fixed, fixed_cpu = sanitize_scan(single, 1, workers=args.workers, scheduler="local")
         base = float(np.median(baseline))
         with_probe, without_probe = float(np.median(with_probe)), float(np.median(without_probe))
         n = args.n
         print(f"images: {n} JPEGs 500x375 q90, workers: {args.workers or 'one per core'}")
         print(f"(a) Pillow open+load, 1 process:      {base:7.0f} images/s (median of {args.rounds})")
-        for name, seconds in (
+        contenders = [
             ("(b) sanitize scan, all checks+probe:", with_probe),
             ("(c) sanitize scan, no probe:", without_probe),
-        ):
+        ]
+        if concealed:
+            contenders.append(("(e) (b) with --concealed warn:", float(np.median(concealed))))
+        for name, seconds in contenders:
             rate, steady = n / seconds, n / max(seconds - fixed, 1e-9)
             print(
                 f"{name:37s} {rate:7.0f} images/s  ratio {rate / base:.2f}"
@@ -135,6 +143,12 @@ def main() -> None:
             f"  | imports, once a process: {1e3 * (imports_cpu - fixed_cpu):.0f} ms"
         )
         print(f"probe cost: {100 * (with_probe / without_probe - 1):+.1f}% time")
+        if concealed:
+            extra = float(np.median(concealed))
+            print(
+                f"--concealed warn: throughput {100 * (with_probe / extra - 1):+.1f}% against (b) end to end,"
+                f" {100 * ((with_probe - fixed) / (extra - fixed) - 1):+.1f}% without the fixed start-up"
+            )
         print(
             f"peak RSS: client {peak_rss_mb(resource.RUSAGE_SELF):.0f} MB,"
             f" largest worker {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB"

@@ -15,6 +15,7 @@ detector then judges the pixels alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -59,35 +60,6 @@ class Mark:
         return SILENT[self.name]
 
 
-def _gamut(result: dict) -> Mark | None:
-    """e_dc_gamut: the mean colour of an MCU, from the DC values alone (a block's mean is its DC x Q /
-    8 + 128), must lie in the RGB cube: the encoder's samples did (T.871's conversion), chroma
-    downsampling and edge padding average in-range colours, and each mean is off by at most half a
-    DC step / 8, plus rounding (0.5 a conversion, 0.5 downsampling, 0.25 the FDCT). YCbCr only
-    (benchmarks/concealed_signals.check_gamut, where it was measured)."""
-    comps = result["components"]
-    if len(comps) != 3 or result["adobe_transform"] == 0 or bytes(c["id"] for c in comps) == b"RGB":
-        return None
-    means, slack = [], []
-    for c in comps:
-        dc = np.frombuffer(c["dc"], np.int32).reshape(c["rows"], c["cols"])
-        level = dc * (c["dc_step"] / 8) + 128
-        means.append(level.reshape(c["rows"] // c["v"], c["v"], c["cols"] // c["h"], c["h"]).mean(axis=(1, 3)))
-        slack.append(c["dc_step"] / 16 + 1.25)
-    y, cb, cr = means
-    outside = np.zeros(y.shape, bool)
-    for channel, error in (
-        (y + 1.402 * (cr - 128), slack[0] + 1.402 * slack[2]),
-        (y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128), slack[0] + 0.344136 * slack[1] + 0.714136 * slack[2]),
-        (y + 1.772 * (cb - 128), slack[0] + 1.772 * slack[1]),
-    ):
-        outside |= (channel < -error) | (channel > 255 + error)
-    if not outside.any():
-        return None
-    row, column = divmod(int(np.argmax(outside.ravel())), y.shape[1])
-    return Mark("e_dc_gamut", int(outside.sum()), row, column, y.shape)
-
-
 @dataclass(frozen=True)
 class Plane:
     """One component as the entropy decoding leaves it: its sampling factors, its DC quantisation step
@@ -102,17 +74,44 @@ class Plane:
     bottom: np.ndarray
 
 
-@dataclass(frozen=True)
 class Entropy:
-    """What one pass over a JPEG's entropy-coded data gives (`entropy_decode`)."""
+    """What one pass over a JPEG's entropy-coded data gives (`entropy_decode`): its marks, its size
+    (width, height), its planes (made when first asked for) and, when asked for, the picture at 1/8
+    scale exactly as strict libjpeg-turbo decodes it (height, width, channels), for a file
+    libjpeg-turbo would decode without a word and that carries no mark; else None."""
 
-    marks: list[Mark]
-    planes: list[Plane]
-    #: (width, height) in pixels.
-    size: tuple[int, int]
-    #: The picture at 1/8 scale exactly as strict libjpeg-turbo decodes it (height, width, channels), when asked for
-    #: and the file is one libjpeg-turbo would decode without a word and that carries no mark; else None.
-    eighth: np.ndarray | None
+    def __init__(self, result: dict) -> None:
+        self._result = result
+        shape = (result["mcuy"], result["mcux"])
+        order = list(SILENT)
+        self.marks = sorted(
+            (
+                Mark(name, count, *(divmod(where, shape[1]) if where >= 0 else (-1, -1)), shape)
+                for name, (count, where) in result["events"].items()
+                if name in SILENT
+            ),
+            key=lambda mark: order.index(mark.name),
+        )
+        self.size: tuple[int, int] = (result["width"], result["height"])
+        self.eighth: np.ndarray | None = None
+        if result["eighth"] is not None and not self.marks:
+            raw, height, width, channels = result["eighth"]
+            self.eighth = np.frombuffer(raw, np.uint8).reshape(height, width, channels)  # as simplejpeg gives it
+
+    @cached_property
+    def planes(self) -> list[Plane]:
+        return [
+            Plane(
+                c["h"],
+                c["v"],
+                c["dc_step"],
+                *(np.frombuffer(c[name], dtype).reshape(c["rows"], c["cols"]) for name, dtype in _ARRAYS),
+            )
+            for c in self._result["components"]
+        ]
+
+
+_ARRAYS = (("dc", np.int32), ("top", np.float32), ("bottom", np.float32))
 
 
 def entropy_decode(data: bytes, eighth: bool = False) -> Entropy | None:
@@ -121,33 +120,7 @@ def entropy_decode(data: bytes, eighth: bool = False) -> Entropy | None:
     of over 16M coefficients)."""
     if _entropy is None or (result := _entropy.decode(data, eighth=eighth)) is None:
         return None
-    shape = (result["mcuy"], result["mcux"])
-    marks = [
-        Mark(name, count, *(divmod(where, shape[1]) if where >= 0 else (-1, -1)), shape)
-        for name, (count, where) in result["events"].items()
-        if name in SILENT
-    ]
-    if (gamut := _gamut(result)) is not None:
-        marks.append(gamut)
-    order = list(SILENT)
-    marks.sort(key=lambda mark: order.index(mark.name))
-    planes = [
-        Plane(
-            c["h"],
-            c["v"],
-            c["dc_step"],
-            *(np.frombuffer(c[name], dtype).reshape(c["rows"], c["cols"]) for name, dtype in _ARRAYS),
-        )
-        for c in result["components"]
-    ]
-    picture = None
-    if result["eighth"] is not None and not marks:
-        raw, height, width, channels = result["eighth"]
-        picture = np.frombuffer(raw, np.uint8).reshape(height, width, channels)  # as simplejpeg gives it
-    return Entropy(marks, planes, (result["width"], result["height"]), picture)
-
-
-_ARRAYS = (("dc", np.int32), ("top", np.float32), ("bottom", np.float32))
+    return Entropy(result)
 
 
 def entropy_marks(data: bytes) -> list[Mark] | None:
