@@ -128,6 +128,7 @@ typedef struct {
     /* The 1/8-scale picture, as strict libjpeg-turbo decodes it, is made only for a file it would
      * decode without a word: `unusual` is set by anything it might warn or stop at, or do otherwise. */
     int eighth, unusual, saw_eoi, layout;
+    int jfif; /* a JFIF APP0 before the first scan: libjpeg-turbo then takes three components as YCbCr */
     int scanned[4];
     int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
     Huffman tables[2][4]; /* last: not zeroed for each file, only their `present` flags (entropy_decode) */
@@ -937,7 +938,9 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
         else if (marker == 0xDB) {
             d->unusual |= d->scanned[0] | d->scanned[1] | d->scanned[2] | d->scanned[3]; /* latched: jdinput.c */
             failed = read_quant(d, body, length);
-        } else if (marker == 0xEE && length > 11 && memcmp(body, "Adobe", 5) == 0)
+        } else if (marker == 0xE0 && length >= 14 && memcmp(body, "JFIF", 5) == 0)
+            d->jfif |= !(d->scanned[0] | d->scanned[1] | d->scanned[2] | d->scanned[3]); /* jdmarker.c examine_app0 */
+        else if (marker == 0xEE && length > 11 && memcmp(body, "Adobe", 5) == 0)
             d->adobe_transform = body[11];
         else if (marker == 0xDD && length == 2)
             d->restart_interval = body[0] << 8 | body[1];
@@ -1025,6 +1028,13 @@ static void release(Decoder *d) {
     free(d);
 }
 
+/* Whether libjpeg-turbo takes three components as RGB, not YCbCr: no JFIF marker, no Adobe one (that
+ * one makes the file `unusual`), and the components named R, G, B (jdapimin.c default_decompress_parms). */
+static int rgb_by_name(const Decoder *d) {
+    const Component *c = d->comps;
+    return d->count_components == 3 && !d->jfif && c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B';
+}
+
 /* The picture at 1/8 scale as bytes (height, width, channels), or None: made only when asked for, for
  * a file of a layout this decoder knows that libjpeg-turbo would decode at 1/8 (both sides of at least
  * 16 pixels there, the scan's least) without a warning, and in which no event was met. */
@@ -1032,8 +1042,8 @@ static PyObject *picture(const Decoder *d) {
     int quiet = 1;
     for (int name = 0; name < EVENTS; name++)
         quiet &= d->count[name] == 0;
-    if (!d->eighth || !quiet || d->unusual || d->layout == LAYOUT_OTHER || ceil_div(d->width, 8) < 16 ||
-        ceil_div(d->height, 8) < 16)
+    if (!d->eighth || !quiet || d->unusual || d->layout == LAYOUT_OTHER || rgb_by_name(d) ||
+        ceil_div(d->width, 8) < 16 || ceil_div(d->height, 8) < 16)
         return Py_NewRef(Py_None);
     int height, width, channels;
     uint8_t *pixels = eighth_picture(d, &height, &width, &channels);
