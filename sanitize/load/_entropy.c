@@ -294,7 +294,7 @@ static int read_quant(Decoder *d, const uint8_t *body, size_t length) {
 
 static int ceil_div(int numerator, int denominator) { return (numerator + denominator - 1) / denominator; }
 
-static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progressive) {
+static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progressive, size_t file_size) {
     if (d->count_components || length < 6 || body[0] != 8)
         return -1; /* a second frame, or samples other than 8 bits: not judged */
     d->height = body[1] << 8 | body[2];
@@ -317,6 +317,7 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
     d->mcuy = ceil_div(d->height, 8 * vmax);
     d->progressive = progressive;
     size_t coefficients = 0;
+    uint64_t coded = 0; /* blocks with picture in them: coded in any scan, interleaved or not */
     for (int i = 0; i < count; i++) {
         Component *c = &d->comps[i];
         c->bw = ceil_div(ceil_div(d->width * c->h, hmax), 8);
@@ -324,9 +325,13 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
         c->rows = d->mcuy * c->v;
         c->cols = d->mcux * c->h;
         coefficients += (size_t)c->rows * c->cols * 64;
+        coded += (uint64_t)c->bw * c->bh;
     }
     if (progressive && coefficients > MAX_PROGRESSIVE_COEFFICIENTS)
         return -1;
+    if (!progressive && coded > 4 * (uint64_t)file_size)
+        return -1; /* each block takes 2 bits at least (a DC code, an end of block): the data runs out, which
+                    * libjpeg-turbo warns of; not decoded, so that memory and time are bounded by the file's size */
     d->count_components = count;
     const Component *comps = d->comps;
     if (count == 1 && comps[0].h == 1 && comps[0].v == 1)
@@ -930,7 +935,7 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
         if (marker == 0xEE || (marker == 0xE2 && length >= 12 && memcmp(body, "ICC_PROFILE", 12) == 0))
             d->unusual = 1; /* a colour transform, a profile: libjpeg-turbo's own reading of them decides */
         if (marker == 0xC0 || marker == 0xC1 || marker == 0xC2)
-            failed = read_frame(d, body, length, marker == 0xC2);
+            failed = read_frame(d, body, length, marker == 0xC2, size);
         else if (marker >= 0xC3 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
             failed = -1; /* lossless, hierarchical, arithmetic: not judged */
         else if (marker == 0xC4)
