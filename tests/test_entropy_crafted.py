@@ -67,3 +67,19 @@ def test_a_tiny_sequential_file_declaring_millions_of_blocks_is_not_decoded():
     assert entropy.entropy_decode(data, eighth=True) is None
     assert time.perf_counter() - started < 0.05
     assert entropy.entropy_decode(_declaring(16, 16, subsampling=0)) is not None
+
+
+@pytest.mark.parametrize("subsampling", [0, 2], ids=["4:4:4", "4:2:0"])
+def test_a_second_scan_in_a_single_scan_jpeg_gets_no_picture_of_ours(subsampling):
+    """A baseline JPEG whose first scan holds every component has no other scan: libjpeg-turbo stops at
+    a second one ("Didn't expect more than one scan", jdinput.c consume_markers), even a copy of the
+    first, which this decoder reads without an event."""
+    buffer = io.BytesIO()
+    Image.fromarray(_encoding_pixels()).save(buffer, "JPEG", quality=90, subsampling=subsampling)
+    data = buffer.getvalue()
+    scan, end = data.index(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    twice = data[:end] + data[scan:end] + b"\xff\xd9"
+    assert _quiet_header(twice) and _strict_eighth(twice) is None
+    assert entropy.entropy_decode(data, eighth=True).eighth is not None
+    decoded = entropy.entropy_decode(twice, eighth=True)
+    assert decoded is None or decoded.eighth is None

@@ -129,6 +129,7 @@ typedef struct {
      * decode without a word: `unusual` is set by anything it might warn or stop at, or do otherwise. */
     int eighth, unusual, saw_eoi, layout;
     int jfif; /* a JFIF APP0 before the first scan: libjpeg-turbo then takes three components as YCbCr */
+    int scans, multiple_scans; /* scans met; whether the first said more are to come (progressive, or not every component) */
     int scanned[4];
     int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
     Huffman tables[2][4]; /* last: not zeroed for each file, only their `present` flags (entropy_decode) */
@@ -672,6 +673,10 @@ typedef struct {
 static void check_scan(Decoder *d, const Member *members, int count, int ss, int se, int ah, int al) {
     for (int i = 0; i < count; i++)
         d->scanned[members[i].comp] = 1;
+    if (d->scans++ == 0)
+        d->multiple_scans = d->progressive || count < d->count_components;
+    else if (!d->multiple_scans)
+        d->unusual = 1; /* JERR_EOI_EXPECTED: a second scan of a single-scan JPEG (jdinput.c consume_markers) */
     if (!d->progressive) {
         if (ss != 0 || se != 63 || ah != 0 || al != 0)
             d->unusual = 1; /* JWRN_NOT_SEQUENTIAL */
