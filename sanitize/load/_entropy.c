@@ -675,8 +675,6 @@ static void check_scan(Decoder *d, const Member *members, int count, int ss, int
         d->scanned[members[i].comp] = 1;
     if (d->scans++ == 0)
         d->multiple_scans = d->progressive || count < d->count_components;
-    else if (!d->multiple_scans)
-        d->unusual = 1; /* JERR_EOI_EXPECTED: a second scan of a single-scan JPEG (jdinput.c consume_markers) */
     if (!d->progressive) {
         if (ss != 0 || se != 63 || ah != 0 || al != 0)
             d->unusual = 1; /* JWRN_NOT_SEQUENTIAL */
@@ -956,7 +954,10 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
             d->restart_interval = body[0] << 8 | body[1];
         else if (marker == 0xDD)
             failed = -1; /* JERR_BAD_LENGTH (jdmarker.c get_dri) */
-        else if (marker == 0xDA) {
+        else if (marker == 0xDA && d->scans && !d->multiple_scans) {
+            d->unusual = 1; /* JERR_EOI_EXPECTED: a second scan of a single-scan JPEG (jdinput.c consume_markers) */
+            break;          /* libjpeg-turbo stops there; decoding every block again for each such scan would not */
+        } else if (marker == 0xDA) {
             pos = read_scan(d, data, size, body, length, pos);
             failed = pos == 0 ? -1 : 0;
         }
