@@ -128,6 +128,8 @@ typedef struct {
     /* The 1/8-scale picture, as strict libjpeg-turbo decodes it, is made only for a file it would
      * decode without a word: `unusual` is set by anything it might warn or stop at, or do otherwise. */
     int eighth, unusual, saw_eoi, layout;
+    int jfif; /* a JFIF APP0 before the first scan: libjpeg-turbo then takes three components as YCbCr */
+    int scans, multiple_scans; /* scans met; whether the first said more are to come (progressive, or not every component) */
     int scanned[4];
     int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
     Huffman tables[2][4]; /* last: not zeroed for each file, only their `present` flags (entropy_decode) */
@@ -293,7 +295,7 @@ static int read_quant(Decoder *d, const uint8_t *body, size_t length) {
 
 static int ceil_div(int numerator, int denominator) { return (numerator + denominator - 1) / denominator; }
 
-static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progressive) {
+static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progressive, size_t file_size) {
     if (d->count_components || length < 6 || body[0] != 8)
         return -1; /* a second frame, or samples other than 8 bits: not judged */
     d->height = body[1] << 8 | body[2];
@@ -316,6 +318,7 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
     d->mcuy = ceil_div(d->height, 8 * vmax);
     d->progressive = progressive;
     size_t coefficients = 0;
+    uint64_t coded = 0; /* blocks with picture in them: coded in any scan, interleaved or not */
     for (int i = 0; i < count; i++) {
         Component *c = &d->comps[i];
         c->bw = ceil_div(ceil_div(d->width * c->h, hmax), 8);
@@ -323,9 +326,13 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
         c->rows = d->mcuy * c->v;
         c->cols = d->mcux * c->h;
         coefficients += (size_t)c->rows * c->cols * 64;
+        coded += (uint64_t)c->bw * c->bh;
     }
     if (progressive && coefficients > MAX_PROGRESSIVE_COEFFICIENTS)
         return -1;
+    if (!progressive && coded > 4 * (uint64_t)file_size)
+        return -1; /* each block takes 2 bits at least (a DC code, an end of block): the data runs out, which
+                    * libjpeg-turbo warns of; not decoded, so that memory and time are bounded by the file's size */
     d->count_components = count;
     const Component *comps = d->comps;
     if (count == 1 && comps[0].h == 1 && comps[0].v == 1)
@@ -666,6 +673,8 @@ typedef struct {
 static void check_scan(Decoder *d, const Member *members, int count, int ss, int se, int ah, int al) {
     for (int i = 0; i < count; i++)
         d->scanned[members[i].comp] = 1;
+    if (d->scans++ == 0)
+        d->multiple_scans = d->progressive || count < d->count_components;
     if (!d->progressive) {
         if (ss != 0 || se != 63 || ah != 0 || al != 0)
             d->unusual = 1; /* JWRN_NOT_SEQUENTIAL */
@@ -929,7 +938,7 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
         if (marker == 0xEE || (marker == 0xE2 && length >= 12 && memcmp(body, "ICC_PROFILE", 12) == 0))
             d->unusual = 1; /* a colour transform, a profile: libjpeg-turbo's own reading of them decides */
         if (marker == 0xC0 || marker == 0xC1 || marker == 0xC2)
-            failed = read_frame(d, body, length, marker == 0xC2);
+            failed = read_frame(d, body, length, marker == 0xC2, size);
         else if (marker >= 0xC3 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC)
             failed = -1; /* lossless, hierarchical, arithmetic: not judged */
         else if (marker == 0xC4)
@@ -937,13 +946,18 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
         else if (marker == 0xDB) {
             d->unusual |= d->scanned[0] | d->scanned[1] | d->scanned[2] | d->scanned[3]; /* latched: jdinput.c */
             failed = read_quant(d, body, length);
-        } else if (marker == 0xEE && length > 11 && memcmp(body, "Adobe", 5) == 0)
+        } else if (marker == 0xE0 && length >= 14 && memcmp(body, "JFIF", 5) == 0)
+            d->jfif |= !(d->scanned[0] | d->scanned[1] | d->scanned[2] | d->scanned[3]); /* jdmarker.c examine_app0 */
+        else if (marker == 0xEE && length > 11 && memcmp(body, "Adobe", 5) == 0)
             d->adobe_transform = body[11];
         else if (marker == 0xDD && length == 2)
             d->restart_interval = body[0] << 8 | body[1];
         else if (marker == 0xDD)
             failed = -1; /* JERR_BAD_LENGTH (jdmarker.c get_dri) */
-        else if (marker == 0xDA) {
+        else if (marker == 0xDA && d->scans && !d->multiple_scans) {
+            d->unusual = 1; /* JERR_EOI_EXPECTED: a second scan of a single-scan JPEG (jdinput.c consume_markers) */
+            break;          /* libjpeg-turbo stops there; decoding every block again for each such scan would not */
+        } else if (marker == 0xDA) {
             pos = read_scan(d, data, size, body, length, pos);
             failed = pos == 0 ? -1 : 0;
         }
@@ -1025,6 +1039,13 @@ static void release(Decoder *d) {
     free(d);
 }
 
+/* Whether libjpeg-turbo takes three components as RGB, not YCbCr: no JFIF marker, no Adobe one (that
+ * one makes the file `unusual`), and the components named R, G, B (jdapimin.c default_decompress_parms). */
+static int rgb_by_name(const Decoder *d) {
+    const Component *c = d->comps;
+    return d->count_components == 3 && !d->jfif && c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B';
+}
+
 /* The picture at 1/8 scale as bytes (height, width, channels), or None: made only when asked for, for
  * a file of a layout this decoder knows that libjpeg-turbo would decode at 1/8 (both sides of at least
  * 16 pixels there, the scan's least) without a warning, and in which no event was met. */
@@ -1032,8 +1053,8 @@ static PyObject *picture(const Decoder *d) {
     int quiet = 1;
     for (int name = 0; name < EVENTS; name++)
         quiet &= d->count[name] == 0;
-    if (!d->eighth || !quiet || d->unusual || d->layout == LAYOUT_OTHER || ceil_div(d->width, 8) < 16 ||
-        ceil_div(d->height, 8) < 16)
+    if (!d->eighth || !quiet || d->unusual || d->layout == LAYOUT_OTHER || rgb_by_name(d) ||
+        ceil_div(d->width, 8) < 16 || ceil_div(d->height, 8) < 16)
         return Py_NewRef(Py_None);
     int height, width, channels;
     uint8_t *pixels = eighth_picture(d, &height, &width, &channels);

@@ -117,7 +117,8 @@ _ARRAYS = (("dc", np.int32), ("top", np.float32), ("bottom", np.float32))
 def entropy_decode(data: bytes, eighth: bool = False) -> Entropy | None:
     """One pass over a JPEG's entropy-coded data; None when the file is not judged here (no compiled
     decoder; not 8-bit Huffman sequential or progressive; headers it cannot follow; a progressive JPEG
-    of over 16M coefficients)."""
+    of over 16M coefficients; a sequential one declaring more than 4 blocks a byte of file, whose data
+    must run out)."""
     if _entropy is None or (result := _entropy.decode(data, eighth=eighth)) is None:
         return None
     return Entropy(result)

@@ -1,0 +1,97 @@
+"""The compiled entropy decoder (sanitize/load/_entropy.c) on crafted JPEGs its differential fuzzing
+with Pillow's encodings does not reach: its 1/8 picture must be strict libjpeg-turbo's exactly, or not
+be made (sanitize/load/image.py then decodes with libjpeg-turbo itself), and what a hostile header
+costs it must stay bounded by the file's size."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image
+
+from sanitize.load import entropy
+from tests.test_entropy import _encoding_pixels, _quiet_header, _strict_eighth
+
+pytestmark = pytest.mark.skipif(not entropy.available(), reason="sanitize/load/_entropy.c was not built")
+
+
+def _named_rgb(subsampling: int, jfif: bool) -> bytes:
+    """A YCbCr JPEG whose components are named R, G, B (ids 82, 71, 66), with or without its JFIF APP0."""
+    buffer = io.BytesIO()
+    Image.fromarray(_encoding_pixels()).save(buffer, "JPEG", quality=90, subsampling=subsampling)
+    data = bytearray(buffer.getvalue())
+    assert data[2:4] == b"\xff\xe0"
+    if not jfif:
+        del data[2 : 4 + int.from_bytes(data[4:6], "big")]
+    frame, scan = data.index(b"\xff\xc0"), data.index(b"\xff\xda")
+    for index, name in enumerate(b"RGB"):
+        data[frame + 10 + 3 * index] = data[scan + 5 + 2 * index] = name
+    return bytes(data)
+
+
+@pytest.mark.parametrize("subsampling", [0, 2], ids=["4:4:4", "4:2:0"])
+@pytest.mark.parametrize("jfif", [False, True], ids=["no-JFIF", "JFIF"])
+def test_components_named_r_g_b_get_libjpegs_colours_or_no_picture(subsampling, jfif):
+    """libjpeg-turbo takes three components named R, G, B as RGB when no JFIF (or Adobe) marker says
+    YCbCr (jdapimin.c default_decompress_parms): converting them from YCbCr would give other colours."""
+    data = _named_rgb(subsampling, jfif)
+    theirs = _strict_eighth(data)
+    assert _quiet_header(data) and theirs is not None
+    ours = entropy.entropy_decode(data, eighth=True).eighth
+    if jfif:
+        assert ours is not None  # YCbCr, as for any JFIF file
+    if ours is not None:
+        assert ours.shape == theirs.shape and (ours == theirs).all()
+
+
+def _declaring(width: int, height: int, **options: object) -> bytes:
+    """A 16x16 JPEG whose frame header declares width x height: a few hundred bytes for millions of blocks."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "white").save(buffer, "JPEG", **options)
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc2" if options.get("progressive") else b"\xff\xc0")
+    data[frame + 5 : frame + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_a_tiny_sequential_file_declaring_millions_of_blocks_is_not_decoded():
+    """Its data runs out after a few blocks, which strict libjpeg-turbo refuses at once; decoding the rest
+    as zeros took 0.5 s and 130 MB for a 634-byte file declaring 9400x9400 (under the default --max-pixels),
+    and 21 s for one declaring 60277x49243 (with --max-pixels raised). Each block takes 2 bits at least,
+    so more than 4 blocks a byte of file are not decoded."""
+    data = _declaring(9400, 9400, subsampling=0)
+    assert len(data) < 1000 and _strict_eighth(data) is None
+    started = time.perf_counter()
+    assert entropy.entropy_decode(data, eighth=True) is None
+    assert time.perf_counter() - started < 0.05
+    assert entropy.entropy_decode(_declaring(16, 16, subsampling=0)) is not None
+
+
+@pytest.mark.parametrize("subsampling", [0, 2], ids=["4:4:4", "4:2:0"])
+def test_a_second_scan_in_a_single_scan_jpeg_gets_no_picture_of_ours(subsampling):
+    """A baseline JPEG whose first scan holds every component has no other scan: libjpeg-turbo stops at
+    a second one ("Didn't expect more than one scan", jdinput.c consume_markers), even a copy of the
+    first, which this decoder reads without an event."""
+    buffer = io.BytesIO()
+    Image.fromarray(_encoding_pixels()).save(buffer, "JPEG", quality=90, subsampling=subsampling)
+    data = buffer.getvalue()
+    scan, end = data.index(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    twice = data[:end] + data[scan:end] + b"\xff\xd9"
+    assert _quiet_header(twice) and _strict_eighth(twice) is None
+    assert entropy.entropy_decode(data, eighth=True).eighth is not None
+    decoded = entropy.entropy_decode(twice, eighth=True)
+    assert decoded is None or decoded.eighth is None
+
+
+def test_nothing_after_a_second_scan_of_a_single_scan_jpeg_is_decoded():
+    """libjpeg-turbo stops there, and so does this decoder: each such scan header (10 bytes) would have
+    it decode every block of the picture again (1.4 s for 10 kB of them on a 500x500 frame)."""
+    buffer = io.BytesIO()
+    Image.fromarray(_encoding_pixels()).convert("L").save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    scan, end = data.index(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    garbage = data[scan : scan + 10] + b"\xfe" * 40  # a scan header, then data that is no code
+    assert entropy.entropy_marks(data[:scan] + garbage + b"\xff\xd9")  # as the file's scan: marks
+    assert entropy.entropy_marks(data[:end] + garbage * 500 + b"\xff\xd9") == []  # after the first: not read
