@@ -50,6 +50,10 @@ static double LOWEST[64], HIGHEST[64];
 /* The layouts whose 1/8-scale picture this decoder makes: grey, and YCbCr 4:4:4 or 4:2:0. */
 enum { LAYOUT_OTHER, LAYOUT_GREY, LAYOUT_444, LAYOUT_420 };
 
+/* Encoders write at most a dozen or two scans; a file of thousands costs seconds (libjpeg-turbo's own
+ * TJPARAM_SCANLIMIT exists for that, simplejpeg does not set it): past this many, not judged. */
+#define MAX_SCANS 100
+
 /* Progressive JPEGs keep every coefficient until their last scan: larger ones are not judged. */
 #define MAX_PROGRESSIVE_COEFFICIENTS (1 << 24)
 
@@ -954,6 +958,8 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
             d->restart_interval = body[0] << 8 | body[1];
         else if (marker == 0xDD)
             failed = -1; /* JERR_BAD_LENGTH (jdmarker.c get_dri) */
+        else if (marker == 0xDA && d->scans >= MAX_SCANS)
+            failed = -1; /* not judged: each scan goes over every block of its components again */
         else if (marker == 0xDA && d->scans && !d->multiple_scans) {
             d->unusual = 1; /* JERR_EOI_EXPECTED: a second scan of a single-scan JPEG (jdinput.c consume_markers) */
             break;          /* libjpeg-turbo stops there; decoding every block again for each such scan would not */
