@@ -252,10 +252,11 @@ def test_without_the_compiled_decoder_the_pixels_are_judged_alone(monkeypatch):
     data = jpeg(CASES["dc-out-of-range"][0]().data(), (3, 3))
     pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY", min_height=3, min_width=3)
     config = ScanConfig(num_classes=2, concealed="warn")
-    assert "a DC value" in concealed.concealed_damage(data, pixels, config).message
+    assert "a DC value" in concealed.concealed_damage(data, pixels, config, entropy.entropy_decode(data)).message
     monkeypatch.setattr(entropy, "_entropy", None)
     assert not entropy.available() and entropy_marks(data) is None
-    assert concealed.concealed_damage(data, pixels, config) is None  # a 3x3 grid is too small for the step
+    decoded = entropy.entropy_decode(data)
+    assert concealed.concealed_damage(data, pixels, config, decoded) is None  # a 3x3 grid is too small for the step
 
 
 def _strict_eighth(data: bytes) -> np.ndarray | None:

@@ -20,7 +20,7 @@ import numpy as np
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, Severity
 from sanitize.load.dc_grid import dc_grid_step
-from sanitize.load.entropy import Entropy, Mark, entropy_decode
+from sanitize.load.entropy import Entropy, Mark
 from sanitize.load.steps import Step, concealed_step
 
 _PLANE_NAMES = ("luma (Y)", "blue chroma (Cb)", "red chroma (Cr)")
@@ -41,13 +41,10 @@ def _marks_message(marks: list[Mark]) -> str:
     return f"{first.meaning} ({first.count:,} in all{where * (first.row >= 0)}){others}"
 
 
-def concealed_damage(
-    data: bytes, pixels: np.ndarray, config: ScanConfig, decoded: Entropy | None = None
-) -> Finding | None:
+def concealed_damage(data: bytes, pixels: np.ndarray, config: ScanConfig, decoded: Entropy | None) -> Finding | None:
     """decode:concealed_corruption for a JPEG strict libjpeg-turbo decoded without a word, or None: a
-    warning, or an error under --concealed error. `pixels` are its strict DCT-downscaled decode;
-    `decoded` its entropy pass when the caller made it already."""
-    decoded = decoded or entropy_decode(data)
+    warning, or an error under --concealed error. `pixels` are its strict DCT-downscaled decode,
+    `decoded` its entropy pass (`entropy_decode`; None where that does not judge the file)."""
     if decoded is None:
         step = concealed_step(data, pixels)
         message = _step_message(step) if step is not None else None

@@ -104,7 +104,7 @@ def _decode_jpeg(data: bytes, head: JpegHead, loaded: Loaded, config: ScanConfig
     gray = colorspace == "Gray"
     # Looking for concealed damage takes a pass over the entropy-coded data; where that pass can make
     # the picture libjpeg-turbo would, exactly (a file it decodes without a word), it is not decoded twice.
-    entropy = entropy_decode(data, eighth=True) if config.concealed != "off" and quiet else None
+    entropy = entropy_decode(data, eighth=quiet) if config.concealed != "off" else None
     if entropy is not None and entropy.eighth is not None and (entropy.eighth.shape[2] == 1) == gray:
         decoded = entropy.eighth
     else:
