@@ -4,9 +4,11 @@
  * and G.1.2, doing what libjpeg-turbo's jdhuff.c / jdphuff.c do where the standard leaves a corrupt
  * stream's decoding open: a run past the band is written through jpeg_natural_order's extra entries
  * (into coefficient 63), a bit pattern that is no code is taken as symbol 0 after 17 bits (its fast
- * path, HUFF_DECODE_FAST), the data reads as zeros after its end. It makes no pixels: it counts, per
- * event, what no clean encoder produces, and keeps each component's DC values (the running sums of the
- * DC differences, unclamped) for the checks made on them in Python (sanitize/load/entropy.py).
+ * path, HUFF_DECODE_FAST), the data reads as zeros after its end. It counts, per event, what no clean
+ * encoder produces; keeps each component's DC values (the running sums of the DC differences,
+ * unclamped) and two edge sums a block for the step check made in Python (sanitize/load/dc_grid.py);
+ * and, asked for, makes the picture at 1/8 scale exactly as strict libjpeg-turbo would, for a file it
+ * would decode without a word (see eighth_picture).
  *
  * A C port of benchmarks/jpeg_entropy.py and of the range checks of benchmarks/concealed_signals.py,
  * where each event is explained and was measured; tests/test_entropy.py keeps the two in step. It is
@@ -366,7 +368,8 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
 
 /* ---- entropy-coded data ---- */
 
-/* A DC value and, sequential, AC values are judged as they are decoded (each is written once). */
+/* A value against the range its table allows at zigzag index k; outside the picture's own blocks (the
+ * MCU grid's padding) nothing is bounded. */
 static inline void judge(Decoder *d, const Component *c, int y, int x, int k, int value, long mcu) {
     if (value > d->highest[c->tq][k] || value < d->lowest[c->tq][k]) {
         if (y >= c->bh || x >= c->bw)
@@ -543,15 +546,14 @@ static inline __attribute__((always_inline)) int sequential_block(Decoder *d, co
                                                                   int x, int pred, int32_t *dc, int32_t *kept,
                                                                   long mcu) {
     Bits b = d->in;
-    const int32_t *highest = d->highest[c->tq], *lowest = d->lowest[c->tq];
+    const int32_t *lowest = d->lowest[c->tq];
     const uint32_t *span = d->span[c->tq];
     int padding = y >= c->bh || x >= c->bw; /* padding blocks of the MCU grid: no picture to bound */
     pred = predict(pred, receive_extend(d, &b, decode_symbol(d, &b, dc_table, mcu)));
     *dc = pred;
     if (kept)
         kept[0] = pred;
-    if ((pred > highest[0] || pred < lowest[0]) && !padding)
-        event(d, C_DC_RANGE, mcu);
+    judge(d, c, y, x, 0, pred, mcu);
     int outside = 0;          /* AC values out of range, counted without a branch */
     int32_t column[8] = {0}; /* the first column's AC values, by row (slot 0: every other coefficient) */
     for (int k = 1, zrl = 0; k <= 63; k++) {
@@ -948,10 +950,10 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
         else if (marker == 0xC4)
             failed = read_huffman(d, body, length);
         else if (marker == 0xDB) {
-            d->unusual |= d->scanned[0] | d->scanned[1] | d->scanned[2] | d->scanned[3]; /* latched: jdinput.c */
+            d->unusual |= d->scans > 0; /* tables are latched at a component's first scan: jdinput.c */
             failed = read_quant(d, body, length);
         } else if (marker == 0xE0 && length >= 14 && memcmp(body, "JFIF", 5) == 0)
-            d->jfif |= !(d->scanned[0] | d->scanned[1] | d->scanned[2] | d->scanned[3]); /* jdmarker.c examine_app0 */
+            d->jfif |= d->scans == 0; /* only before the first scan: jdmarker.c examine_app0 */
         else if (marker == 0xEE && length > 11 && memcmp(body, "Adobe", 5) == 0)
             d->adobe_transform = body[11];
         else if (marker == 0xDD && length == 2)

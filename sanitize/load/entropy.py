@@ -3,10 +3,11 @@
 A flipped bit that libjpeg-turbo decodes without a word (see sanitize/load/concealed.py) leaves
 marks in the Huffman stream itself, which the pixels of its DCT-downscaled decode no longer show
 (they are clamped to 0-255). The compiled decoder `_entropy` (a C port of
-benchmarks/jpeg_entropy.py: it makes no pixels, so it costs about what libjpeg's Huffman decoding
-does) counts them; this module names them, adds the one check made on its DC values, and says
-where each starts. Each was measured on seeded flips of real photographs and never fires on a clean
-file (benchmarks/concealed_signals.py; docs/checks.md#concealed-jpeg-corruption).
+benchmarks/jpeg_entropy.py) counts them in one pass, which also gives each component's DC values and
+edge sums (sanitize/load/dc_grid.py) and, asked for, the 1/8-scale picture libjpeg-turbo would make;
+this module names the marks and says where each starts. Each was measured on seeded flips of real
+photographs and never fires on a clean file (benchmarks/concealed_signals.py;
+docs/checks.md#concealed-jpeg-corruption).
 
 Without a C compiler at install time `_entropy` is missing, and `available()` says so: the
 detector then judges the pixels alone.
@@ -74,6 +75,10 @@ class Plane:
     bottom: np.ndarray
 
 
+#: A Plane's arrays, by their names in the compiled decoder's result.
+_ARRAYS = (("dc", np.int32), ("top", np.float32), ("bottom", np.float32))
+
+
 class Entropy:
     """What one pass over a JPEG's entropy-coded data gives (`entropy_decode`): its marks, its size
     (width, height), its planes (made when first asked for) and, when asked for, the picture at 1/8
@@ -109,9 +114,6 @@ class Entropy:
             )
             for c in self._result["components"]
         ]
-
-
-_ARRAYS = (("dc", np.int32), ("top", np.float32), ("bottom", np.float32))
 
 
 def entropy_decode(data: bytes, eighth: bool = False) -> Entropy | None:
