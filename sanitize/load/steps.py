@@ -94,7 +94,6 @@ def read_frame(data: bytes) -> Frame | None:
 _TO_YCBCR = np.array(
     [[0.299, -0.168736, 0.5], [0.587, -0.331264, -0.418688], [0.114, 0.5, -0.081312]], dtype=np.float32
 )
-PLANES = ("Y", "Cb", "Cr")
 
 
 def components(pixels: np.ndarray) -> np.ndarray:
