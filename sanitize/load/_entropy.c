@@ -137,6 +137,7 @@ typedef struct {
     int jfif; /* a JFIF APP0 before the first scan: libjpeg-turbo then takes three components as YCbCr */
     int scans, multiple_scans; /* scans met; whether the first said more are to come (progressive, or not every component) */
     int scanned[4];
+    int32_t kept[64]; /* a sequential 4:2:0 chroma block's values: those AT_2X2 names are zero between blocks */
     int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
     Huffman tables[2][4]; /* last: not zeroed for each file, only their `present` flags (entropy_decode) */
 } Decoder;
@@ -151,7 +152,7 @@ static void event(Decoder *d, int name, long mcu) { events(d, name, mcu, 1); }
 
 /* ---- bits ---- */
 
-static inline void refill(Bits *b) {
+static inline __attribute__((always_inline)) void refill(Bits *b) {
     if (b->next + 8 <= b->size) { /* one load; the bytes that do not fit are loaded again next time */
         const uint8_t *p = b->bits + b->next;
         uint64_t word = (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
@@ -173,14 +174,14 @@ static inline void refill(Bits *b) {
 /* Bits taken so far from the interval. */
 static inline size_t position(const Bits *b) { return 8 * b->next - (size_t)b->loaded; }
 
-static inline void skip_bits(Bits *b, int count) {
+static inline __attribute__((always_inline)) void skip_bits(Bits *b, int count) {
     if (b->loaded < 32)
         refill(b);
     b->acc <<= count;
     b->loaded -= count;
 }
 
-static inline int get_bits(Bits *b, int count) {
+static inline __attribute__((always_inline)) int get_bits(Bits *b, int count) {
     if (count == 0)
         return 0;
     if (b->loaded < 32)
@@ -191,7 +192,7 @@ static inline int get_bits(Bits *b, int count) {
     return value;
 }
 
-static inline int receive_extend(Decoder *d, Bits *b, int size) {
+static inline __attribute__((always_inline)) int receive_extend(Decoder *d, Bits *b, int size) {
     if (size > 16) {
         d->failed = 1;
         return 0;
@@ -202,7 +203,7 @@ static inline int receive_extend(Decoder *d, Bits *b, int size) {
     return value + ((((value - (1 << (size - 1))) >> 31) & (1 - (1 << size)))); /* jdhuff.h HUFF_EXTEND */
 }
 
-static inline int decode_symbol(Decoder *d, Bits *b, const Huffman *table, long mcu) {
+static inline __attribute__((always_inline)) int decode_symbol(Decoder *d, Bits *b, const Huffman *table, long mcu) {
     if (b->loaded < 32)
         refill(b);
     uint32_t window = (uint32_t)(b->acc >> 32);
@@ -419,12 +420,19 @@ static uint8_t IDCT_LIMIT[1024];
 /* jdcolor.c build_ycc_rgb_table: YCbCr to RGB in 16-bit fixed point. */
 static int CR_R[256], CB_B[256];
 static int64_t CR_G[256], CB_G[256];
+/* AT_2X2[i][j]: the zigzag index of the coefficient jpeg_idct_2x2 reads in column i and row j of the
+ * rows and columns it reads, 0, 1, 3, 5 and 7 (see idct_2x2). */
+static uint8_t AT_2X2[5][5];
 
 static void picture_tables(void) {
     for (int k = 0; k < 64; k++) {
         ZIGZAG[NATURAL[k]] = k;
         FIRST_COLUMN[k] = k > 0 && NATURAL[k] % 8 == 0 ? NATURAL[k] / 8 : 0;
     }
+    static const int rows_2x2[5] = {0, 1, 3, 5, 7}; /* the rows and columns jpeg_idct_2x2 reads */
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++)
+            AT_2X2[i][j] = (uint8_t)ZIGZAG[rows_2x2[j] * 8 + rows_2x2[i]];
     for (int j = 0; j < 1024; j++)
         IDCT_LIMIT[j] = j < 128 ? (uint8_t)(j + 128) : (j < 512 ? 255 : (j < 896 ? 0 : (uint8_t)(j - 896)));
     for (int i = 0, x = -128; i < 256; i++, x++) {
@@ -446,42 +454,24 @@ static inline uint8_t idct_1x1(int32_t dc, int q) {
 #define DESCALE(x, n) (((x) + ((int64_t)1 << ((n) - 1))) >> (n))
 /* jidctred.c jpeg_idct_2x2 (CONST_BITS 13, PASS1_BITS 2): a block's 2x2 pixels, from coefficients 0, 1,
  * 3, 5 and 7 of its rows and columns. `block` and `q` are in zigzag order. */
-static const int ROWS_2X2[5] = {0, 1, 3, 5, 7}; /* the rows and columns jpeg_idct_2x2 reads */
 
 static void idct_2x2(const int32_t *block, const uint16_t *q, uint8_t out[2][2]) {
-    int any = 0; /* a block whose coefficients in those rows and columns are all 0 but DC: its DC alone */
-    for (int i = 0; i < 5 && !any; i++)
-        for (int j = 0; j < 5; j++)
-            any |= (i | j) && block[ZIGZAG[ROWS_2X2[i] * 8 + ROWS_2X2[j]]];
-    if (!any) {
-        out[0][0] = out[0][1] = out[1][0] = out[1][1] = IDCT_LIMIT[DESCALE((int64_t)block[0] * q[0] * 4, 2 + 3) & 1023];
-        return;
-    }
-    int64_t work[2][8] = {{0}};
+    /* jpeg_idct_2x2's shortcuts for columns and rows whose odd coefficients are all 0 give what its
+     * general formula gives (DESCALE(x << 15, 13) = x << 2, DESCALE(x << 15, 20) = DESCALE(x, 5)), so
+     * the general one alone, without a branch */
+    int64_t work[2][5]; /* by the index of its column in 0, 1, 3, 5, 7 */
     for (int i = 0; i < 5; i++) {
-        int col = ROWS_2X2[i];
-        int64_t in[8] = {0};
-        for (int j = 0; j < 5; j++) {
-            int row = ROWS_2X2[j], at = ZIGZAG[row * 8 + col];
-            in[row] = (int64_t)block[at] * q[at];
-        }
-        if (in[1] == 0 && in[3] == 0 && in[5] == 0 && in[7] == 0) {
-            work[0][col] = work[1][col] = in[0] * 4; /* << PASS1_BITS */
-            continue;
-        }
-        int64_t even = in[0] * (1 << 15); /* << (CONST_BITS + 2) */
-        int64_t odd = in[7] * -5906 + in[5] * 6967 + in[3] * -10426 + in[1] * 29692;
-        work[0][col] = DESCALE(even + odd, 13 - 2 + 2);
-        work[1][col] = DESCALE(even - odd, 13 - 2 + 2);
+        const uint8_t *at = AT_2X2[i];
+        int64_t even = (int64_t)block[at[0]] * q[at[0]] * (1 << 15); /* << (CONST_BITS + 2) */
+        int64_t odd = (int64_t)block[at[4]] * q[at[4]] * -5906 + (int64_t)block[at[3]] * q[at[3]] * 6967 +
+                      (int64_t)block[at[2]] * q[at[2]] * -10426 + (int64_t)block[at[1]] * q[at[1]] * 29692;
+        work[0][i] = DESCALE(even + odd, 13 - 2 + 2);
+        work[1][i] = DESCALE(even - odd, 13 - 2 + 2);
     }
     for (int row = 0; row < 2; row++) {
         const int64_t *w = work[row];
-        if (w[1] == 0 && w[3] == 0 && w[5] == 0 && w[7] == 0) {
-            out[row][0] = out[row][1] = IDCT_LIMIT[DESCALE(w[0], 2 + 3) & 1023];
-            continue;
-        }
         int64_t even = w[0] * (1 << 15);
-        int64_t odd = w[7] * -5906 + w[5] * 6967 + w[3] * -10426 + w[1] * 29692;
+        int64_t odd = w[4] * -5906 + w[3] * 6967 + w[2] * -10426 + w[1] * 29692;
         out[row][0] = IDCT_LIMIT[DESCALE(even + odd, 13 + 2 + 3 + 2) & 1023];
         out[row][1] = IDCT_LIMIT[DESCALE(even - odd, 13 + 2 + 3 + 2) & 1023];
     }
@@ -829,10 +819,12 @@ static size_t read_scan(Decoder *d, const uint8_t *data, size_t size, const uint
                         *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at], NULL, mcu);
                         continue;
                     }
-                    if (!d->progressive) {
-                        int32_t kept[64] = {0};
-                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at], kept, mcu);
-                        plane_block(c, kept, d->quant[c->tq], y, x);
+                    if (!d->progressive) { /* the block for the 2x2 IDCT, which reads 25 of its values */
+                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at], d->kept, mcu);
+                        plane_block(c, d->kept, d->quant[c->tq], y, x);
+                        for (int i = 0; i < 5; i++)
+                            for (int j = 0; j < 5; j++)
+                                d->kept[AT_2X2[i][j]] = 0; /* zero again for the next block */
                         continue;
                     }
                     int32_t *block = &c->coef[at * 64];
