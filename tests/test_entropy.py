@@ -431,3 +431,39 @@ def test_the_scan_loads_the_same_pixels_with_the_detector_on_decoding_once(tmp_p
     on = load(sample, ScanConfig(num_classes=2, concealed="warn"))
     assert on.pixels.shape == off.pixels.shape and (on.pixels == off.pixels).all()
     assert (on.info.decoder, on.findings) == (off.info.decoder, off.findings) == ("libjpeg-turbo", [])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"quality": 90}, {"quality": 75, "subsampling": 0}, {"quality": 85, "progressive": True}, {"gray": True}],
+    ids=["4:2:0", "4:4:4", "progressive", "grey"],
+)
+def test_the_gates_run_in_c_stop_only_planes_numpy_stops_so_the_step_check_finds_the_same(options):
+    """The compiled decoder runs strongest_step's cheap gates (sanitize/load/_gates.c) and hands over the
+    planes they let through: every plane it stops, numpy's gates stop too, so dc_grid_step finds the
+    same step judging those planes alone, on clean files and on files with flipped bits."""
+    from sanitize.load.dc_grid import GATES, dc_grid_step, grid_steps, whole_mcus
+    from sanitize.load.steps import strongest_step
+
+    rng = np.random.default_rng(11)
+    options = dict(options)
+    image = Image.fromarray(_encoding_pixels(5, 240, 320))
+    buffer = io.BytesIO()
+    (image.convert("L") if options.pop("gray", False) else image).save(buffer, "JPEG", **options)
+    clean = buffer.getvalue()
+    stopped = through = found = 0
+    for data in [clean] + [_flipped(clean, rng) for _ in range(40)]:
+        decoded = entropy.entropy_decode(data, gates=GATES)
+        if decoded is None:
+            continue
+        rows, cols, sampling = whole_mcus(decoded.planes, decoded.size)
+        for index, (plane, factors) in enumerate(zip(decoded.planes, sampling, strict=True)):
+            if index in decoded.through:
+                through += 1
+            else:
+                stopped += 1
+                assert strongest_step(grid_steps(plane, factors, (rows, cols)), around=0) is None
+        step = dc_grid_step(decoded.planes, decoded.size)
+        assert dc_grid_step(decoded.planes, decoded.size, judged=decoded.through) == step
+        found += step is not None
+    assert stopped > 0 and through > 0 and found > 0

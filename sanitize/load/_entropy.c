@@ -6,9 +6,10 @@
  * (into coefficient 63), a bit pattern that is no code is taken as symbol 0 after 17 bits (its fast
  * path, HUFF_DECODE_FAST), the data reads as zeros after its end. It counts, per event, what no clean
  * encoder produces; keeps each component's DC values (the running sums of the DC differences,
- * unclamped) and two edge sums a block for the step check made in Python (sanitize/load/dc_grid.py);
- * and, asked for, makes the picture at 1/8 scale exactly as strict libjpeg-turbo would, for a file it
- * would decode without a word (see eighth_picture).
+ * unclamped) and two edge sums a block for the step check made in Python (sanitize/load/dc_grid.py),
+ * and runs that check's cheap gates on them (_gates.c), so that Python looks only at the components
+ * they let through; and, asked for, makes the picture at 1/8 scale exactly as strict libjpeg-turbo
+ * would, for a file it would decode without a word (see eighth_picture).
  *
  * A C port of benchmarks/jpeg_entropy.py and of the range checks of benchmarks/concealed_signals.py,
  * where each event is explained and was measured; tests/test_entropy.py keeps the two in step. It is
@@ -16,6 +17,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#include "_gates.h"
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -137,6 +140,7 @@ typedef struct {
     int jfif; /* a JFIF APP0 before the first scan: libjpeg-turbo then takes three components as YCbCr */
     int scans, multiple_scans; /* scans met; whether the first said more are to come (progressive, or not every component) */
     int scanned[4];
+    int through[4], through_count; /* the components the step check's gates let through; -1: not asked */
     int32_t kept[64]; /* a sequential 4:2:0 chroma block's values: those AT_2X2 names are zero between blocks */
     int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
     Huffman tables[2][4]; /* last: not zeroed for each file, only their `present` flags (entropy_decode) */
@@ -1066,6 +1070,34 @@ static PyObject *picture(const Decoder *d) {
     return out;
 }
 
+/* The parameters of the step check's gates, when asked for: sanitize/load/steps.py's. */
+typedef struct {
+    float raw_gate, coarse_gate;
+    int min_rows, min_cols;
+} Gates;
+
+/* The gates of the step check (grid_gates) on each component's grid of whole MCUs (dc_grid.py
+ * whole_mcus: a one-component scan's MCU is one block, T.81 A.2.2): sets d->through to the components
+ * they let through; none on a grid under min_rows x min_cols MCUs, which the check does not judge. */
+static void run_gates(Decoder *d, const Gates *gates) {
+    int single = d->count_components == 1, wide = 1, tall = 1;
+    for (int i = 0; i < d->count_components && !single; i++) {
+        wide = d->comps[i].h > wide ? d->comps[i].h : wide;
+        tall = d->comps[i].v > tall ? d->comps[i].v : tall;
+    }
+    int rows = d->height / (8 * tall), cols = d->width / (8 * wide);
+    d->through_count = 0;
+    for (int i = 0; i < d->count_components && rows >= gates->min_rows && cols >= gates->min_cols; i++) {
+        const Component *c = &d->comps[i];
+        int h = single ? 1 : c->h, v = single ? 1 : c->v, verdict = 1; /* a grid it cannot read: Python judges */
+        if (rows * v <= c->rows && cols * h <= c->cols)
+            verdict = grid_gates(c->dc, c->top, c->bottom, (size_t)c->cols, d->quant[c->tq][0], (size_t)h,
+                                 (size_t)v, (size_t)rows, (size_t)cols, gates->raw_gate, gates->coarse_gate);
+        if (verdict != 0) /* out of memory too: Python judges */
+            d->through[d->through_count++] = i;
+    }
+}
+
 static PyObject *result(const Decoder *d) {
     PyObject *events = PyDict_New(), *components = PyList_New(0);
     if (!events || !components)
@@ -1097,8 +1129,15 @@ static PyObject *result(const Decoder *d) {
     PyObject *eighth = picture(d);
     if (!eighth)
         goto failed;
-    return Py_BuildValue("{s:N,s:N,s:N,s:O,s:O,s:i,s:i,s:i,s:i,s:i}", "events", events, "components", components,
-                         "eighth", eighth, "progressive", d->progressive ? Py_True : Py_False, "unusual",
+    PyObject *through = d->through_count < 0 ? Py_NewRef(Py_None) : PyTuple_New(d->through_count);
+    for (int i = 0; through && through != Py_None && i < d->through_count; i++)
+        PyTuple_SET_ITEM(through, i, PyLong_FromLong(d->through[i]));
+    if (!through) {
+        Py_DECREF(eighth);
+        goto failed;
+    }
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:O,s:O,s:i,s:i,s:i,s:i,s:i}", "events", events, "components", components,
+                         "through", through, "eighth", eighth, "progressive", d->progressive ? Py_True : Py_False, "unusual",
                          d->unusual ? Py_True : Py_False, "width", d->width, "height", d->height, "mcux", d->mcux,
                          "mcuy", d->mcuy, "adobe_transform", d->adobe_transform);
 failed:
@@ -1109,11 +1148,20 @@ failed:
 
 static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwargs) {
     (void)module;
-    static char *keywords[] = {"data", "eighth", NULL};
+    static char *keywords[] = {"data", "eighth", "gates", NULL};
     Py_buffer view;
     int eighth = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$p", keywords, &view, &eighth))
+    PyObject *asked = Py_None;
+    Gates gates = {0.0f, 0.0f, -1, -1};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$pO", keywords, &view, &eighth, &asked))
         return NULL;
+    if (asked != Py_None && (!PyArg_ParseTuple(asked, "ffii", &gates.raw_gate, &gates.coarse_gate, &gates.min_rows,
+                                               &gates.min_cols) || gates.min_rows < 0)) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "gates: min_rows must not be negative");
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     Decoder *d = malloc(sizeof(Decoder));
     if (d) { /* the Huffman tables (most of its size) are filled when defined */
         memset(d, 0, offsetof(Decoder, tables));
@@ -1129,6 +1177,9 @@ static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwar
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = view.len >= 4 ? decode(d, view.buf, (size_t)view.len) : -1;
+    d->through_count = -1;
+    if (status == 0 && gates.min_rows >= 0)
+        run_gates(d, &gates);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     PyObject *out = status == 0 ? result(d) : Py_NewRef(Py_None);
@@ -1138,11 +1189,12 @@ static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwar
 
 static PyMethodDef METHODS[] = {
     {"decode", (PyCFunction)(void (*)(void))entropy_decode, METH_VARARGS | METH_KEYWORDS,
-     "decode(data, *, eighth=False) -> dict | None: the events and DC values of a Huffman JPEG's\n"
+     "decode(data, *, eighth=False, gates=None) -> dict | None: the events and DC values of a Huffman JPEG's\n"
      "entropy-coded data, and with eighth=True its picture at 1/8 scale as strict libjpeg-turbo decodes it\n"
-     "(bytes, height, width, channels) where this decoder can make it exactly, else None; None when the\n"
-     "file is not one this decoder judges (not 8-bit Huffman sequential or progressive, or headers it\n"
-     "cannot follow)."},
+     "(bytes, height, width, channels) where this decoder can make it exactly, else None; with gates=(raw_gate,\n"
+     "coarse_gate, min_rows, min_cols), 'through': the components the step check's cheap gates let through\n"
+     "(sanitize/load/_gates.h), else None. None when the file is not one this decoder judges (not 8-bit\n"
+     "Huffman sequential or progressive, or headers it cannot follow)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, Severity
-from sanitize.load.dc_grid import dc_grid_step
-from sanitize.load.entropy import Entropy, Mark
+from sanitize.load.dc_grid import GATES, dc_grid_step
+from sanitize.load.entropy import Entropy, Mark, entropy_decode
 from sanitize.load.steps import Step, concealed_step
 
 _PLANE_NAMES = ("luma (Y)", "blue chroma (Cb)", "red chroma (Cr)")
@@ -41,18 +41,26 @@ def _marks_message(marks: list[Mark]) -> str:
     return f"{first.meaning} ({first.count:,} in all{where * (first.row >= 0)}){others}"
 
 
+def entropy_pass(data: bytes, eighth: bool) -> Entropy | None:
+    """The pass over a JPEG's entropy-coded data concealed_damage judges (`entropy_decode`), with the
+    step check's gates run in it; with `eighth`, the picture it can make (a file with a quiet header)."""
+    return entropy_decode(data, eighth=eighth, gates=GATES)
+
+
 def concealed_damage(data: bytes, pixels: np.ndarray, config: ScanConfig, decoded: Entropy | None) -> Finding | None:
     """decode:concealed_corruption for a JPEG strict libjpeg-turbo decoded without a word, or None: a
     warning, or an error under --concealed error. `pixels` are its strict DCT-downscaled decode,
-    `decoded` its entropy pass (`entropy_decode`; None where that does not judge the file)."""
+    `decoded` its `entropy_pass` (None where that does not judge the file)."""
     if decoded is None:
         step = concealed_step(data, pixels)
         message = _step_message(step) if step is not None else None
     elif decoded.marks:
         message = _marks_message(decoded.marks)
-    else:
-        step = dc_grid_step(decoded.planes, decoded.size)
+    elif decoded.through:  # a plane that comes near the step check's gates: numpy judges it
+        step = dc_grid_step(decoded.planes, decoded.size, judged=decoded.through)
         message = _step_message(step) if step is not None else None
+    else:
+        message = None
     if message is None:
         return None
     return Finding(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from sanitize.load.entropy import Plane
-from sanitize.load.steps import MIN_COLS, MIN_ROWS, MIN_SHIFT, Step, strongest_step
+from sanitize.load.steps import COARSE_GATE, MIN_COLS, MIN_ROWS, MIN_SHIFT, RAW_GATE, Step, strongest_step
 
 #: A step shifting its component by less than LARGE_SHIFT levels is reported from strength GRID_STEP;
 #: a larger one from LARGE_STEP: natural edges of tens of levels (a text line on paper) reach a step's
@@ -28,6 +28,10 @@ from sanitize.load.steps import MIN_COLS, MIN_ROWS, MIN_SHIFT, Step, strongest_s
 #: strength 5 had an offset of 40 levels or more (all but one a crop of scikit-image's `page`), every
 #: flip only this check found one of at most 23; one threshold of 10.5 for all offsets found 80.3%.
 GRID_STEP, LARGE_SHIFT, LARGE_STEP = 7.0, 32.0, 10.5
+#: strongest_step's cheap gates and the smallest grid judged, for the compiled decoder to run on the
+#: planes as it makes them (`entropy_decode(gates=...)`): they stop nearly every plane of a clean photo,
+#: and in numpy cost about 25 us a plane, as much as a tenth of the scan's time on a photo.
+GATES = (RAW_GATE, COARSE_GATE, MIN_ROWS, MIN_COLS)
 
 
 def whole_mcus(planes: list[Plane], size: tuple[int, int]) -> tuple[int, int, list[tuple[int, int]]] | None:
@@ -39,6 +43,20 @@ def whole_mcus(planes: list[Plane], size: tuple[int, int]) -> tuple[int, int, li
     return (rows, cols, sampling) if rows >= MIN_ROWS and cols >= MIN_COLS else None
 
 
+def grid_steps(plane: Plane, sampling: tuple[int, int], grid: tuple[int, int], *, edges: bool = True) -> np.ndarray:
+    """The steps strongest_step judges, (rows - 1, cols x h, 1): at each MCU row boundary of a plane of
+    `sampling` (h, v) in a `grid` of (rows, cols) whole MCUs, the level of the block below (its DC, in
+    levels) plus its top edge, less the level of the block above plus its bottom edge (without
+    `edges`, the DC levels alone)."""
+    (h, v), (rows, cols) = sampling, grid
+    level = plane.dc[: rows * v, : cols * h].astype(np.float32) * (plane.dc_step / 8)
+    below, above = level[v::v], level[v - 1 : -1 : v]
+    if edges:
+        below = below + plane.top[v : rows * v : v, : cols * h]
+        above = above + plane.bottom[v - 1 : rows * v - 1 : v, : cols * h]
+    return (below - above)[..., None]
+
+
 def dc_grid_step(
     planes: list[Plane],
     size: tuple[int, int],
@@ -47,6 +65,7 @@ def dc_grid_step(
     large: tuple[float, float] = (LARGE_SHIFT, LARGE_STEP),
     gated: bool = True,
     edges: bool = True,
+    judged: tuple[int, ...] | None = None,
 ) -> Step | None:
     """The strongest step the planes of a JPEG of `size` (width, height) show that is strong enough
     to report, or None; its row and column are the MCU's where the damage starts, its plane the
@@ -55,19 +74,17 @@ def dc_grid_step(
     the cost, no flip of seed 0 lost); without `edges`, the DC values alone (measured far weaker).
     Not judged, as in steps.py's stage 1: grids under MIN_ROWS x MIN_COLS MCUs, steps starting at a
     row's first MCU or in the first or last MCU row; with restart markers a step ends at the next one,
-    which this does not model."""
+    which this does not model. `judged` names the planes to look at (default: all), e.g. those GATES
+    let through (Entropy.through): the others' steps the gates stop anyway."""
     grid = whole_mcus(planes, size)
     if grid is None:
         return None
     rows, cols, sampling = grid
     best = None
     for index, ((h, v), plane) in enumerate(zip(sampling, planes, strict=True)):
-        level = plane.dc[: rows * v, : cols * h].astype(np.float32) * (plane.dc_step / 8)
-        below, above = level[v::v], level[v - 1 : -1 : v]
-        if edges:
-            below = below + plane.top[v : rows * v : v, : cols * h]
-            above = above + plane.bottom[v - 1 : rows * v - 1 : v, : cols * h]
-        step = strongest_step((below - above)[..., None], around=0, gated=gated)
+        if judged is not None and index not in judged:
+            continue
+        step = strongest_step(grid_steps(plane, (h, v), (rows, cols), edges=edges), around=0, gated=gated)
         if step is None or abs(step.offset) < MIN_SHIFT:
             continue
         if step.strength >= (threshold if abs(step.offset) < large[0] else max(threshold, large[1])) and (

@@ -81,9 +81,10 @@ _ARRAYS = (("dc", np.int32), ("top", np.float32), ("bottom", np.float32))
 
 class Entropy:
     """What one pass over a JPEG's entropy-coded data gives (`entropy_decode`): its marks, its size
-    (width, height), its planes (made when first asked for) and, when asked for, the picture at 1/8
+    (width, height), its planes (made when first asked for); when asked for, the picture at 1/8
     scale exactly as strict libjpeg-turbo decodes it (height, width, channels), for a file
-    libjpeg-turbo would decode without a word and that carries no mark; else None."""
+    libjpeg-turbo would decode without a word and that carries no mark, else None; and, when gates
+    were given, the indices of the planes they let `through` (else None)."""
 
     def __init__(self, result: dict) -> None:
         self._result = result
@@ -98,6 +99,7 @@ class Entropy:
             key=lambda mark: order.index(mark.name),
         )
         self.size: tuple[int, int] = (result["width"], result["height"])
+        self.through: tuple[int, ...] | None = result["through"]
         self.eighth: np.ndarray | None = None
         if result["eighth"] is not None and not self.marks:
             raw, height, width, channels = result["eighth"]
@@ -116,12 +118,16 @@ class Entropy:
         ]
 
 
-def entropy_decode(data: bytes, eighth: bool = False) -> Entropy | None:
+def entropy_decode(
+    data: bytes, eighth: bool = False, gates: tuple[float, float, int, int] | None = None
+) -> Entropy | None:
     """One pass over a JPEG's entropy-coded data; None when the file is not judged here (no compiled
     decoder; not 8-bit Huffman sequential or progressive; headers it cannot follow; a progressive JPEG
     of over 16M coefficients; a sequential one declaring more than 4 blocks a byte of file, whose data
-    must run out)."""
-    if _entropy is None or (result := _entropy.decode(data, eighth=eighth)) is None:
+    must run out). `eighth` asks for the picture; `gates` (RAW_GATE, COARSE_GATE, MIN_ROWS, MIN_COLS
+    of sanitize/load/steps.py) for the planes the step check's cheap gates let through, run in C on
+    what the pass has just decoded (sanitize/load/_gates.c)."""
+    if _entropy is None or (result := _entropy.decode(data, eighth=eighth, gates=gates)) is None:
         return None
     return Entropy(result)
 

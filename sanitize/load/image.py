@@ -26,8 +26,7 @@ from sanitize.arrays import CHUNK, count_nonfinite
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, error, warning
 from sanitize.formats import HEAD_SIZE, IMAGE_FORMATS, is_image_format, sniff
-from sanitize.load.concealed import concealed_damage
-from sanitize.load.entropy import entropy_decode
+from sanitize.load.concealed import concealed_damage, entropy_pass
 from sanitize.load.fingerprint import describe_bytes
 from sanitize.load.jpeg import JpegHead, jpeg_head, read_header, scan_count, without_header_junk
 from sanitize.load.npy import load_npy
@@ -104,7 +103,7 @@ def _decode_jpeg(data: bytes, head: JpegHead, loaded: Loaded, config: ScanConfig
     gray = colorspace == "Gray"
     # Looking for concealed damage takes a pass over the entropy-coded data; where that pass can make
     # the picture libjpeg-turbo would, exactly (a file it decodes without a word), it is not decoded twice.
-    entropy = entropy_decode(data, eighth=quiet) if config.concealed != "off" else None
+    entropy = entropy_pass(data, eighth=quiet) if config.concealed != "off" else None
     if entropy is not None and entropy.eighth is not None and (entropy.eighth.shape[2] == 1) == gray:
         decoded = entropy.eighth
     else:
