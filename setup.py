@@ -14,7 +14,7 @@ setup(
             "sanitize.load._entropy",
             ["sanitize/load/_entropy.c", "sanitize/load/_gates.c"],
             depends=["sanitize/load/_gates.h"],
-            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+            extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
             optional=True,
         )
     ]

@@ -45,9 +45,21 @@ static const int NATURAL[64] = {
 
 /* Where each row-major position is in zigzag order: the inverse of NATURAL. */
 static int ZIGZAG[64];
-/* For each zigzag index, the row of the first column it is (1-7), else 0. */
-static int FIRST_COLUMN[64];
+/* How far a sequential block's zigzag index can run: a run of up to 15 zeros after coefficient 63. A
+ * corrupt stream does that; libjpeg-turbo writes such a value into coefficient 63 (jpeg_natural_order's
+ * 16 extra entries), and the tables indexed by it here take 63's entries up to REACH, so that the loop
+ * needs no clamp (the mark a_past_end makes the picture unused). */
+#define REACH 80
+/* The zigzag index of row v of the first column, ZIGZAG[8 v]. */
+static const int COLUMN_AT[8] = {0, 2, 3, 9, 10, 20, 21, 35};
 
+/* AT_2X2[i][j]: the zigzag index of the coefficient jpeg_idct_2x2 reads in column i and row j of the
+ * rows and columns it reads, 0, 1, 3, 5 and 7 (see idct_2x2): ZIGZAG[8 row + column]. */
+static const uint8_t AT_2X2[5][5] = {
+    {0, 2, 9, 20, 35}, {1, 4, 11, 22, 36}, {6, 13, 24, 38, 49}, {15, 26, 40, 51, 58}, {28, 42, 53, 60, 63},
+};
+/* jpeg_idct_2x2's constants in its column pass, by row 0, 1, 3, 5, 7: 1 << (CONST_BITS + 2), then FIX()es. */
+static const int64_t ROW_CONSTANTS_2X2[5] = {1 << 15, 29692, -10426, 6967, -5906};
 /* The FDCT's extreme F(u,v) for level-shifted 8-bit samples, zigzag order (concealed_signals.fdct_bounds). */
 static double LOWEST[64], HIGHEST[64];
 /* FDCT arithmetic error allowed on top of rounding, in units of F(u,v) (concealed_signals.SLACK). */
@@ -91,8 +103,8 @@ typedef struct {
     uint8_t fast_length[1 << LOOKAHEAD]; /* codes of up to LOOKAHEAD bits, by those bits: length (0: longer or none) */
     uint8_t fast_symbol[1 << LOOKAHEAD];
     /* AC tables: a code and the value bits after it, together at most LOOKAHEAD bits, by those bits:
-     * (value + 1024) x 65536 + run x 256 + bits taken (0: not so short, or a run of 16 zeros, or end of block) */
-    uint32_t fast_ac[1 << LOOKAHEAD];
+     * value x 65536 + run x 256 + bits taken (0: not so short, or a run of 16 zeros, or end of block) */
+    int32_t fast_ac[1 << LOOKAHEAD];
     int fast_ac_made;
     int32_t maxcode[18];      /* the largest code of each length, -1 if none (T.81 F.2.2.3) */
     int32_t valoffset[18];
@@ -107,6 +119,7 @@ typedef struct {
     int32_t *coef;      /* progressive only: rows x cols x 64, zigzag */
     uint8_t *plane;     /* 4:2:0 chroma at 1/8 scale, when asked for: 2x2 pixels a block, (2 rows) x (2 cols) */
     float *top, *bottom; /* rows x cols: the AC part of each block's extrapolated top and bottom edge level */
+    int32_t block[REACH]; /* sequential: the block being decoded, zigzag order; zero between blocks where read */
 } Component;
 
 /* A restart interval's unstuffed bytes, read a bit at a time. */
@@ -117,6 +130,12 @@ typedef struct {
     uint64_t acc;       /* the bits loaded and not yet taken, first bit highest */
     int loaded;         /* how many of them */
 } Bits;
+
+/* The quantised values in range: lowest to lowest + span, so that one unsigned compare judges a value. */
+typedef struct {
+    int32_t lowest;
+    uint32_t span;
+} Range;
 
 typedef struct {
     long count[EVENTS];
@@ -130,9 +149,9 @@ typedef struct {
     Bits in;
     long eobrun;
     int preds[4];
-    int32_t lowest[4][64], highest[4][64]; /* per quantisation table: the quantised values in range */
-    uint32_t span[4][64]; /* per table: highest - lowest, so that one unsigned compare judges a value */
-    float top_weight[4][8], bottom_weight[4][8]; /* per table, by row of the first column: see TOP */
+    Range range[4][REACH]; /* per quantisation table and zigzag index: the quantised values in range */
+    int64_t idct_factors[4][5][5]; /* per table: see idct_2x2 */
+    float edge_weight[4][8]; /* per table, by row of the first column: the dequantised TOP */
     int failed; /* 1: a stream this decoder does not understand: the file is not judged */
     /* The 1/8-scale picture, as strict libjpeg-turbo decodes it, is made only for a file it would
      * decode without a word: `unusual` is set by anything it might warn or stop at, or do otherwise. */
@@ -141,7 +160,6 @@ typedef struct {
     int scans, multiple_scans; /* scans met; whether the first said more are to come (progressive, or not every component) */
     int scanned[4];
     int through[4], through_count; /* the components the step check's gates let through; -1: not asked */
-    int32_t kept[64]; /* a sequential 4:2:0 chroma block's values: those AT_2X2 names are zero between blocks */
     int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
     Huffman tables[2][4]; /* last: not zeroed for each file, only their `present` flags (entropy_decode) */
 } Decoder;
@@ -236,7 +254,7 @@ static void make_fast_ac(Huffman *table) {
             continue;
         int bits = (head >> (LOOKAHEAD - length - size)) & ((1 << size) - 1);
         int value = bits < (1 << (size - 1)) ? bits - (1 << size) + 1 : bits;
-        table->fast_ac[head] = (uint32_t)(value + 1024) << 16 | (uint32_t)(rs >> 4) << 8 | (uint32_t)(length + size);
+        table->fast_ac[head] = value * 65536 + (rs >> 4) * 256 + length + size;
     }
     table->fast_ac_made = 1;
 }
@@ -376,29 +394,37 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
 /* A value against the range its table allows at zigzag index k; outside the picture's own blocks (the
  * MCU grid's padding) nothing is bounded. */
 static inline void judge(Decoder *d, const Component *c, int y, int x, int k, int value, long mcu) {
-    if (value > d->highest[c->tq][k] || value < d->lowest[c->tq][k]) {
+    if ((uint32_t)value - (uint32_t)d->range[c->tq][k].lowest > d->range[c->tq][k].span) {
         if (y >= c->bh || x >= c->bw)
             return; /* padding blocks of the MCU grid: no picture to bound */
         event(d, k ? B_AC_RANGE : C_DC_RANGE, mcu);
     }
 }
 
-/* TOP[v] and BOTTOM[v]: the weight of F(0, v) (vertical frequency v, first column) in a block's top
- * edge level extrapolated from its first two pixel rows' means, 1.5 row 0 - 0.5 row 1, and in its
- * bottom one, 1.5 row 7 - 0.5 row 6 (the IDCT separated, T.81 A.3.3; averaging a row takes the
- * horizontal DC basis, 1 / (2 sqrt 2)). Their difference across a boundary, less the DC step, is
- * sanitize/load/concealed.py's edge step, here from coefficients instead of pixels. */
-static double TOP[8], BOTTOM[8];
+/* TOP[v]: the weight of F(0, v) (vertical frequency v, first column) in a block's top edge level
+ * extrapolated from its first two pixel rows' means, 1.5 row 0 - 0.5 row 1 (the IDCT separated, T.81
+ * A.3.3; averaging a row takes the horizontal DC basis, 1 / (2 sqrt 2)). In the bottom one, 1.5 row 7
+ * - 0.5 row 6, its weight is (-1)^v TOP[v] (cos((15 - 2y) v pi / 16) = (-1)^v cos((2y + 1) v pi / 16)).
+ * Their difference across a boundary, less the DC step, is sanitize/load/steps.py's edge step, here
+ * from coefficients instead of pixels. */
+static double TOP[8];
 
 static void edge_tables(void) {
     for (int v = 0; v < 8; v++) {
         double scale = (v == 0 ? 1.0 / sqrt(2.0) : 1.0) / 2.0 / (2.0 * sqrt(2.0));
-        double row[8];
-        for (int y = 0; y < 8; y++)
-            row[y] = scale * cos((2 * y + 1) * v * M_PI / 16.0);
-        TOP[v] = 1.5 * row[0] - 0.5 * row[1];
-        BOTTOM[v] = 1.5 * row[7] - 0.5 * row[6];
+        TOP[v] = scale * (1.5 * cos(v * M_PI / 16.0) - 0.5 * cos(3 * v * M_PI / 16.0));
     }
+}
+
+/* A block's (zigzag) top and bottom edge levels, less its DC part, by its table's `weight`s: the sums
+ * of its even and odd rows of the first column, added and subtracted (see TOP). */
+static inline void edge_levels(const int32_t *block, const float *weight, float *top, float *bottom) {
+    float even = (float)block[COLUMN_AT[2]] * weight[2] + (float)block[COLUMN_AT[4]] * weight[4] +
+                 (float)block[COLUMN_AT[6]] * weight[6];
+    float odd = (float)block[COLUMN_AT[1]] * weight[1] + (float)block[COLUMN_AT[3]] * weight[3] +
+                (float)block[COLUMN_AT[5]] * weight[5] + (float)block[COLUMN_AT[7]] * weight[7];
+    *top = even + odd;
+    *bottom = even - odd;
 }
 
 /* When table t is defined: the quantised values its coefficients may take (a value v is out of range
@@ -407,13 +433,17 @@ static void edge_tables(void) {
 static void table_ranges(Decoder *d, int t) {
     for (int k = 0; k < 64; k++) {
         double q = d->quant[t][k];
-        d->highest[t][k] = q > 0 ? (int32_t)floor((HIGHEST[k] + SLACK + q / 2) / q) : INT32_MAX;
-        d->lowest[t][k] = q > 0 ? (int32_t)ceil((LOWEST[k] - SLACK - q / 2) / q) : INT32_MIN;
-        d->span[t][k] = (uint32_t)d->highest[t][k] - (uint32_t)d->lowest[t][k];
+        int32_t highest = q > 0 ? (int32_t)floor((HIGHEST[k] + SLACK + q / 2) / q) : INT32_MAX;
+        d->range[t][k].lowest = q > 0 ? (int32_t)ceil((LOWEST[k] - SLACK - q / 2) / q) : INT32_MIN;
+        d->range[t][k].span = (uint32_t)highest - (uint32_t)d->range[t][k].lowest; /* highest >= 0 >= lowest */
     }
+    for (int k = 64; k < REACH; k++)
+        d->range[t][k] = d->range[t][63];
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 5; j++)
+            d->idct_factors[t][i][j] = (int64_t)d->quant[t][AT_2X2[i][j]] * ROW_CONSTANTS_2X2[j];
     for (int v = 0; v < 8; v++) { /* the first column's coefficients, dequantised, by row */
-        d->top_weight[t][v] = v ? (float)(d->quant[t][ZIGZAG[8 * v]] * TOP[v]) : 0.0f;
-        d->bottom_weight[t][v] = v ? (float)(d->quant[t][ZIGZAG[8 * v]] * BOTTOM[v]) : 0.0f;
+        d->edge_weight[t][v] = (float)(d->quant[t][COLUMN_AT[v]] * TOP[v]);
     }
 }
 
@@ -424,19 +454,11 @@ static uint8_t IDCT_LIMIT[1024];
 /* jdcolor.c build_ycc_rgb_table: YCbCr to RGB in 16-bit fixed point. */
 static int CR_R[256], CB_B[256];
 static int64_t CR_G[256], CB_G[256];
-/* AT_2X2[i][j]: the zigzag index of the coefficient jpeg_idct_2x2 reads in column i and row j of the
- * rows and columns it reads, 0, 1, 3, 5 and 7 (see idct_2x2). */
-static uint8_t AT_2X2[5][5];
 
 static void picture_tables(void) {
     for (int k = 0; k < 64; k++) {
         ZIGZAG[NATURAL[k]] = k;
-        FIRST_COLUMN[k] = k > 0 && NATURAL[k] % 8 == 0 ? NATURAL[k] / 8 : 0;
     }
-    static const int rows_2x2[5] = {0, 1, 3, 5, 7}; /* the rows and columns jpeg_idct_2x2 reads */
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 5; j++)
-            AT_2X2[i][j] = (uint8_t)ZIGZAG[rows_2x2[j] * 8 + rows_2x2[i]];
     for (int j = 0; j < 1024; j++)
         IDCT_LIMIT[j] = j < 128 ? (uint8_t)(j + 128) : (j < 512 ? 255 : (j < 896 ? 0 : (uint8_t)(j - 896)));
     for (int i = 0, x = -128; i < 256; i++, x++) {
@@ -457,18 +479,20 @@ static inline uint8_t idct_1x1(int32_t dc, int q) {
 
 #define DESCALE(x, n) (((x) + ((int64_t)1 << ((n) - 1))) >> (n))
 /* jidctred.c jpeg_idct_2x2 (CONST_BITS 13, PASS1_BITS 2): a block's 2x2 pixels, from coefficients 0, 1,
- * 3, 5 and 7 of its rows and columns. `block` and `q` are in zigzag order. */
-
-static void idct_2x2(const int32_t *block, const uint16_t *q, uint8_t out[2][2]) {
+ * 3, 5 and 7 of its rows and columns; `block` is in zigzag order, `factors` its table's (table_ranges):
+ * each coefficient's quantisation step times the constant its row's term takes in the column pass
+ * (ROW_CONSTANTS_2X2). */
+static void idct_2x2(const int32_t *block, const int64_t factors[5][5], uint8_t out[2][2]) {
     /* jpeg_idct_2x2's shortcuts for columns and rows whose odd coefficients are all 0 give what its
      * general formula gives (DESCALE(x << 15, 13) = x << 2, DESCALE(x << 15, 20) = DESCALE(x, 5)), so
      * the general one alone, without a branch */
     int64_t work[2][5]; /* by the index of its column in 0, 1, 3, 5, 7 */
     for (int i = 0; i < 5; i++) {
         const uint8_t *at = AT_2X2[i];
-        int64_t even = (int64_t)block[at[0]] * q[at[0]] * (1 << 15); /* << (CONST_BITS + 2) */
-        int64_t odd = (int64_t)block[at[4]] * q[at[4]] * -5906 + (int64_t)block[at[3]] * q[at[3]] * 6967 +
-                      (int64_t)block[at[2]] * q[at[2]] * -10426 + (int64_t)block[at[1]] * q[at[1]] * 29692;
+        const int64_t *factor = factors[i];
+        int64_t even = block[at[0]] * factor[0];
+        int64_t odd = block[at[4]] * factor[4] + block[at[3]] * factor[3] + block[at[2]] * factor[2] +
+                      block[at[1]] * factor[1];
         work[0][i] = DESCALE(even + odd, 13 - 2 + 2);
         work[1][i] = DESCALE(even - odd, 13 - 2 + 2);
     }
@@ -482,9 +506,9 @@ static void idct_2x2(const int32_t *block, const uint16_t *q, uint8_t out[2][2])
 }
 
 /* A 4:2:0 chroma block's 2x2 pixels into its component's plane. */
-static void plane_block(Component *c, const int32_t *block, const uint16_t *q, int y, int x) {
+static void plane_block(Component *c, const int32_t *block, const int64_t factors[5][5], int y, int x) {
     uint8_t out[2][2];
-    idct_2x2(block, q, out);
+    idct_2x2(block, factors, out);
     size_t wide = (size_t)c->cols * 2;
     memcpy(&c->plane[(size_t)2 * y * wide + 2 * x], out[0], 2);
     memcpy(&c->plane[(size_t)(2 * y + 1) * wide + 2 * x], out[1], 2);
@@ -533,70 +557,70 @@ static void ac_first(Decoder *d, const Huffman *table, int32_t *block, int ss, i
     }
 }
 
-/* A sequential block, DC and AC, judged as it is decoded (each value is written once), with the
- * reader's state in a local copy the compiler keeps in registers. Returns the DC prediction. */
+/* A sequential block, DC and AC, judged as it is decoded into its component's `block`, then its edge
+ * levels and, with `picture`, its 2x2 pixels made from that; the reader's state is in a local copy the
+ * compiler keeps in registers. Returns the DC prediction. */
 static inline __attribute__((always_inline)) int sequential_block(Decoder *d, const Huffman *dc_table,
-                                                                  const Huffman *ac_table, const Component *c, int y,
-                                                                  int x, int pred, int32_t *dc, int32_t *kept,
-                                                                  long mcu) {
+                                                                  const Huffman *ac_table, Component *c, int y,
+                                                                  int x, int pred, long mcu, int picture) {
     Bits b = d->in;
-    const int32_t *lowest = d->lowest[c->tq];
-    const uint32_t *span = d->span[c->tq];
-    int padding = y >= c->bh || x >= c->bw; /* padding blocks of the MCU grid: no picture to bound */
+    int32_t *block = c->block;
+    const Range *range = d->range[c->tq];
+    size_t at = (size_t)y * c->cols + x;
     pred = predict(pred, receive_extend(d, &b, decode_symbol(d, &b, dc_table, mcu)));
-    *dc = pred;
-    if (kept)
-        kept[0] = pred;
+    c->dc[at] = pred;
     judge(d, c, y, x, 0, pred, mcu);
-    int outside = 0;          /* AC values out of range, counted without a branch */
-    int32_t column[8] = {0}; /* the first column's AC values, by row (slot 0: every other coefficient) */
-    for (int k = 1, zrl = 0; k <= 63; k++) {
+    int outside = 0; /* AC values out of range, counted without a branch */
+    int k = 1;
+    for (int after_zrl = -1; k <= 63; k++) { /* after_zrl: k just after a run of 16 zeros */
         if (b.loaded < 32)
             refill(&b);
-        uint32_t fast = ac_table->fast_ac[b.acc >> (64 - LOOKAHEAD)];
+        int32_t fast = ac_table->fast_ac[b.acc >> (64 - LOOKAHEAD)];
         int run, value;
         if (fast) { /* a short code and its value in one look-up (never a run of 16 or the end of the block) */
             b.acc <<= fast & 0xFF;
-            b.loaded -= (int)(fast & 0xFF);
-            run = (int)(fast >> 8 & 0xFF);
-            value = (int)(fast >> 16) - 1024;
+            b.loaded -= fast & 0xFF;
+            run = fast >> 8 & 0xFF;
+            value = fast >> 16;
         } else {
             int rs = decode_symbol(d, &b, ac_table, mcu), size = rs & 15;
             run = rs >> 4;
             if (size == 0 && run == 15) {
                 k += 15;
-                if (k >= 63)
-                    event(d, A_PAST_END, mcu); /* a ZRL with nothing that can follow it */
-                zrl = 1;
+                if (k >= 63) { /* a ZRL with nothing that can follow it */
+                    event(d, A_PAST_END, mcu);
+                    k = 64;
+                    break;
+                }
+                after_zrl = k + 1;
                 continue;
             }
             if (size == 0) {
-                if (zrl)
+                if (k == after_zrl) /* every other symbol moves k on */
                     event(d, E_ZRL_EOB, mcu);
                 break;
             }
             value = receive_extend(d, &b, size);
         }
-        k += run;
-        if (k > 63)
-            event(d, A_PAST_END, mcu);
-        int at = k < 63 ? k : 63;
-        if (kept)
-            kept[at] = value;
-        column[FIRST_COLUMN[at]] = value;
-        outside += (uint32_t)value - (uint32_t)lowest[at] > span[at]; /* no branch: large values are common */
-        zrl = 0;
+        k += run; /* at most 78: see REACH */
+        block[k] = value;
+        outside += (uint32_t)value - (uint32_t)range[k].lowest > range[k].span; /* no branch: large values are common */
     }
-    if (outside && !padding)
-        events(d, B_AC_RANGE, mcu, outside);
-    float top = 0.0f, bottom = 0.0f;
-    for (int v = 1; v < 8; v++) {
-        top += (float)column[v] * d->top_weight[c->tq][v];
-        bottom += (float)column[v] * d->bottom_weight[c->tq][v];
-    }
-    c->top[(size_t)y * c->cols + x] = top;
-    c->bottom[(size_t)y * c->cols + x] = bottom;
     d->in = b;
+    if (k > 64) /* the last value ran past coefficient 63 */
+        event(d, A_PAST_END, mcu);
+    if (outside && y < c->bh && x < c->bw) /* padding blocks of the MCU grid: no picture to bound */
+        events(d, B_AC_RANGE, mcu, outside);
+    edge_levels(block, d->edge_weight[c->tq], &c->top[at], &c->bottom[at]);
+    if (picture) {
+        block[0] = pred;
+        plane_block(c, block, d->idct_factors[c->tq], y, x);
+        for (int i = 0; i < 5; i++)
+            for (int j = 0; j < 5; j++)
+                block[AT_2X2[i][j]] = 0;
+    }
+    for (int v = 1; v < 8; v++) /* zero again where the next block is read (the rest is never read) */
+        block[COLUMN_AT[v]] = 0;
     return pred;
 }
 
@@ -820,15 +844,11 @@ static size_t read_scan(Decoder *d, const uint8_t *data, size_t size, const uint
                     int y = (int)row * tall + by, x = (int)column * across + bx;
                     size_t at = (size_t)y * c->cols + x;
                     if (!d->progressive && !c->plane) { /* two copies of the block's decoding: no test a value */
-                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at], NULL, mcu);
+                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, mcu, 0);
                         continue;
                     }
-                    if (!d->progressive) { /* the block for the 2x2 IDCT, which reads 25 of its values */
-                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, &c->dc[at], d->kept, mcu);
-                        plane_block(c, d->kept, d->quant[c->tq], y, x);
-                        for (int i = 0; i < 5; i++)
-                            for (int j = 0; j < 5; j++)
-                                d->kept[AT_2X2[i][j]] = 0; /* zero again for the next block */
+                    if (!d->progressive) { /* with its 2x2 pixels */
+                        *pred = sequential_block(d, dc_table, ac_table, c, y, x, *pred, mcu, 1);
                         continue;
                     }
                     int32_t *block = &c->coef[at * 64];
@@ -893,13 +913,8 @@ static void judge_progressive(Decoder *d) {
             for (int x = 0; x < c->cols; x++) {
                 const int32_t *block = &c->coef[((size_t)y * c->cols + x) * 64];
                 c->dc[(size_t)y * c->cols + x] = block[0];
-                float top = 0.0f, bottom = 0.0f;
-                for (int v = 1; v < 8; v++) {
-                    top += (float)block[ZIGZAG[8 * v]] * d->top_weight[c->tq][v];
-                    bottom += (float)block[ZIGZAG[8 * v]] * d->bottom_weight[c->tq][v];
-                }
-                c->top[(size_t)y * c->cols + x] = top;
-                c->bottom[(size_t)y * c->cols + x] = bottom;
+                edge_levels(block, d->edge_weight[c->tq], &c->top[(size_t)y * c->cols + x],
+                            &c->bottom[(size_t)y * c->cols + x]);
                 long mcu = (long)(y / c->v) * d->mcux + x / c->h;
                 for (int k = 0; k < 64; k++)
                     if (block[k])
@@ -987,7 +1002,7 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
             Component *c = &d->comps[i];
             for (int y = 0; c->plane && y < c->rows; y++)
                 for (int x = 0; x < c->cols; x++)
-                    plane_block(c, &c->coef[((size_t)y * c->cols + x) * 64], d->quant[c->tq], y, x);
+                    plane_block(c, &c->coef[((size_t)y * c->cols + x) * 64], d->idct_factors[c->tq], y, x);
         }
     }
     judge_gamut(d);
