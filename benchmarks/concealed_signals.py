@@ -116,19 +116,24 @@ def check_ranges(decoder: Decoder) -> float:
 
 
 def check_gamut(decoder: Decoder) -> None:
-    """e_dc_gamut: the mean colour of an MCU, from the DC values alone (a block's mean is its DC
+    """e_dc_gamut: the mean colour of a whole MCU, from the DC values alone (a block's mean is its DC
     x Q / 8 + 128), must lie in the RGB cube: the encoder's samples did (T.871 conversion), chroma
-    downsampling and edge padding average in-range colours, and each mean is off by at most half a
-    DC step / 8, plus rounding (0.5 a conversion, 0.5 downsampling, 0.25 FDCT). Only for YCbCr."""
+    downsampling averages in-range colours, and each mean is off by at most half a DC step / 8, plus
+    rounding (0.5 a conversion, 0.5 downsampling, 0.25 FDCT). Only for YCbCr. Partial MCUs (the last
+    column and row when the picture does not fill them) are left out: the encoder pads each component
+    on its own there, so luma and chroma means cover different pixels."""
     comps = decoder.frame["comps"]
     if len(comps) != 3 or decoder.adobe_transform == 0 or [c["id"] for c in comps] == list(b"RGB"):
         return
+    wide, tall = max(c["h"] for c in comps), max(c["v"] for c in comps)
+    whole = (decoder.frame["height"] // (8 * tall), decoder.frame["width"] // (8 * wide))
     means, slack = [], []
     for c in comps:
         dc_step = int(decoder.quant[c["tq"]][0])
         level = c["coef"][..., 0] * dc_step / 8 + 128
         rows, cols = level.shape
-        means.append(level.reshape(rows // c["v"], c["v"], cols // c["h"], c["h"]).mean(axis=(1, 3)))
+        mean = level.reshape(rows // c["v"], c["v"], cols // c["h"], c["h"]).mean(axis=(1, 3))
+        means.append(mean[: whole[0], : whole[1]])
         slack.append(dc_step / 16 + 1.25)
     y, cb, cr = means
     for channel, error in (

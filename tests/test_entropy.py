@@ -147,6 +147,21 @@ def test_an_mcu_whose_colour_is_outside_the_rgb_cube_is_a_mark_though_each_value
     assert [(mark.name, mark.row, mark.column) for mark in marks] == [("e_dc_gamut", 0, 2)]
 
 
+@pytest.mark.parametrize("width", [450, 452])
+def test_a_clean_picture_whose_last_mcu_column_is_partial_carries_no_gamut_mark(width):
+    """The encoder pads luma and chroma on their own in a partial MCU (dummy blocks copy the last DC;
+    the downsampler replicates the last pixels), so there their means cover different pixels: saturated
+    stripes and a green last column took a clean file's MCU colour out of the cube."""
+    x = np.arange(width)
+    pixels = np.zeros((64, width, 3), np.uint8)
+    pixels[..., 0] = np.where(x // 3 % 2 == 0, 255, 0)
+    pixels[..., 2] = 255 - pixels[..., 0]
+    pixels[:, -1] = (0, 255, 0)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    assert entropy_marks(buffer.getvalue()) == []
+
+
 def test_a_bit_pattern_that_is_no_code_is_a_mark():
     data = jpeg(plain(Writer(), 4).dc(0).raw("1" * 16).raw("0000").data(), (3, 3))
     assert "e_bad_code" in [mark.name for mark in entropy_marks(data)]

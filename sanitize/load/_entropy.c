@@ -364,7 +364,7 @@ static int read_frame(Decoder *d, const uint8_t *body, size_t length, int progre
                     * libjpeg-turbo warns of; not decoded, so that memory and time are bounded by the file's size */
     d->count_components = count;
     const Component *comps = d->comps;
-    if (count == 1 && comps[0].h == 1 && comps[0].v == 1)
+    if (count == 1) /* whatever its sampling factors, one component is at full size (its own maximum) */
         d->layout = LAYOUT_GREY;
     else if (count == 3 && comps[1].h == 1 && comps[1].v == 1 && comps[2].h == 1 && comps[2].v == 1)
         d->layout = comps[0].h == 1 && comps[0].v == 1 ? LAYOUT_444
@@ -522,7 +522,9 @@ static inline int predict(int pred, int difference) {
 }
 
 static inline int dc_first(Decoder *d, const Huffman *table, int32_t *block0, int pred, int al, long mcu) {
-    pred = predict(pred, receive_extend(d, &d->in, decode_symbol(d, &d->in, table, mcu)));
+    Bits b = d->in; /* the reader's state in a local copy, kept in registers */
+    pred = predict(pred, receive_extend(d, &b, decode_symbol(d, &b, table, mcu)));
+    d->in = b;
     *block0 = pred * (1 << al);
     return pred;
 }
@@ -533,14 +535,15 @@ static void ac_first(Decoder *d, const Huffman *table, int32_t *block, int ss, i
         d->eobrun--;
         return;
     }
+    Bits b = d->in; /* the reader's state in a local copy, kept in registers */
     int k = ss, zrl = 0;
     while (k <= se && !d->failed) {
-        int rs = decode_symbol(d, &d->in, table, mcu), run = rs >> 4, size = rs & 15;
+        int rs = decode_symbol(d, &b, table, mcu), run = rs >> 4, size = rs & 15;
         if (size) {
             k += run;
             if (k > se)
                 event(d, A_PAST_END, mcu);
-            block[k < 63 ? k : 63] = receive_extend(d, &d->in, size) * (1 << al);
+            block[k < 63 ? k : 63] = receive_extend(d, &b, size) * (1 << al);
             zrl = 0;
         } else if (run == 15) {
             k += 15;
@@ -550,11 +553,12 @@ static void ac_first(Decoder *d, const Huffman *table, int32_t *block, int ss, i
         } else {
             if (zrl)
                 event(d, E_ZRL_EOB, mcu);
-            d->eobrun = (1L << run) + get_bits(&d->in, run) - 1;
+            d->eobrun = (1L << run) + get_bits(&b, run) - 1;
             break;
         }
         k++;
     }
+    d->in = b;
 }
 
 /* A sequential block, DC and AC, judged as it is decoded into its component's `block`, then its edge
@@ -626,19 +630,20 @@ static inline __attribute__((always_inline)) int sequential_block(Decoder *d, co
 
 /* G.1.2.3 as libjpeg-turbo's decode_mcu_AC_refine does it. */
 static void ac_refine(Decoder *d, const Huffman *table, int32_t *block, int ss, int se, int al, long mcu) {
+    Bits b = d->in; /* the reader's state in a local copy, kept in registers */
     int p1 = 1 << al, m1 = -1 * (1 << al), k = ss, zrl = 0;
     if (d->eobrun == 0) {
         while (k <= se && !d->failed) {
-            int rs = decode_symbol(d, &d->in, table, mcu), run = rs >> 4, size = rs & 15, value = 0;
+            int rs = decode_symbol(d, &b, table, mcu), run = rs >> 4, size = rs & 15, value = 0;
             if (size) {
                 if (size != 1)
                     event(d, REFINE_SIZE, mcu);
-                value = get_bits(&d->in, 1) ? p1 : m1;
+                value = get_bits(&b, 1) ? p1 : m1;
                 zrl = 0;
             } else if (run != 15) {
                 if (zrl)
                     event(d, E_ZRL_EOB, mcu);
-                d->eobrun = (1L << run) + get_bits(&d->in, run);
+                d->eobrun = (1L << run) + get_bits(&b, run);
                 break;
             } else {
                 zrl = 1;
@@ -646,7 +651,7 @@ static void ac_refine(Decoder *d, const Huffman *table, int32_t *block, int ss, 
             while (k <= se) {
                 int coef = block[k];
                 if (coef != 0) {
-                    if (get_bits(&d->in, 1) && (coef & p1) == 0)
+                    if (get_bits(&b, 1) && (coef & p1) == 0)
                         block[k] = coef + (coef >= 0 ? p1 : m1);
                 } else if (--run < 0) {
                     break;
@@ -666,11 +671,12 @@ static void ac_refine(Decoder *d, const Huffman *table, int32_t *block, int ss, 
     if (d->eobrun > 0) {
         for (; k <= se; k++) {
             int coef = block[k];
-            if (coef != 0 && get_bits(&d->in, 1) && (coef & p1) == 0)
+            if (coef != 0 && get_bits(&b, 1) && (coef & p1) == 0)
                 block[k] = coef + (coef >= 0 ? p1 : m1);
         }
         d->eobrun--;
     }
+    d->in = b;
 }
 
 /* The end of a restart interval: what is left of the data. */
@@ -874,9 +880,9 @@ static size_t read_scan(Decoder *d, const uint8_t *data, size_t size, const uint
     return d->failed ? 0 : end;
 }
 
-/* e_dc_gamut: the mean colour of an MCU, from the DC values alone (a block's mean is its DC x Q / 8 +
- * 128), must lie in the RGB cube: the encoder's samples did (T.871's conversion), chroma downsampling
- * and edge padding average in-range colours, and each mean is off by at most half a DC step / 8, plus
+/* e_dc_gamut: the mean colour of a whole MCU, from the DC values alone (a block's mean is its DC x Q / 8
+ * + 128), must lie in the RGB cube: the encoder's samples did (T.871's conversion), chroma downsampling
+ * averages in-range colours, and each mean is off by at most half a DC step / 8, plus
  * rounding (0.5 a conversion, 0.5 downsampling, 0.25 the FDCT). YCbCr only: three components, no
  * Adobe transform 0, not named R, G, B (benchmarks/concealed_signals.py check_gamut, measured there). */
 static void judge_gamut(Decoder *d) {
@@ -888,8 +894,18 @@ static void judge_gamut(Decoder *d) {
         slack[i] = d->quant[c[i].tq][0] / 16.0 + 1.25;
     double red = slack[0] + 1.402 * slack[2], green = slack[0] + 0.344136 * slack[1] + 0.714136 * slack[2],
            blue = slack[0] + 1.772 * slack[1];
-    for (int row = 0; row < d->mcuy; row++)
-        for (int col = 0; col < d->mcux; col++) {
+    /* whole MCUs only: in a partial one, the encoder pads each component on its own (libjpeg-turbo's
+     * jccoefct.c copies the last block's DC into dummy blocks, its downsampler replicates the last
+     * pixels), so luma and chroma means cover different pixels there: a clean picture with a saturated
+     * last column crossed the cube (found on synthetic graphics, benchmarks/concealed_graphics.py) */
+    int wide = 1, tall = 1;
+    for (int i = 0; i < 3; i++) {
+        wide = c[i].h > wide ? c[i].h : wide;
+        tall = c[i].v > tall ? c[i].v : tall;
+    }
+    int rows = d->height / (8 * tall), cols = d->width / (8 * wide);
+    for (int row = 0; row < rows; row++)
+        for (int col = 0; col < cols; col++) {
             double mean[3];
             for (int i = 0; i < 3; i++) {
                 long sum = 0;
@@ -916,9 +932,13 @@ static void judge_progressive(Decoder *d) {
                 edge_levels(block, d->edge_weight[c->tq], &c->top[(size_t)y * c->cols + x],
                             &c->bottom[(size_t)y * c->cols + x]);
                 long mcu = (long)(y / c->v) * d->mcux + x / c->h;
-                for (int k = 0; k < 64; k++)
-                    if (block[k])
-                        judge(d, c, y, x, k, block[k], mcu);
+                judge(d, c, y, x, 0, block[0], mcu);
+                const Range *range = d->range[c->tq];
+                int outside = 0; /* as in sequential_block: counted without a branch */
+                for (int k = 1; k < 64; k++)
+                    outside += (uint32_t)block[k] - (uint32_t)range[k].lowest > range[k].span;
+                if (outside && y < c->bh && x < c->bw) /* padding blocks of the MCU grid: no picture to bound */
+                    events(d, B_AC_RANGE, mcu, outside);
             }
     }
 }
