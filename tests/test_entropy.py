@@ -430,8 +430,13 @@ def test_dc_grid_step_does_not_judge_a_grid_under_4_by_6_mcus():
 
 @pytest.mark.parametrize(
     ("options", "gray"),
-    [({"quality": 90}, False), ({"quality": 88, "subsampling": 0, "progressive": True}, False), ({}, True)],
-    ids=["4:2:0", "4:4:4-progressive", "grey"],
+    [
+        ({"quality": 90}, False),
+        ({"quality": 88, "subsampling": 0, "progressive": True}, False),
+        ({}, True),
+        ({"subsampling": 2}, True),  # one component declared 2x2, as Pillow writes it: still at full size
+    ],
+    ids=["4:2:0", "4:4:4-progressive", "grey", "grey-2x2"],
 )
 def test_the_scan_loads_the_same_pixels_with_the_detector_on_decoding_once(tmp_path, options, gray):
     from sanitize.load.image import load
