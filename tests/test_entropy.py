@@ -458,11 +458,11 @@ def test_the_scan_loads_the_same_pixels_with_the_detector_on_decoding_once(tmp_p
     [{"quality": 90}, {"quality": 75, "subsampling": 0}, {"quality": 85, "progressive": True}, {"gray": True}],
     ids=["4:2:0", "4:4:4", "progressive", "grey"],
 )
-def test_the_gates_run_in_c_stop_only_planes_numpy_stops_so_the_step_check_finds_the_same(options):
-    """The compiled decoder runs strongest_step's cheap gates (sanitize/load/_gates.c) and hands over the
-    planes they let through: every plane it stops, numpy's gates stop too, so dc_grid_step finds the
-    same step judging those planes alone, on clean files and on files with flipped bits."""
-    from sanitize.load.dc_grid import GATES, dc_grid_step, grid_steps, whole_mcus
+def test_the_step_check_run_in_c_finds_the_steps_numpy_finds(options):
+    """The compiled decoder runs dc_grid.py's step check on the grids it decodes (sanitize/load/_grid_step.c):
+    per plane, the start, offset and strength numpy's strongest_step finds, or none where numpy finds
+    none, on a clean file and on files with flipped bits; and so the same step reported."""
+    from sanitize.load.dc_grid import STEP_CHECK, compiled_grid_step, dc_grid_step, grid_steps, whole_mcus
     from sanitize.load.steps import strongest_step
 
     rng = np.random.default_rng(11)
@@ -471,19 +471,27 @@ def test_the_gates_run_in_c_stop_only_planes_numpy_stops_so_the_step_check_finds
     buffer = io.BytesIO()
     (image.convert("L") if options.pop("gray", False) else image).save(buffer, "JPEG", **options)
     clean = buffer.getvalue()
-    stopped = through = found = 0
+    judged = found = reported = 0
     for data in [clean] + [_flipped(clean, rng) for _ in range(40)]:
-        decoded = entropy.entropy_decode(data, gates=GATES)
+        decoded = entropy.entropy_decode(data, step_check=STEP_CHECK)
         if decoded is None:
             continue
         rows, cols, sampling = whole_mcus(decoded.planes, decoded.size)
-        for index, (plane, factors) in enumerate(zip(decoded.planes, sampling, strict=True)):
-            if index in decoded.through:
-                through += 1
-            else:
-                stopped += 1
-                assert strongest_step(grid_steps(plane, factors, (rows, cols)), around=0) is None
-        step = dc_grid_step(decoded.planes, decoded.size)
-        assert dc_grid_step(decoded.planes, decoded.size, judged=decoded.through) == step
-        found += step is not None
-    assert stopped > 0 and through > 0 and found > 0
+        assert decoded.step_check[:2] == (rows, cols)
+        compiled = {plane: found for plane, *found in decoded.step_check[2]}
+        for index, (plane, (h, v)) in enumerate(zip(decoded.planes, sampling, strict=True)):
+            step = strongest_step(grid_steps(plane, (h, v), (rows, cols)), around=0)
+            judged += 1
+            if step is None:
+                assert index not in compiled
+                continue
+            found += 1
+            row, column, offset, strength = compiled[index]
+            assert (row, column) == (step.row, step.column // h)
+            assert offset == pytest.approx(step.offset, abs=1e-3) and strength == pytest.approx(step.strength, rel=1e-4)
+        step, ours = dc_grid_step(decoded.planes, decoded.size), compiled_grid_step(decoded.step_check)
+        assert (ours is None) == (step is None)
+        if step is not None:
+            assert (ours.row, ours.column, ours.plane, ours.shape) == (step.row, step.column, step.plane, step.shape)
+            reported += 1
+    assert found > 0 and reported > 0 and judged > found

@@ -7,9 +7,8 @@
  * path, HUFF_DECODE_FAST), the data reads as zeros after its end. It counts, per event, what no clean
  * encoder produces; keeps each component's DC values (the running sums of the DC differences,
  * unclamped) and two edge sums a block for the step check made in Python (sanitize/load/dc_grid.py),
- * and runs that check's cheap gates on them (_gates.c), so that Python looks only at the components
- * they let through; and, asked for, makes the picture at 1/8 scale exactly as strict libjpeg-turbo
- * would, for a file it would decode without a word (see eighth_picture).
+ * and runs that check on them (_grid_step.c); and, asked for, makes the picture at 1/8 scale exactly
+ * as strict libjpeg-turbo would, for a file it would decode without a word (see eighth_picture).
  *
  * A C port of benchmarks/jpeg_entropy.py and of the range checks of benchmarks/concealed_signals.py,
  * where each event is explained and was measured; tests/test_entropy.py keeps the two in step. It is
@@ -18,7 +17,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "_gates.h"
+#include "_grid_step.h"
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -159,7 +158,8 @@ typedef struct {
     int jfif; /* a JFIF APP0 before the first scan: libjpeg-turbo then takes three components as YCbCr */
     int scans, multiple_scans; /* scans met; whether the first said more are to come (progressive, or not every component) */
     int scanned[4];
-    int through[4], through_count; /* the components the step check's gates let through; -1: not asked */
+    int checked, grid_rows, grid_cols; /* the step check, if asked for: its grid of whole MCUs */
+    GridStep steps[4];                /* and what it found per component, `start` as an MCU index */
     int coef_bits[4][64]; /* progressive: the successive-approximation bit of each coefficient, -1 before any */
     Huffman tables[2][4]; /* last: not zeroed for each file, only their `present` flags (entropy_decode) */
 } Decoder;
@@ -1105,32 +1105,51 @@ static PyObject *picture(const Decoder *d) {
     return out;
 }
 
-/* The parameters of the step check's gates, when asked for: sanitize/load/steps.py's. */
-typedef struct {
-    float raw_gate, coarse_gate;
-    int min_rows, min_cols;
-} Gates;
-
-/* The gates of the step check (grid_gates) on each component's grid of whole MCUs (dc_grid.py
- * whole_mcus: a one-component scan's MCU is one block, T.81 A.2.2): sets d->through to the components
- * they let through; none on a grid under min_rows x min_cols MCUs, which the check does not judge. */
-static void run_gates(Decoder *d, const Gates *gates) {
+/* The step check (grid_step) on each component's grid of whole MCUs (dc_grid.py whole_mcus: a
+ * one-component scan's MCU is one block, T.81 A.2.2), into d->steps; none on a grid under min_rows x
+ * min_cols MCUs, which the check does not judge. 0, or -1 when out of memory. */
+static int run_step_check(Decoder *d, const GridCheck *check) {
     int single = d->count_components == 1, wide = 1, tall = 1;
     for (int i = 0; i < d->count_components && !single; i++) {
         wide = d->comps[i].h > wide ? d->comps[i].h : wide;
         tall = d->comps[i].v > tall ? d->comps[i].v : tall;
     }
-    int rows = d->height / (8 * tall), cols = d->width / (8 * wide);
-    d->through_count = 0;
-    for (int i = 0; i < d->count_components && rows >= gates->min_rows && cols >= gates->min_cols; i++) {
+    d->grid_rows = d->height / (8 * tall);
+    d->grid_cols = d->width / (8 * wide);
+    for (int i = 0; i < d->count_components; i++) {
         const Component *c = &d->comps[i];
-        int h = single ? 1 : c->h, v = single ? 1 : c->v, verdict = 1; /* a grid it cannot read: Python judges */
-        if (rows * v <= c->rows && cols * h <= c->cols)
-            verdict = grid_gates(c->dc, c->top, c->bottom, (size_t)c->cols, d->quant[c->tq][0], (size_t)h,
-                                 (size_t)v, (size_t)rows, (size_t)cols, gates->raw_gate, gates->coarse_gate);
-        if (verdict != 0) /* out of memory too: Python judges */
-            d->through[d->through_count++] = i;
+        int h = single ? 1 : c->h, v = single ? 1 : c->v;
+        d->steps[i].found = 0;
+        if (d->grid_rows < check->min_rows || d->grid_cols < check->min_cols || d->grid_rows * v > c->rows ||
+            d->grid_cols * h > c->cols)
+            continue;
+        if (grid_step(c->dc, c->top, c->bottom, (size_t)c->cols, d->quant[c->tq][0], (size_t)h, (size_t)v,
+                      (size_t)d->grid_rows, (size_t)d->grid_cols, check, &d->steps[i]) < 0)
+            return -1;
+        if (d->steps[i].found) /* from a block index to an MCU row and column */
+            d->steps[i].start = d->steps[i].start / ((long)d->grid_cols * h) * d->grid_cols +
+                                d->steps[i].start % ((long)d->grid_cols * h) / h;
     }
+    return 0;
+}
+
+/* What the step check found: (MCU rows, MCU columns, [(component, MCU row, MCU column, offset, strength)
+ * per component where a step was found]); None if not asked. */
+static PyObject *found_steps(const Decoder *d) {
+    if (!d->checked)
+        return Py_NewRef(Py_None);
+    PyObject *found = PyList_New(0);
+    for (int i = 0; found && i < d->count_components; i++) {
+        const GridStep *step = &d->steps[i];
+        if (!step->found)
+            continue;
+        PyObject *item = Py_BuildValue("(illdd)", i, step->start / d->grid_cols, step->start % d->grid_cols,
+                                       (double)step->offset, step->strength);
+        if (!item || PyList_Append(found, item) < 0)
+            Py_CLEAR(found);
+        Py_XDECREF(item);
+    }
+    return found ? Py_BuildValue("(iiN)", d->grid_rows, d->grid_cols, found) : NULL;
 }
 
 static PyObject *result(const Decoder *d) {
@@ -1164,15 +1183,13 @@ static PyObject *result(const Decoder *d) {
     PyObject *eighth = picture(d);
     if (!eighth)
         goto failed;
-    PyObject *through = d->through_count < 0 ? Py_NewRef(Py_None) : PyTuple_New(d->through_count);
-    for (int i = 0; through && through != Py_None && i < d->through_count; i++)
-        PyTuple_SET_ITEM(through, i, PyLong_FromLong(d->through[i]));
-    if (!through) {
+    PyObject *steps = found_steps(d);
+    if (!steps) {
         Py_DECREF(eighth);
         goto failed;
     }
     return Py_BuildValue("{s:N,s:N,s:N,s:N,s:O,s:O,s:i,s:i,s:i,s:i,s:i}", "events", events, "components", components,
-                         "through", through, "eighth", eighth, "progressive", d->progressive ? Py_True : Py_False, "unusual",
+                         "steps", steps, "eighth", eighth, "progressive", d->progressive ? Py_True : Py_False, "unusual",
                          d->unusual ? Py_True : Py_False, "width", d->width, "height", d->height, "mcux", d->mcux,
                          "mcuy", d->mcuy, "adobe_transform", d->adobe_transform);
 failed:
@@ -1183,17 +1200,18 @@ failed:
 
 static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwargs) {
     (void)module;
-    static char *keywords[] = {"data", "eighth", "gates", NULL};
+    static char *keywords[] = {"data", "eighth", "step_check", NULL};
     Py_buffer view;
     int eighth = 0;
     PyObject *asked = Py_None;
-    Gates gates = {0.0f, 0.0f, -1, -1};
+    GridCheck check = {0.0f, 0.0f, 0, 0, 0};
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$pO", keywords, &view, &eighth, &asked))
         return NULL;
-    if (asked != Py_None && (!PyArg_ParseTuple(asked, "ffii", &gates.raw_gate, &gates.coarse_gate, &gates.min_rows,
-                                               &gates.min_cols) || gates.min_rows < 0)) {
+    if (asked != Py_None && (!PyArg_ParseTuple(asked, "ffiii", &check.raw_gate, &check.coarse_gate, &check.min_rows,
+                                               &check.min_cols, &check.candidates) ||
+                             check.min_rows < 2 || check.min_cols < 2 || check.candidates < 1)) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "gates: min_rows must not be negative");
+            PyErr_SetString(PyExc_ValueError, "step_check: min_rows and min_cols must be 2 or more, candidates 1");
         PyBuffer_Release(&view);
         return NULL;
     }
@@ -1212,24 +1230,25 @@ static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwar
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = view.len >= 4 ? decode(d, view.buf, (size_t)view.len) : -1;
-    d->through_count = -1;
-    if (status == 0 && gates.min_rows >= 0)
-        run_gates(d, &gates);
+    d->checked = status == 0 && asked != Py_None;
+    if (d->checked && run_step_check(d, &check) < 0)
+        status = -2;
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    PyObject *out = status == 0 ? result(d) : Py_NewRef(Py_None);
+    PyObject *out = status == 0 ? result(d) : (status == -2 ? PyErr_NoMemory() : Py_NewRef(Py_None));
     release(d);
     return out;
 }
 
 static PyMethodDef METHODS[] = {
     {"decode", (PyCFunction)(void (*)(void))entropy_decode, METH_VARARGS | METH_KEYWORDS,
-     "decode(data, *, eighth=False, gates=None) -> dict | None: the events and DC values of a Huffman JPEG's\n"
-     "entropy-coded data, and with eighth=True its picture at 1/8 scale as strict libjpeg-turbo decodes it\n"
-     "(bytes, height, width, channels) where this decoder can make it exactly, else None; with gates=(raw_gate,\n"
-     "coarse_gate, min_rows, min_cols), 'through': the components the step check's cheap gates let through\n"
-     "(sanitize/load/_gates.h), else None. None when the file is not one this decoder judges (not 8-bit\n"
-     "Huffman sequential or progressive, or headers it cannot follow)."},
+     "decode(data, *, eighth=False, step_check=None) -> dict | None: the events and DC values of a Huffman\n"
+     "JPEG's entropy-coded data, and with eighth=True its picture at 1/8 scale as strict libjpeg-turbo decodes\n"
+     "it (bytes, height, width, channels) where this decoder can make it exactly, else None; with step_check=\n"
+     "(raw_gate, coarse_gate, min_rows, min_cols, candidates), 'steps': the strongest step dc_grid.py's check\n"
+     "finds per component, (component, MCU row, MCU column, offset, strength) (sanitize/load/_grid_step.h),\n"
+     "else None. None when the file is not one this decoder judges (not 8-bit Huffman sequential or\n"
+     "progressive, or headers it cannot follow)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from sanitize.config import ScanConfig
 from sanitize.findings import Finding, Severity
-from sanitize.load.dc_grid import GATES, dc_grid_step
+from sanitize.load.dc_grid import STEP_CHECK, compiled_grid_step
 from sanitize.load.entropy import Entropy, Mark, entropy_decode
 from sanitize.load.steps import Step, concealed_step
 
@@ -43,8 +43,8 @@ def _marks_message(marks: list[Mark]) -> str:
 
 def entropy_pass(data: bytes, eighth: bool) -> Entropy | None:
     """The pass over a JPEG's entropy-coded data concealed_damage judges (`entropy_decode`), with the
-    step check's gates run in it; with `eighth`, the picture it can make (a file with a quiet header)."""
-    return entropy_decode(data, eighth=eighth, gates=GATES)
+    step check run in it; with `eighth`, the picture it can make (a file with a quiet header)."""
+    return entropy_decode(data, eighth=eighth, step_check=STEP_CHECK)
 
 
 def concealed_damage(data: bytes, pixels: np.ndarray, config: ScanConfig, decoded: Entropy | None) -> Finding | None:
@@ -56,11 +56,9 @@ def concealed_damage(data: bytes, pixels: np.ndarray, config: ScanConfig, decode
         message = _step_message(step) if step is not None else None
     elif decoded.marks:
         message = _marks_message(decoded.marks)
-    elif decoded.through:  # a plane that comes near the step check's gates: numpy judges it
-        step = dc_grid_step(decoded.planes, decoded.size, judged=decoded.through)
-        message = _step_message(step) if step is not None else None
     else:
-        message = None
+        step = compiled_grid_step(decoded.step_check)
+        message = _step_message(step) if step is not None else None
     if message is None:
         return None
     return Finding(

@@ -20,7 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from sanitize.load.entropy import Plane
-from sanitize.load.steps import COARSE_GATE, MIN_COLS, MIN_ROWS, MIN_SHIFT, RAW_GATE, Step, strongest_step
+from sanitize.load.steps import (
+    CANDIDATES,
+    COARSE_GATE,
+    MIN_COLS,
+    MIN_ROWS,
+    MIN_SHIFT,
+    RAW_GATE,
+    Step,
+    strongest_step,
+)
 
 #: A step shifting its component by less than LARGE_SHIFT levels is reported from strength GRID_STEP;
 #: a larger one from LARGE_STEP: natural edges of tens of levels (a text line on paper) reach a step's
@@ -28,10 +37,11 @@ from sanitize.load.steps import COARSE_GATE, MIN_COLS, MIN_ROWS, MIN_SHIFT, RAW_
 #: strength 5 had an offset of 40 levels or more (all but one a crop of scikit-image's `page`), every
 #: flip only this check found one of at most 23; one threshold of 10.5 for all offsets found 80.3%.
 GRID_STEP, LARGE_SHIFT, LARGE_STEP = 7.0, 32.0, 10.5
-#: strongest_step's cheap gates and the smallest grid judged, for the compiled decoder to run on the
-#: planes as it makes them (`entropy_decode(gates=...)`): they stop nearly every plane of a clean photo,
-#: and in numpy cost about 25 us a plane, as much as a tenth of the scan's time on a photo.
-GATES = (RAW_GATE, COARSE_GATE, MIN_ROWS, MIN_COLS)
+#: The check's parameters for the compiled decoder, which runs it on the planes as it makes them
+#: (`entropy_decode(step_check=STEP_CHECK)`, sanitize/load/_grid_step.c): in numpy, the gates cost about
+#: 25 us a plane and the judgement of a plane they let through about 170 us, as much as the decode of a
+#: small photo; in C the whole check costs a few microseconds. tests/test_entropy.py holds the two alike.
+STEP_CHECK = (RAW_GATE, COARSE_GATE, MIN_ROWS, MIN_COLS, CANDIDATES)
 
 
 def whole_mcus(planes: list[Plane], size: tuple[int, int]) -> tuple[int, int, list[tuple[int, int]]] | None:
@@ -57,6 +67,21 @@ def grid_steps(plane: Plane, sampling: tuple[int, int], grid: tuple[int, int], *
     return (below - above)[..., None]
 
 
+def strongest_reported(
+    found: list[Step], *, threshold: float = GRID_STEP, large: tuple[float, float] = (LARGE_SHIFT, LARGE_STEP)
+) -> Step | None:
+    """The strongest of the planes' steps `found` strong enough to report, or None: shifting its
+    component by MIN_SHIFT levels or more, from strength `threshold`, or, shifting it by `large[0]`
+    levels or more, from `large[1]`."""
+    reported = [
+        step
+        for step in found
+        if abs(step.offset) >= MIN_SHIFT
+        and step.strength >= (threshold if abs(step.offset) < large[0] else max(threshold, large[1]))
+    ]
+    return max(reported, key=lambda step: step.strength, default=None)
+
+
 def dc_grid_step(
     planes: list[Plane],
     size: tuple[int, int],
@@ -65,30 +90,30 @@ def dc_grid_step(
     large: tuple[float, float] = (LARGE_SHIFT, LARGE_STEP),
     gated: bool = True,
     edges: bool = True,
-    judged: tuple[int, ...] | None = None,
 ) -> Step | None:
     """The strongest step the planes of a JPEG of `size` (width, height) show that is strong enough
-    to report, or None; its row and column are the MCU's where the damage starts, its plane the
-    component's. A step is reported from strength `threshold`, or, shifting its component by
-    `large[0]` levels or more, from `large[1]`; `gated` puts strongest_step's cheap gates first (half
-    the cost, no flip of seed 0 lost); without `edges`, the DC values alone (measured far weaker).
-    Not judged, as in steps.py's stage 1: grids under MIN_ROWS x MIN_COLS MCUs, steps starting at a
-    row's first MCU or in the first or last MCU row; with restart markers a step ends at the next one,
-    which this does not model. `judged` names the planes to look at (default: all), e.g. those GATES
-    let through (Entropy.through): the others' steps the gates stop anyway."""
+    to report (`strongest_reported`), or None; its row and column are the MCU's where the damage
+    starts, its plane the component's. `gated` puts strongest_step's cheap gates first (half the cost,
+    no flip of seed 0 lost); without `edges`, the DC values alone (measured far weaker). Not judged, as
+    in steps.py's stage 1: grids under MIN_ROWS x MIN_COLS MCUs, steps starting at a row's first MCU or
+    in the first or last MCU row; with restart markers a step ends at the next one, which this does
+    not model. The scan runs it compiled (STEP_CHECK, `compiled_grid_step`)."""
     grid = whole_mcus(planes, size)
     if grid is None:
         return None
     rows, cols, sampling = grid
-    best = None
+    found = []
     for index, ((h, v), plane) in enumerate(zip(sampling, planes, strict=True)):
-        if judged is not None and index not in judged:
-            continue
         step = strongest_step(grid_steps(plane, (h, v), (rows, cols), edges=edges), around=0, gated=gated)
-        if step is None or abs(step.offset) < MIN_SHIFT:
-            continue
-        if step.strength >= (threshold if abs(step.offset) < large[0] else max(threshold, large[1])) and (
-            best is None or step.strength > best.strength
-        ):
-            best = Step(step.row, step.column // h, index, step.offset, step.strength, (rows, cols))
-    return best
+        if step is not None:
+            found.append(Step(step.row, step.column // h, index, step.offset, step.strength, (rows, cols)))
+    return strongest_reported(found, threshold=threshold, large=large)
+
+
+def compiled_grid_step(checked: tuple[int, int, list[tuple[int, int, int, float, float]]]) -> Step | None:
+    """dc_grid_step's answer from the compiled decoder's run of the check (Entropy.step_check: MCU rows,
+    MCU columns, and per plane where a step was found, its plane, row, column, offset and strength)."""
+    rows, cols, found = checked
+    return strongest_reported(
+        [Step(row, column, plane, offset, strength, (rows, cols)) for plane, row, column, offset, strength in found]
+    )

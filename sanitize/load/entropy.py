@@ -4,10 +4,10 @@ A flipped bit that libjpeg-turbo decodes without a word (see sanitize/load/conce
 marks in the Huffman stream itself, which the pixels of its DCT-downscaled decode no longer show
 (they are clamped to 0-255). The compiled decoder `_entropy` (a C port of
 benchmarks/jpeg_entropy.py) counts them in one pass, which also gives each component's DC values and
-edge sums (sanitize/load/dc_grid.py) and, asked for, the 1/8-scale picture libjpeg-turbo would make;
-this module names the marks and says where each starts. Each was measured on seeded flips of real
-photographs and never fires on a clean file (benchmarks/concealed_signals.py;
-docs/checks.md#concealed-jpeg-corruption).
+edge sums (sanitize/load/dc_grid.py) and, asked for, the step check run on them and the 1/8-scale
+picture libjpeg-turbo would make; this module names the marks and says where each starts. Each
+was measured on seeded flips of real photographs and never fires on a clean file
+(benchmarks/concealed_signals.py; docs/checks.md#concealed-jpeg-corruption).
 
 Without a C compiler at install time `_entropy` is missing, and `available()` says so: the
 detector then judges the pixels alone.
@@ -83,8 +83,9 @@ class Entropy:
     """What one pass over a JPEG's entropy-coded data gives (`entropy_decode`): its marks, its size
     (width, height), its planes (made when first asked for); when asked for, the picture at 1/8
     scale exactly as strict libjpeg-turbo decodes it (height, width, channels), for a file
-    libjpeg-turbo would decode without a word and that carries no mark, else None; and, when gates
-    were given, the indices of the planes they let `through` (else None)."""
+    libjpeg-turbo would decode without a word and that carries no mark, else None; and, when asked
+    for, what the step check found (`step_check`: see sanitize/load/dc_grid.py compiled_grid_step),
+    else None."""
 
     def __init__(self, result: dict) -> None:
         self._result = result
@@ -99,7 +100,7 @@ class Entropy:
             key=lambda mark: order.index(mark.name),
         )
         self.size: tuple[int, int] = (result["width"], result["height"])
-        self.through: tuple[int, ...] | None = result["through"]
+        self.step_check: tuple[int, int, list[tuple[int, int, int, float, float]]] | None = result["steps"]
         self.eighth: np.ndarray | None = None
         if result["eighth"] is not None and not self.marks:
             raw, height, width, channels = result["eighth"]
@@ -119,15 +120,14 @@ class Entropy:
 
 
 def entropy_decode(
-    data: bytes, eighth: bool = False, gates: tuple[float, float, int, int] | None = None
+    data: bytes, eighth: bool = False, step_check: tuple[float, float, int, int, int] | None = None
 ) -> Entropy | None:
     """One pass over a JPEG's entropy-coded data; None when the file is not judged here (no compiled
     decoder; not 8-bit Huffman sequential or progressive; headers it cannot follow; a progressive JPEG
     of over 16M coefficients; a sequential one declaring more than 4 blocks a byte of file, whose data
-    must run out). `eighth` asks for the picture; `gates` (RAW_GATE, COARSE_GATE, MIN_ROWS, MIN_COLS
-    of sanitize/load/steps.py) for the planes the step check's cheap gates let through, run in C on
-    what the pass has just decoded (sanitize/load/_gates.c)."""
-    if _entropy is None or (result := _entropy.decode(data, eighth=eighth, gates=gates)) is None:
+    must run out). `eighth` asks for the picture; `step_check` (sanitize/load/dc_grid.py STEP_CHECK)
+    for the step check, run in C on what the pass has just decoded (sanitize/load/_grid_step.c)."""
+    if _entropy is None or (result := _entropy.decode(data, eighth=eighth, step_check=step_check)) is None:
         return None
     return Entropy(result)
 
