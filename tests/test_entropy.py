@@ -495,3 +495,23 @@ def test_the_step_check_run_in_c_finds_the_steps_numpy_finds(options):
             assert (ours.row, ours.column, ours.plane, ours.shape) == (step.row, step.column, step.plane, step.shape)
             reported += 1
     assert found > 0 and reported > 0 and judged > found
+
+
+def test_a_drawn_picture_is_left_to_the_marks_though_its_edges_make_a_step(monkeypatch):
+    """A graphic whose flat region starts at an MCU and runs on in raster order is, to the DC grid, a
+    DC shift (dc_grid.py DRAWN): most of its block boundaries are flat, so it is not judged by the step
+    check, compiled or not; judged, it would be reported where its region starts."""
+    from sanitize.load import dc_grid
+
+    pixels = np.full((240, 320), 100, np.uint8)
+    pixels[5 * 16 : 6 * 16, 7 * 16 :] = 160  # from MCU row 5, column 7 to the end of the row
+    pixels[6 * 16 :] = 160  # and every row below
+    buffer = io.BytesIO()
+    Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(buffer, "JPEG", quality=90)
+    decoded = entropy.entropy_decode(buffer.getvalue(), step_check=dc_grid.STEP_CHECK)
+    rows, cols, sampling = dc_grid.whole_mcus(decoded.planes, decoded.size)
+    assert dc_grid.drawn(dc_grid.grid_steps(decoded.planes[0], sampling[0], (rows, cols)))
+    assert decoded.step_check[2] == [] and dc_grid.dc_grid_step(decoded.planes, decoded.size) is None
+    monkeypatch.setattr(dc_grid, "DRAWN", 1.01)  # nothing is drawn
+    step = dc_grid.dc_grid_step(decoded.planes, decoded.size)
+    assert step is not None and (step.row, step.column, step.plane) == (5, 7, 0)

@@ -1116,16 +1116,19 @@ static int run_step_check(Decoder *d, const GridCheck *check) {
     }
     d->grid_rows = d->height / (8 * tall);
     d->grid_cols = d->width / (8 * wide);
+    for (int i = 0; i < d->count_components; i++)
+        d->steps[i].found = 0;
     for (int i = 0; i < d->count_components; i++) {
         const Component *c = &d->comps[i];
         int h = single ? 1 : c->h, v = single ? 1 : c->v;
-        d->steps[i].found = 0;
         if (d->grid_rows < check->min_rows || d->grid_cols < check->min_cols || d->grid_rows * v > c->rows ||
             d->grid_cols * h > c->cols)
             continue;
         if (grid_step(c->dc, c->top, c->bottom, (size_t)c->cols, d->quant[c->tq][0], (size_t)h, (size_t)v,
-                      (size_t)d->grid_rows, (size_t)d->grid_cols, check, &d->steps[i]) < 0)
+                      (size_t)d->grid_rows, (size_t)d->grid_cols, check, i == 0, &d->steps[i]) < 0)
             return -1;
+        if (d->steps[i].drawn)
+            return 0; /* a drawn picture: judged by the marks alone (dc_grid.py drawn) */
         if (d->steps[i].found) /* from a block index to an MCU row and column */
             d->steps[i].start = d->steps[i].start / ((long)d->grid_cols * h) * d->grid_cols +
                                 d->steps[i].start % ((long)d->grid_cols * h) / h;
@@ -1204,11 +1207,11 @@ static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwar
     Py_buffer view;
     int eighth = 0;
     PyObject *asked = Py_None;
-    GridCheck check = {0.0f, 0.0f, 0, 0, 0};
+    GridCheck check = {0.0f, 0.0f, 0, 0, 0, 0.0f};
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$pO", keywords, &view, &eighth, &asked))
         return NULL;
-    if (asked != Py_None && (!PyArg_ParseTuple(asked, "ffiii", &check.raw_gate, &check.coarse_gate, &check.min_rows,
-                                               &check.min_cols, &check.candidates) ||
+    if (asked != Py_None && (!PyArg_ParseTuple(asked, "ffiiif", &check.raw_gate, &check.coarse_gate, &check.min_rows,
+                                               &check.min_cols, &check.candidates, &check.drawn) ||
                              check.min_rows < 2 || check.min_cols < 2 || check.candidates < 1)) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "step_check: min_rows and min_cols must be 2 or more, candidates 1");
@@ -1245,7 +1248,7 @@ static PyMethodDef METHODS[] = {
      "decode(data, *, eighth=False, step_check=None) -> dict | None: the events and DC values of a Huffman\n"
      "JPEG's entropy-coded data, and with eighth=True its picture at 1/8 scale as strict libjpeg-turbo decodes\n"
      "it (bytes, height, width, channels) where this decoder can make it exactly, else None; with step_check=\n"
-     "(raw_gate, coarse_gate, min_rows, min_cols, candidates), 'steps': the strongest step dc_grid.py's check\n"
+     "(raw_gate, coarse_gate, min_rows, min_cols, candidates, drawn), 'steps': the strongest step dc_grid.py's check\n"
      "finds per component, (component, MCU row, MCU column, offset, strength) (sanitize/load/_grid_step.h),\n"
      "else None. None when the file is not one this decoder judges (not 8-bit Huffman sequential or\n"
      "progressive, or headers it cannot follow)."},

@@ -141,7 +141,7 @@ static void best_start(const float *flat, size_t cols, const long *starts, size_
                           ((double)(1.25f * spread + 0.5f) * sqrt(2.0 / (double)cols));
         if (strength > best) { /* the first of equals, as numpy.argmax */
             best = strength;
-            *out = (GridStep){1, (long)start + (long)cols, offset, strength};
+            *out = (GridStep){.found = 1, .start = (long)start + (long)cols, .offset = offset, .strength = strength};
         }
     }
     free(window);
@@ -219,13 +219,16 @@ static void grid_steps(const int32_t *dc, const float *top, const float *bottom,
 }
 
 int grid_step(const int32_t *dc, const float *top, const float *bottom, size_t stride, int dc_step, size_t h, size_t v,
-              size_t rows, size_t cols, const GridCheck *check, GridStep *out) {
-    size_t boundaries = rows - 1, width = cols * h;
+              size_t rows, size_t cols, const GridCheck *check, int luma, GridStep *out) {
+    size_t boundaries = rows - 1, width = cols * h, flat = 0;
     float *steps = malloc(boundaries * width * sizeof(float));
     if (!steps)
         return -1;
     grid_steps(dc, top, bottom, stride, (float)(dc_step / 8.0), h, v, rows, cols, steps);
-    int status = judge_plane(steps, boundaries, width, check, out);
+    for (size_t i = 0; luma && i < boundaries * width; i++)
+        flat += fabsf(steps[i]) < 0.5f;
+    out->drawn = luma && (double)flat >= (double)check->drawn * (double)(boundaries * width);
+    int status = out->drawn ? (out->found = 0) : judge_plane(steps, boundaries, width, check, out);
     free(steps);
     return status;
 }
