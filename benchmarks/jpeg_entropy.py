@@ -232,7 +232,7 @@ class Decoder:
             self.events["overrun", ci] += 1
             return
         partial = -bits.pos % 8
-        if partial and bits.get(partial) != (1 << partial) - 1:
+        if partial and bits.get(partial) not in (0, (1 << partial) - 1):  # 1s (libjpeg) or 0s (some cameras)
             self.events["d_padding", ci] += 1
         if bits.size - bits.pos >= 8:
             self.events["d_bytes_left", ci] += 1

@@ -687,8 +687,10 @@ static void finish(Decoder *d, long mcu) {
         event(d, OVERRUN, mcu);
         return;
     }
-    int partial = (int)((8 - position(&d->in) % 8) % 8);
-    if (partial && get_bits(&d->in, partial) != (1 << partial) - 1)
+    /* libjpeg pads with 1s (T.81 F.1.2.3); some cameras' encoders with 0s (Fujifilm's MPOs in the
+     * shared corpus): only a mixture is no encoder's */
+    int partial = (int)((8 - position(&d->in) % 8) % 8), padding = partial ? get_bits(&d->in, partial) : 0;
+    if (padding != 0 && padding != (1 << partial) - 1)
         event(d, D_PADDING, mcu);
     if (8 * d->in.size - position(&d->in) >= 8)
         event(d, D_BYTES_LEFT, mcu);

@@ -34,7 +34,7 @@ SILENT = {
     "e_bad_code": "a bit pattern that is no code of the Huffman table",
     "e_zrl_eob": "a run of 16 zeros followed by the end of the block",
     "e_eobrun_past_end": "an end-of-band run past the last block",
-    "d_padding": "padding bits after the last block that are not the encoder's 1s",
+    "d_padding": "padding bits after the last block that are neither all 1s nor all 0s",
     "d_bytes_left": "whole bytes after the last block that libjpeg drops",
     "e_restarts": "restart markers that do not match the restart interval",
 }
