@@ -88,6 +88,9 @@ class ImageInfo:
     bit_depth: int | None = None
     frames: int | None = None
     orientation: int | None = None  # a JPEG's EXIF orientation (1-8); None: no tag
+    #: How a JPEG was looked at for concealed corruption: "entropy pass" (the compiled decoder's) or
+    #: "pixels" (the decoder missing, no C compiler at install, or a file it does not read); None: not.
+    concealed: str | None = None
     size: int | None = None
     mtime_ns: int | None = None
 
@@ -237,6 +240,7 @@ class CleanColumns:
                 info.bit_depth,
                 info.frames,
                 info.orientation,
+                info.concealed,
             )
             info_index.append(infos.setdefault(key, len(infos)))
         nan = float("nan")

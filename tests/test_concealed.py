@@ -272,3 +272,21 @@ def test_the_cli_warns_by_default_looks_not_when_off_and_fails_the_flip_with_con
     assert "cat/0.jpg" in strict.stdout
     wrong = run_cli(*scan, "--concealed", "loud", cwd=tmp_path)
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "--concealed" in wrong.stderr
+
+
+def test_the_report_counts_how_jpegs_were_looked_at_and_says_when_by_pixels_alone(tmp_path, monkeypatch):
+    """summary.json's `concealed` counts JPEGs by the look they got; where the compiled decoder is
+    missing (no C compiler at install), the terminal report says the pixels judged them alone."""
+    import sanitize
+    from sanitize.load import entropy
+
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    for number in range(3):
+        (tmp_path / "data" / "cat" / f"{number}.jpg").write_bytes(encode(picture(96, 128, seed=number), quality=90))
+    Image.fromarray(photo()).save(tmp_path / "data" / "cat" / "photo.png")  # no JPEG: not looked at
+    report = sanitize.scan(tmp_path / "data", scheduler="synchronous", probe=False)
+    assert report.summary.concealed == {"entropy pass": 3} and "pixels alone" not in report.render()
+    monkeypatch.setattr(entropy, "_entropy", None)
+    report = sanitize.scan(tmp_path / "data", scheduler="synchronous", probe=False)
+    assert report.summary.concealed == {"pixels": 3}
+    assert "concealed JPEG corruption: 3 JPEGs judged from their pixels alone" in report.render()

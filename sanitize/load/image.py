@@ -120,8 +120,10 @@ def _decode_jpeg(data: bytes, head: JpegHead, loaded: Loaded, config: ScanConfig
     info.frames = 1 + len(pictures)
     info.mode, info.channels, info.bit_depth = ("L", 1, 8) if gray else ("RGB", 3, 8)
     loaded.pixels = decoded
-    if config.concealed != "off" and (damage := concealed_damage(data, decoded, config, entropy)):
-        loaded.findings.append(damage)
+    if config.concealed != "off":
+        info.concealed = "pixels" if entropy is None else "entropy pass"
+        if damage := concealed_damage(data, decoded, config, entropy):
+            loaded.findings.append(damage)
 
 
 def _strict_jpeg(data: bytes, gray: bool, loaded: Loaded, where: str = "") -> np.ndarray | str:

@@ -115,6 +115,11 @@ class Report:
                 more = " ..." if entry.samples > len(entry.examples) else ""
                 lines.append(f"{code:<{width}}  {entry.severity:<8}  {entry.samples:>7}  {examples}{more}")
             lines.append("")
+        if pixels := self.summary.concealed.get("pixels"):
+            lines.append(
+                f"concealed JPEG corruption: {pixels:,} JPEGs judged from their pixels alone, with about a third of"
+                " the recall (the compiled decoder is missing where they were checked, or does not read them)"
+            )
         empty = self.summary.classes.empty
         if empty:
             shown = ", ".join(map(str, empty[:EMPTY_CLASSES_SHOWN]))

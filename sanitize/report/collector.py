@@ -73,6 +73,7 @@ class Collector:
         self.scanned = 0
         self.formats: Counter[str] = Counter()
         self.decoders: Counter[str] = Counter()
+        self.concealed: Counter[str] = Counter()
         self.sizes = np.zeros((SIZE_BINS, SIZE_BINS), dtype=np.int64)
         self.dataset_checks = [check(config, against) for check in DATASET_CHECKS if check.applies(config)]
 
@@ -130,6 +131,8 @@ class Collector:
         """Count `samples` samples of this format, decoder and size."""
         self.formats[info.format or "unknown"] += samples
         self.decoders[info.decoder or "none"] += samples
+        if info.concealed:
+            self.concealed[info.concealed] += samples
         if info.width and info.height:
             self.sizes[_size_bin(info.width), _size_bin(info.height)] += samples
 
@@ -264,6 +267,7 @@ class Collector:
             leakage=sections.get("leakage"),
             formats=dict(self.formats.most_common()),
             decoders=dict(self.decoders.most_common()),
+            concealed=dict(self.concealed.most_common()),
             image_sizes=SizeGrid(
                 cells=[[w, h, int(self.sizes[w, h])] for w, h in np.argwhere(self.sizes).tolist()],
                 unknown=self.scanned - int(self.sizes.sum()),

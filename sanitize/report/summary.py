@@ -160,6 +160,8 @@ class Summary:
     leakage: dict[str, Any] | None
     formats: dict[str, int]
     decoders: dict[str, int]
+    #: JPEGs by how they were looked at for concealed corruption (ImageInfo.concealed).
+    concealed: dict[str, int]
     image_sizes: SizeGrid
     probe: ProbeSummary
     elapsed_seconds: float
