@@ -882,6 +882,18 @@ static size_t read_scan(Decoder *d, const uint8_t *data, size_t size, const uint
     return d->failed ? 0 : end;
 }
 
+/* The MCU grid's whole rows and columns, the partial last ones left out (a one-component scan's MCU is
+ * one block, T.81 A.2.2; dc_grid.py whole_mcus). */
+static void whole_mcus(const Decoder *d, int *rows, int *cols) {
+    int wide = 1, tall = 1;
+    for (int i = 0; i < d->count_components && d->count_components > 1; i++) {
+        wide = d->comps[i].h > wide ? d->comps[i].h : wide;
+        tall = d->comps[i].v > tall ? d->comps[i].v : tall;
+    }
+    *rows = d->height / (8 * tall);
+    *cols = d->width / (8 * wide);
+}
+
 /* e_dc_gamut: the mean colour of a whole MCU, from the DC values alone (a block's mean is its DC x Q / 8
  * + 128), must lie in the RGB cube: the encoder's samples did (T.871's conversion), chroma downsampling
  * averages in-range colours, and each mean is off by at most half a DC step / 8, plus
@@ -900,12 +912,8 @@ static void judge_gamut(Decoder *d) {
      * jccoefct.c copies the last block's DC into dummy blocks, its downsampler replicates the last
      * pixels), so luma and chroma means cover different pixels there: a clean picture with a saturated
      * last column crossed the cube (found on synthetic graphics, benchmarks/concealed_graphics.py) */
-    int wide = 1, tall = 1;
-    for (int i = 0; i < 3; i++) {
-        wide = c[i].h > wide ? c[i].h : wide;
-        tall = c[i].v > tall ? c[i].v : tall;
-    }
-    int rows = d->height / (8 * tall), cols = d->width / (8 * wide);
+    int rows, cols;
+    whole_mcus(d, &rows, &cols);
     for (int row = 0; row < rows; row++)
         for (int col = 0; col < cols; col++) {
             double mean[3];
@@ -1107,17 +1115,11 @@ static PyObject *picture(const Decoder *d) {
     return out;
 }
 
-/* The step check (grid_step) on each component's grid of whole MCUs (dc_grid.py whole_mcus: a
- * one-component scan's MCU is one block, T.81 A.2.2), into d->steps; none on a grid under min_rows x
- * min_cols MCUs, which the check does not judge. 0, or -1 when out of memory. */
+/* The step check (grid_step) on each component's grid of whole MCUs, into d->steps; none on a grid
+ * under min_rows x min_cols MCUs, which the check does not judge. 0, or -1 when out of memory. */
 static int run_step_check(Decoder *d, const GridCheck *check) {
-    int single = d->count_components == 1, wide = 1, tall = 1;
-    for (int i = 0; i < d->count_components && !single; i++) {
-        wide = d->comps[i].h > wide ? d->comps[i].h : wide;
-        tall = d->comps[i].v > tall ? d->comps[i].v : tall;
-    }
-    d->grid_rows = d->height / (8 * tall);
-    d->grid_cols = d->width / (8 * wide);
+    int single = d->count_components == 1;
+    whole_mcus(d, &d->grid_rows, &d->grid_cols);
     for (int i = 0; i < d->count_components; i++)
         d->steps[i].found = 0;
     for (int i = 0; i < d->count_components; i++) {
