@@ -703,8 +703,12 @@ typedef struct {
 /* What libjpeg-turbo checks of a scan's parameters (jdhuff.c start_pass_huff_decoder, jdphuff.c
  * start_pass_phuff_decoder): where it would warn or stop, the file is `unusual`. */
 static void check_scan(Decoder *d, const Member *members, int count, int ss, int se, int ah, int al) {
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count; i++) {
+        if (!d->progressive && d->scanned[members[i].comp])
+            d->unusual = 1; /* a sequential component's second scan: libjpeg-turbo keeps the coefficients of the
+                             * first that the second leaves 0 (jdcoefct.c consume_data), this decoder does not */
         d->scanned[members[i].comp] = 1;
+    }
     if (d->scans++ == 0)
         d->multiple_scans = d->progressive || count < d->count_components;
     if (!d->progressive) {
