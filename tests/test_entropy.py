@@ -526,6 +526,28 @@ def test_the_step_check_run_in_c_finds_the_steps_numpy_finds(options):
     assert found > 0 and reported > 0 and judged > found
 
 
+@pytest.mark.parametrize(
+    ("step_check", "error"),
+    [
+        ([0.6, 0.8, 4, 6, 12, 0.7], TypeError),  # a list
+        ("0.6", TypeError),
+        ((0.6, 0.8, 4, 6, 12), TypeError),  # one short
+        ((0.6, 0.8, 4, 6, 12, 0.7, 1), TypeError),
+        (("a", 0.8, 4, 6, 12, 0.7), TypeError),
+        ((0.6, 0.8, 4.5, 6, 12, 0.7), TypeError),
+        ((0.6, 0.8, 1, 6, 12, 0.7), ValueError),  # min_rows under 2
+        ((0.6, 0.8, 4, 6, 0, 0.7), ValueError),  # no candidate
+        ((0.6, 0.8, 2**40, 6, 12, 0.7), OverflowError),
+    ],
+)
+def test_a_bad_step_check_raises_an_ordinary_error(step_check, error):
+    """The compiled decoder's arguments are checked: a bad step_check raises (not SystemError, which
+    CPython keeps for its own misuse, nor a crash)."""
+    data = _encoding(1, quality=90)
+    with pytest.raises(error):
+        entropy.entropy_decode(data, step_check=step_check)
+
+
 def test_a_drawn_picture_is_left_to_the_marks_though_its_edges_make_a_step(monkeypatch):
     """A graphic whose flat region starts at an MCU and runs on in raster order is, to the DC grid, a
     DC shift (dc_grid.py DRAWN): most of its block boundaries are flat, so it is not judged by the step

@@ -1216,6 +1216,11 @@ static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwar
     GridCheck check = {0.0f, 0.0f, 0, 0, 0, 0.0f};
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$pO", keywords, &view, &eighth, &asked))
         return NULL;
+    if (asked != Py_None && !PyTuple_Check(asked)) { /* PyArg_ParseTuple would raise SystemError */
+        PyErr_SetString(PyExc_TypeError, "step_check must be a tuple or None");
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     if (asked != Py_None && (!PyArg_ParseTuple(asked, "ffiiif", &check.raw_gate, &check.coarse_gate, &check.min_rows,
                                                &check.min_cols, &check.candidates, &check.drawn) ||
                              check.min_rows < 2 || check.min_cols < 2 || check.candidates < 1)) {
