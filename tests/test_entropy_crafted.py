@@ -12,7 +12,16 @@ import pytest
 from PIL import Image
 
 from sanitize.load import entropy
-from tests.test_entropy import _encoding_pixels, _quiet_header, _strict_eighth
+from tests.test_entropy import (
+    AC_SYMBOLS,
+    DC_SYMBOLS,
+    Writer,
+    _encoding,
+    _encoding_pixels,
+    _huffman_segment,
+    _quiet_header,
+    _strict_eighth,
+)
 
 pytestmark = pytest.mark.skipif(not entropy.available(), reason="sanitize/load/_entropy.c was not built")
 
@@ -109,3 +118,53 @@ def test_a_progressive_jpeg_of_thousands_of_scans_is_not_judged_and_costs_little
     started = time.perf_counter()
     assert entropy.entropy_decode(many) is None
     assert time.perf_counter() - started < 0.5
+
+
+def _component_scan(ident: int, blocks: int, ac: int) -> bytes:
+    """A sequential scan of component `ident` alone: `blocks` blocks of DC 0 and, unless `ac` is 0, that
+    value as their first AC coefficient."""
+    writer = Writer()
+    for _ in range(blocks):
+        (writer.dc(0).ac(0, ac) if ac else writer.dc(0)).eob()
+    body = bytes([1, ident, 0x00, 0, 63, 0])
+    return b"\xff\xda" + (2 + len(body)).to_bytes(2, "big") + body + writer.data()
+
+
+def test_a_sequential_component_scanned_twice_gets_no_picture_of_ours():
+    """A sequential 4:2:0 JPEG of one scan a component, then a second scan of its blue chroma without AC
+    values: libjpeg-turbo decodes it silently, keeping the first scan's AC values where the second has 0
+    (jdcoefct.c consume_data writes into blocks it never clears); a picture made from the second scan
+    alone differed (found by review, 2026-11-29)."""
+    quant = b"\xff\xdb" + (67).to_bytes(2, "big") + b"\x00" + bytes([1]) * 64
+    frame = bytes([8, 0, 128, 0, 128, 3, 1, 0x22, 0, 2, 0x11, 0, 3, 0x11, 0])  # 128 x 128, 4:2:0
+    tables = _huffman_segment(0, 0, DC_SYMBOLS, 4) + _huffman_segment(1, 0, AC_SYMBOLS, 5)
+    head = b"\xff\xd8" + quant + b"\xff\xc0" + (2 + len(frame)).to_bytes(2, "big") + frame + tables
+    scans = _component_scan(1, 256, 200) + _component_scan(2, 64, 200) + _component_scan(3, 64, 200)
+    once = head + scans + b"\xff\xd9"
+    twice = head + scans + _component_scan(2, 64, 0) + b"\xff\xd9"
+    for data in (once, twice):
+        assert _strict_eighth(data) is not None  # decoded without a word
+    assert (entropy.entropy_decode(once, eighth=True).eighth == _strict_eighth(once)).all()
+    assert entropy.entropy_decode(twice, eighth=True).eighth is None
+
+
+@pytest.mark.parametrize(
+    ("step_check", "error"),
+    [
+        ([0.6, 0.8, 4, 6, 12, 0.7], TypeError),  # a list
+        ("0.6", TypeError),
+        ((0.6, 0.8, 4, 6, 12), TypeError),  # one short
+        ((0.6, 0.8, 4, 6, 12, 0.7, 1), TypeError),
+        (("a", 0.8, 4, 6, 12, 0.7), TypeError),
+        ((0.6, 0.8, 4.5, 6, 12, 0.7), TypeError),
+        ((0.6, 0.8, 1, 6, 12, 0.7), ValueError),  # min_rows under 2
+        ((0.6, 0.8, 4, 6, 0, 0.7), ValueError),  # no candidate
+        ((0.6, 0.8, 2**40, 6, 12, 0.7), OverflowError),
+    ],
+)
+def test_a_bad_step_check_raises_an_ordinary_error(step_check, error):
+    """The compiled decoder's arguments are checked: a bad step_check raises (not SystemError, which
+    CPython keeps for its own misuse, nor a crash)."""
+    data = _encoding(1, quality=90)
+    with pytest.raises(error):
+        entropy.entropy_decode(data, step_check=step_check)
