@@ -6,7 +6,12 @@ costs it must stay bounded by the file's size."""
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
+import sysconfig
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -168,3 +173,49 @@ def test_a_bad_step_check_raises_an_ordinary_error(step_check, error):
     data = _encoding(1, quality=90)
     with pytest.raises(error):
         entropy.entropy_decode(data, step_check=step_check)
+
+
+def _progressive_420_at_the_limits() -> bytes:
+    """A progressive 4:2:0 JPEG of 128 x 128 at the limits of its values: 16-bit quantisation steps of
+    65535, the chroma's DC differences of 32767 (their sum held at 2^17) and its first AC coefficient
+    32767, both shifted left by Al = 13. Huffman tables of every DC size in 5-bit codes, and of the AC
+    symbols 0x00, 0x0F and 0x01 in 2-bit codes."""
+
+    def scan(members: list[int], band: tuple[int, int], bits: str) -> bytes:
+        body = bytes([len(members)]) + b"".join(bytes([m, 0]) for m in members) + bytes([*band, 13])
+        bits += "1" * (-len(bits) % 8)
+        data = int(bits, 2).to_bytes(len(bits) // 8, "big").replace(b"\xff", b"\xff\x00")
+        return b"\xff\xda" + (2 + len(body)).to_bytes(2, "big") + body + data
+
+    largest = format(15, "05b") + format(32767, "015b")  # a DC code of size 15, then +32767
+    quant = b"\xff\xdb" + (131).to_bytes(2, "big") + b"\x10" + b"\xff\xff" * 64
+    frame = bytes([8, 0, 128, 0, 128, 3, 1, 0x22, 0, 2, 0x11, 0, 3, 0x11, 0])
+    tables = _huffman_segment(0, 0, list(range(17)), 5) + _huffman_segment(1, 0, [0x00, 0x0F, 0x01], 2)
+    head = b"\xff\xd8" + quant + b"\xff\xc2" + (2 + len(frame)).to_bytes(2, "big") + frame + tables
+    dc = scan([1, 2, 3], (0, 0), ("00000" * 4 + largest * 2) * 64)  # an MCU: 4 luma blocks, Cb, Cr
+    ac = scan([2], (1, 1), ("01" + format(32767, "015b")) * 64)  # Cb's coefficient 1
+    return head + dc + ac + b"\xff\xd9"
+
+
+def test_a_hostile_progressive_file_decodes_without_undefined_behaviour(tmp_path):
+    """Built with UBSan, which stops at the first undefined behaviour: the 2x2 IDCT of such a file's
+    chroma overflowed its 64-bit sums (a crash, or worse, under another compiler; found by review,
+    2026-11-29); it is now made for a quiet file only, whose values are in range."""
+    gcc, source = shutil.which("gcc"), Path(entropy.__file__).parent
+    if gcc is None:
+        pytest.skip("no gcc for a sanitised build")
+    module, sample = tmp_path / "_entropy.so", tmp_path / "hostile.jpg"
+    build = [gcc, "-O1", "-fsanitize=undefined", "-fno-sanitize-recover=undefined", "-static-libubsan"]
+    build += ["-std=c11", "-fPIC", "-shared", f"-I{sysconfig.get_paths()['include']}", "-o", str(module)]
+    build += [str(source / "_entropy.c"), str(source / "_grid_step.c"), "-lm"]
+    if subprocess.run(build, capture_output=True).returncode != 0:
+        pytest.skip("gcc cannot build with UBSan here")
+    sample.write_bytes(_progressive_420_at_the_limits())
+    script = (
+        "import importlib.util as u, sys; s = u.spec_from_file_location('_entropy', sys.argv[1]);"
+        " m = u.module_from_spec(s); s.loader.exec_module(m);"
+        " print(sorted(m.decode(open(sys.argv[2], 'rb').read(), eighth=True)['events']))"
+    )
+    result = subprocess.run([sys.executable, "-c", script, module, sample], capture_output=True, text=True)
+    assert result.returncode == 0 and "runtime error" not in result.stderr, result.stderr
+    assert "c_dc_range" in result.stdout  # the file was decoded, and is marked

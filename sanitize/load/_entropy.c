@@ -172,6 +172,15 @@ static void events(Decoder *d, int name, long mcu, long count) {
 
 static void event(Decoder *d, int name, long mcu) { events(d, name, mcu, 1); }
 
+/* Whether no event was met and nothing libjpeg-turbo might warn of or do otherwise: a file whose picture
+ * this decoder makes (see picture). */
+static int quiet(const Decoder *d) {
+    int none = !d->unusual;
+    for (int name = 0; name < EVENTS; name++)
+        none &= d->count[name] == 0;
+    return none;
+}
+
 /* ---- bits ---- */
 
 static inline __attribute__((always_inline)) void refill(Bits *b) {
@@ -1022,16 +1031,18 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
     }
     if (!d->saw_eoi)
         d->unusual = 1; /* JWRN_JPEG_EOF */
-    if (d->progressive) {
+    if (d->progressive)
         judge_progressive(d);
-        for (int i = 0; i < d->count_components; i++) {
-            Component *c = &d->comps[i];
-            for (int y = 0; c->plane && y < c->rows; y++)
-                for (int x = 0; x < c->cols; x++)
-                    plane_block(c, &c->coef[((size_t)y * c->cols + x) * 64], d->idct_factors[c->tq], y, x);
-        }
-    }
     judge_gamut(d);
+    /* progressive 4:2:0 chroma by the 2x2 IDCT only for a quiet file, whose picture is made: its values
+     * are then in range (4:2:0 chroma has no padding blocks), while a hostile file's, shifted left by up
+     * to 13 bits, overflow the IDCT's 64-bit sums (found by review, 2026-11-29) */
+    for (int i = 0; d->progressive && quiet(d) && i < d->count_components; i++) {
+        Component *c = &d->comps[i];
+        for (int y = 0; c->plane && y < c->rows; y++)
+            for (int x = 0; x < c->cols; x++)
+                plane_block(c, &c->coef[((size_t)y * c->cols + x) * 64], d->idct_factors[c->tq], y, x);
+    }
     return 0;
 }
 
@@ -1095,10 +1106,7 @@ static int rgb_by_name(const Decoder *d) {
  * a file of a layout this decoder knows that libjpeg-turbo would decode at 1/8 (both sides of at least
  * 16 pixels there, the scan's least) without a warning, and in which no event was met. */
 static PyObject *picture(const Decoder *d) {
-    int quiet = 1;
-    for (int name = 0; name < EVENTS; name++)
-        quiet &= d->count[name] == 0;
-    if (!d->eighth || !quiet || d->unusual || d->layout == LAYOUT_OTHER || rgb_by_name(d) ||
+    if (!d->eighth || !quiet(d) || d->layout == LAYOUT_OTHER || rgb_by_name(d) ||
         ceil_div(d->width, 8) < 16 || ceil_div(d->height, 8) < 16)
         return Py_NewRef(Py_None);
     int height, width, channels;
