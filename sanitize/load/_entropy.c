@@ -172,6 +172,15 @@ static void events(Decoder *d, int name, long mcu, long count) {
 
 static void event(Decoder *d, int name, long mcu) { events(d, name, mcu, 1); }
 
+/* Whether no event was met and nothing libjpeg-turbo might warn of or do otherwise: a file whose picture
+ * this decoder makes (see picture). */
+static int quiet(const Decoder *d) {
+    int none = !d->unusual;
+    for (int name = 0; name < EVENTS; name++)
+        none &= d->count[name] == 0;
+    return none;
+}
+
 /* ---- bits ---- */
 
 static inline __attribute__((always_inline)) void refill(Bits *b) {
@@ -703,8 +712,12 @@ typedef struct {
 /* What libjpeg-turbo checks of a scan's parameters (jdhuff.c start_pass_huff_decoder, jdphuff.c
  * start_pass_phuff_decoder): where it would warn or stop, the file is `unusual`. */
 static void check_scan(Decoder *d, const Member *members, int count, int ss, int se, int ah, int al) {
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count; i++) {
+        if (!d->progressive && d->scanned[members[i].comp])
+            d->unusual = 1; /* a sequential component's second scan: libjpeg-turbo keeps the coefficients of the
+                             * first that the second leaves 0 (jdcoefct.c consume_data), this decoder does not */
         d->scanned[members[i].comp] = 1;
+    }
     if (d->scans++ == 0)
         d->multiple_scans = d->progressive || count < d->count_components;
     if (!d->progressive) {
@@ -1026,16 +1039,18 @@ static int decode(Decoder *d, const uint8_t *data, size_t size) {
     }
     if (!d->saw_eoi)
         d->unusual = 1; /* JWRN_JPEG_EOF */
-    if (d->progressive) {
+    if (d->progressive)
         judge_progressive(d);
-        for (int i = 0; i < d->count_components; i++) {
-            Component *c = &d->comps[i];
-            for (int y = 0; c->plane && y < c->rows; y++)
-                for (int x = 0; x < c->cols; x++)
-                    plane_block(c, &c->coef[((size_t)y * c->cols + x) * 64], d->idct_factors[c->tq], y, x);
-        }
-    }
     judge_gamut(d);
+    /* progressive 4:2:0 chroma by the 2x2 IDCT only for a quiet file, whose picture is made: its values
+     * are then in range (4:2:0 chroma has no padding blocks), while a hostile file's, shifted left by up
+     * to 13 bits, overflow the IDCT's 64-bit sums (found by review, 2026-11-29) */
+    for (int i = 0; d->progressive && quiet(d) && i < d->count_components; i++) {
+        Component *c = &d->comps[i];
+        for (int y = 0; c->plane && y < c->rows; y++)
+            for (int x = 0; x < c->cols; x++)
+                plane_block(c, &c->coef[((size_t)y * c->cols + x) * 64], d->idct_factors[c->tq], y, x);
+    }
     return 0;
 }
 
@@ -1099,10 +1114,7 @@ static int rgb_by_name(const Decoder *d) {
  * a file of a layout this decoder knows that libjpeg-turbo would decode at 1/8 (both sides of at least
  * 16 pixels there, the scan's least) without a warning, and in which no event was met. */
 static PyObject *picture(const Decoder *d) {
-    int quiet = 1;
-    for (int name = 0; name < EVENTS; name++)
-        quiet &= d->count[name] == 0;
-    if (!d->eighth || !quiet || d->unusual || d->layout == LAYOUT_OTHER || rgb_by_name(d) ||
+    if (!d->eighth || !quiet(d) || d->layout == LAYOUT_OTHER || rgb_by_name(d) ||
         ceil_div(d->width, 8) < 16 || ceil_div(d->height, 8) < 16)
         return Py_NewRef(Py_None);
     int height, width, channels;
@@ -1214,6 +1226,11 @@ static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwar
     GridCheck check = {0.0f, 0.0f, 0, 0, 0, 0.0f};
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$pO", keywords, &view, &eighth, &asked))
         return NULL;
+    if (asked != Py_None && !PyTuple_Check(asked)) { /* PyArg_ParseTuple would raise SystemError */
+        PyErr_SetString(PyExc_TypeError, "step_check must be a tuple or None");
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     if (asked != Py_None && (!PyArg_ParseTuple(asked, "ffiiif", &check.raw_gate, &check.coarse_gate, &check.min_rows,
                                                &check.min_cols, &check.candidates, &check.drawn) ||
                              check.min_rows < 2 || check.min_cols < 2 || check.candidates < 1)) {

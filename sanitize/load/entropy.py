@@ -120,7 +120,7 @@ class Entropy:
 
 
 def entropy_decode(
-    data: bytes, eighth: bool = False, step_check: tuple[float, float, int, int, int] | None = None
+    data: bytes, eighth: bool = False, step_check: tuple[float, float, int, int, int, float] | None = None
 ) -> Entropy | None:
     """One pass over a JPEG's entropy-coded data; None when the file is not judged here (no compiled
     decoder; not 8-bit Huffman sequential or progressive; headers it cannot follow; a progressive JPEG
