@@ -10,7 +10,8 @@ each file under one label. Then, in the same run:
       fresh process (as a training job's gate runs it), for each size in --sizes;
 and prints samples/s, the ratio b/a, the calling process's CPU per sample (resource.getrusage:
 what one client costs per sample, so how many workers it can feed) and its peak RSS per size
-(memory must not grow with the list's length).
+(memory must not grow with the list's length). --concealed off scans without the concealed-corruption
+detector (on by default), to show its cost on tiny JPEGs.
 Machines are noisy: quote the ratios.
 
     python benchmarks/scan_tiny.py --lines 300000 --sizes 30000,300000,1000000
@@ -40,7 +41,7 @@ import json, resource, sys, time
 import sanitize
 before = resource.getrusage(resource.RUSAGE_SELF)
 started = time.perf_counter()
-report = sanitize.scan(sys.argv[1], num_classes=int(sys.argv[2]), out=sys.argv[3])
+report = sanitize.scan(sys.argv[1], num_classes=int(sys.argv[2]), out=sys.argv[3], concealed=sys.argv[5])
 elapsed = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF)
 assert report.valid and report.summary.samples.scanned == int(sys.argv[4]), report.render()
@@ -92,11 +93,11 @@ def pillow_loop(root: Path, names: list[str], lines: int) -> float:
     return lines / (time.perf_counter() - started)
 
 
-def scan_in_child(listfile: Path, lines: int, out: Path) -> dict:
+def scan_in_child(listfile: Path, lines: int, out: Path, concealed: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     env.pop("DASK_SCHEDULER_ADDRESS", None)
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(listfile), str(CLASSES), str(out), str(lines)],
+        [sys.executable, "-c", CHILD, str(listfile), str(CLASSES), str(out), str(lines), concealed],
         env=env,
         capture_output=True,
         text=True,
@@ -111,6 +112,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=300_000, help="list lines the ratio is measured on")
     parser.add_argument("--sizes", default="", help="more list lengths to scan for peak RSS, comma-separated")
+    parser.add_argument(
+        "--concealed", default="warn", help="the scan's --concealed (warn, the default; off: without the detector)"
+    )
     args = parser.parse_args()
     sizes = sorted({args.lines, *(int(s) for s in args.sizes.split(",") if s)})
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,7 +125,7 @@ def main() -> None:
         print(f"(a) Pillow open+load, 1 process: {baseline:8.0f} samples/s")
         for lines in sizes:
             listfile = write_list(root, names, lines)
-            run = scan_in_child(listfile, lines, root / f"report{lines}")
+            run = scan_in_child(listfile, lines, root / f"report{lines}", args.concealed)
             rate = lines / run["elapsed"]
             ratio = f"ratio {rate / baseline:.2f}" if lines == args.lines else "          "
             print(

@@ -219,3 +219,20 @@ def test_a_hostile_progressive_file_decodes_without_undefined_behaviour(tmp_path
     result = subprocess.run([sys.executable, "-c", script, module, sample], capture_output=True, text=True)
     assert result.returncode == 0 and "runtime error" not in result.stderr, result.stderr
     assert "c_dc_range" in result.stdout  # the file was decoded, and is marked
+
+
+def test_the_scans_pass_hands_over_its_findings_but_not_the_planes():
+    """The scan's pass (concealed.entropy_pass) asks for the step check's result, not the planes'
+    arrays, which cost a sixth of the pass on a tiny JPEG; asked for, they are there."""
+    import numpy as np
+
+    from sanitize.load.concealed import entropy_pass
+    from sanitize.load.entropy import entropy_decode
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 160, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    scanned = entropy_pass(buffer.getvalue(), eighth=True)
+    assert scanned.step_check is not None and scanned.eighth is not None
+    with pytest.raises(ValueError, match="planes"):
+        assert scanned.planes is None  # raises first
+    assert [plane.dc.shape for plane in entropy_decode(buffer.getvalue()).planes] == [(16, 20), (8, 10), (8, 10)]

@@ -1171,8 +1171,8 @@ static PyObject *found_steps(const Decoder *d) {
     return found ? Py_BuildValue("(iiN)", d->grid_rows, d->grid_cols, found) : NULL;
 }
 
-static PyObject *result(const Decoder *d) {
-    PyObject *events = PyDict_New(), *components = PyList_New(0);
+static PyObject *result(const Decoder *d, int planes) {
+    PyObject *events = PyDict_New(), *components = planes ? PyList_New(0) : Py_NewRef(Py_None);
     if (!events || !components)
         goto failed;
     for (int name = 0; name < EVENTS; name++) {
@@ -1185,7 +1185,7 @@ static PyObject *result(const Decoder *d) {
         }
         Py_DECREF(value);
     }
-    for (int i = 0; i < d->count_components; i++) {
+    for (int i = 0; planes && i < d->count_components; i++) {
         const Component *c = &d->comps[i];
         Py_ssize_t blocks = (Py_ssize_t)c->rows * c->cols;
         PyObject *item = Py_BuildValue(
@@ -1219,12 +1219,12 @@ failed:
 
 static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwargs) {
     (void)module;
-    static char *keywords[] = {"data", "eighth", "step_check", NULL};
+    static char *keywords[] = {"data", "eighth", "step_check", "planes", NULL};
     Py_buffer view;
-    int eighth = 0;
+    int eighth = 0, planes = 1;
     PyObject *asked = Py_None;
     GridCheck check = {0.0f, 0.0f, 0, 0, 0, 0.0f};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$pO", keywords, &view, &eighth, &asked))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|$pOp", keywords, &view, &eighth, &asked, &planes))
         return NULL;
     if (asked != Py_None && !PyTuple_Check(asked)) { /* PyArg_ParseTuple would raise SystemError */
         PyErr_SetString(PyExc_TypeError, "step_check must be a tuple or None");
@@ -1259,14 +1259,15 @@ static PyObject *entropy_decode(PyObject *module, PyObject *args, PyObject *kwar
         status = -2;
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    PyObject *out = status == 0 ? result(d) : (status == -2 ? PyErr_NoMemory() : Py_NewRef(Py_None));
+    PyObject *out = status == 0 ? result(d, planes) : (status == -2 ? PyErr_NoMemory() : Py_NewRef(Py_None));
     release(d);
     return out;
 }
 
 static PyMethodDef METHODS[] = {
     {"decode", (PyCFunction)(void (*)(void))entropy_decode, METH_VARARGS | METH_KEYWORDS,
-     "decode(data, *, eighth=False, step_check=None) -> dict | None: the events and DC values of a Huffman\n"
+     "decode(data, *, eighth=False, step_check=None, planes=True) -> dict | None: the events and (with planes)\n"
+     "the DC values and edge sums ('components') of a Huffman\n"
      "JPEG's entropy-coded data, and with eighth=True its picture at 1/8 scale as strict libjpeg-turbo decodes\n"
      "it (bytes, height, width, channels) where this decoder can make it exactly, else None; with step_check=\n"
      "(raw_gate, coarse_gate, min_rows, min_cols, candidates, drawn), 'steps': the strongest step dc_grid.py's check\n"

@@ -44,7 +44,7 @@ def _marks_message(marks: list[Mark]) -> str:
 def entropy_pass(data: bytes, eighth: bool) -> Entropy | None:
     """The pass over a JPEG's entropy-coded data concealed_damage judges (`entropy_decode`), with the
     step check run in it; with `eighth`, the picture it can make (a file with a quiet header)."""
-    return entropy_decode(data, eighth=eighth, step_check=STEP_CHECK)
+    return entropy_decode(data, eighth=eighth, step_check=STEP_CHECK, planes=False)
 
 
 def concealed_damage(data: bytes, pixels: np.ndarray, config: ScanConfig, decoded: Entropy | None) -> Finding | None:

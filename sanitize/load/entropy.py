@@ -108,6 +108,8 @@ class Entropy:
 
     @cached_property
     def planes(self) -> list[Plane]:
+        if self._result["components"] is None:
+            raise ValueError("the planes were not asked for (entropy_decode(planes=False))")
         return [
             Plane(
                 c["h"],
@@ -120,14 +122,20 @@ class Entropy:
 
 
 def entropy_decode(
-    data: bytes, eighth: bool = False, step_check: tuple[float, float, int, int, int, float] | None = None
+    data: bytes,
+    eighth: bool = False,
+    step_check: tuple[float, float, int, int, int, float] | None = None,
+    planes: bool = True,
 ) -> Entropy | None:
     """One pass over a JPEG's entropy-coded data; None when the file is not judged here (no compiled
     decoder; not 8-bit Huffman sequential or progressive; headers it cannot follow; a progressive JPEG
     of over 16M coefficients; a sequential one declaring more than 4 blocks a byte of file, whose data
     must run out). `eighth` asks for the picture; `step_check` (sanitize/load/dc_grid.py STEP_CHECK)
-    for the step check, run in C on what the pass has just decoded (sanitize/load/_grid_step.c)."""
-    if _entropy is None or (result := _entropy.decode(data, eighth=eighth, step_check=step_check)) is None:
+    for the step check, run in C on what the pass has just decoded (sanitize/load/_grid_step.c); without
+    `planes`, the planes are not handed over (the scan's pass: making their arrays costs a sixth of the
+    pass on a tiny JPEG), and `Entropy.planes` raises."""
+    result = None if _entropy is None else _entropy.decode(data, eighth=eighth, step_check=step_check, planes=planes)
+    if result is None:
         return None
     return Entropy(result)
 
@@ -135,5 +143,5 @@ def entropy_decode(
 def entropy_marks(data: bytes) -> list[Mark] | None:
     """The silent marks of damage in a JPEG's entropy-coded data, most telling first; [] for none; None
     when the file is not judged here (see `entropy_decode`)."""
-    decoded = entropy_decode(data)
+    decoded = entropy_decode(data, planes=False)
     return None if decoded is None else decoded.marks
