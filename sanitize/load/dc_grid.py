@@ -108,8 +108,8 @@ def dc_grid_step(
     to report (`strongest_reported`), or None; its row and column are the MCU's where the damage
     starts, its plane the component's. `gated` puts strongest_step's cheap gates first (half the cost,
     no flip of seed 0 lost); without `edges`, the DC values alone (measured far weaker). Not judged, as
-    in steps.py's stage 1: grids under MIN_ROWS x MIN_COLS MCUs, steps starting at a row's first MCU or
-    in the first or last MCU row, nor a `drawn` picture; with restart markers a step ends at the next
+    in steps.py's stage 1: grids under MIN_ROWS x MIN_COLS MCUs, steps starting at a row's first block
+    or in the first or last MCU row, nor a `drawn` picture; with restart markers a step ends at the next
     one, which this does not model. The scan runs it compiled (STEP_CHECK, `compiled_grid_step`)."""
     grid = whole_mcus(planes, size)
     if grid is None:
