@@ -13,7 +13,6 @@
  */
 #include "_grid_step.h"
 
-
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,11 +98,6 @@ static float coarse_scores(const float *flat, size_t boundaries, size_t cols, fl
     return best;
 }
 
-static int compare_floats(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 static int compare_longs(const void *a, const void *b) {
     long x = *(const long *)a, y = *(const long *)b;
     return (x > y) - (x < y);
@@ -173,9 +167,9 @@ static int judge_plane(const float *steps, size_t boundaries, size_t cols, const
             long at = (long)b + k - 3;
             nearby[k] = levels[at < 0 ? 0 : (at >= (long)boundaries ? (long)boundaries - 1 : at)];
         }
-        qsort(nearby, 7, sizeof(float), compare_floats);
+        float level = kth_smallest(nearby, 7, 3, keys);
         for (size_t x = 0; x < cols; x++)
-            flat[b * cols + x] = steps[b * cols + x] - nearby[3];
+            flat[b * cols + x] = steps[b * cols + x] - level;
     }
     /* the coarse gate, then the `candidates` likeliest starts (the first of equals) */
     if (coarse_scores(flat, boundaries, cols, sums, scores) < check->coarse_gate * (float)cols)
