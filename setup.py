@@ -2,8 +2,8 @@
 
 sanitize/load/_entropy.c reads a JPEG's entropy-coded data for the damage libjpeg-turbo decodes
 silently (decode:concealed_corruption, docs/checks.md), and sanitize/load/_grid_step.c runs the step
-check on what it gives (sanitize/load/dc_grid.py). Where no C compiler is at hand
-the build goes on without it, and the detector falls back to the pixels alone.
+check on what it gives (sanitize/load/dc_grid.py). Where no C compiler is at hand the build goes on
+without it, and the detector falls back to the pixels alone.
 """
 
 from setuptools import Extension, setup

@@ -115,11 +115,14 @@ def dc_grid_step(
     if grid is None:
         return None
     rows, cols, sampling = grid
-    if drawn(grid_steps(planes[0], sampling[0], grid[:2], edges=edges)):
+    steps = [
+        grid_steps(plane, factors, (rows, cols), edges=edges) for plane, factors in zip(planes, sampling, strict=True)
+    ]
+    if drawn(steps[0]):
         return None
     found = []
-    for index, ((h, v), plane) in enumerate(zip(sampling, planes, strict=True)):
-        step = strongest_step(grid_steps(plane, (h, v), (rows, cols), edges=edges), around=0, gated=gated)
+    for index, ((h, _), plane_steps) in enumerate(zip(sampling, steps, strict=True)):
+        step = strongest_step(plane_steps, around=0, gated=gated)
         if step is not None:
             found.append(Step(step.row, step.column // h, index, step.offset, step.strength, (rows, cols)))
     return strongest_reported(found, threshold=threshold, large=large)

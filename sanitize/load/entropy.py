@@ -39,6 +39,9 @@ SILENT = {
     "e_restarts": "restart markers that do not match the restart interval",
 }
 
+#: Each silent event's place in SILENT.
+_ORDER = {name: place for place, name in enumerate(SILENT)}
+
 
 def available() -> bool:
     """Whether the compiled decoder was built (setup.py builds it where a C compiler is)."""
@@ -90,14 +93,13 @@ class Entropy:
     def __init__(self, result: dict) -> None:
         self._result = result
         shape = (result["mcuy"], result["mcux"])
-        order = list(SILENT)
         self.marks = sorted(
             (
                 Mark(name, count, *(divmod(where, shape[1]) if where >= 0 else (-1, -1)), shape)
                 for name, (count, where) in result["events"].items()
                 if name in SILENT
             ),
-            key=lambda mark: order.index(mark.name),
+            key=lambda mark: _ORDER[mark.name],
         )
         self.size: tuple[int, int] = (result["width"], result["height"])
         self.step_check: tuple[int, int, list[tuple[int, int, int, float, float]]] | None = result["steps"]
